@@ -1,0 +1,39 @@
+"""The store: calls, call events and webhook deliveries (SQLite by default, or PostgreSQL)."""
+
+from __future__ import annotations
+
+from callcenter.store.calls import Store
+from callcenter.store.engine import default_sqlite_url
+from callcenter.store.records import (
+    ACTIVE,
+    ENDED,
+    FAILED,
+    LIVE_STATUSES,
+    REFERRED,
+    REJECTED,
+    RINGING,
+    CallEvent,
+    CallRecord,
+    ClaimResult,
+    DecisionRecord,
+    NewCall,
+    WebhookEventRecord,
+)
+
+__all__ = [
+    "ACTIVE",
+    "ENDED",
+    "FAILED",
+    "LIVE_STATUSES",
+    "REFERRED",
+    "REJECTED",
+    "RINGING",
+    "CallEvent",
+    "CallRecord",
+    "ClaimResult",
+    "DecisionRecord",
+    "NewCall",
+    "Store",
+    "WebhookEventRecord",
+    "default_sqlite_url",
+]

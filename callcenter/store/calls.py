@@ -1,0 +1,351 @@
+"""The store: calls, their events and webhook deliveries, in SQLite or PostgreSQL.
+
+Every method runs one short transaction on a pooled connection, so one Store is shared by
+all threads of a process; each process (each gunicorn worker) opens its own. Every database
+failure leaves as StoreError.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Any, Final
+
+from alembic.util import CommandError
+from sqlalchemy import Connection, Row, delete, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from callcenter.errors import StoreError
+from callcenter.store.engine import create_store_engine, lock_exclusively, transaction
+from callcenter.store.records import (
+    ACTIVE,
+    ANSWERED_STATUSES,
+    ENDED,
+    FAILED,
+    LIVE_STATUSES,
+    REFERRED,
+    REJECTED,
+    RINGING,
+    CallEvent,
+    CallRecord,
+    ClaimResult,
+    DecisionRecord,
+    NewCall,
+    WebhookEventRecord,
+)
+from callcenter.store.schema import UtcDateTime, call_events, calls, webhook_events
+from callcenter.store.versioning import current_revision, head_revision, upgrade_to_head
+
+logger = logging.getLogger(__name__)
+
+INCOMING_CALL_EVENT: Final = "realtime.call.incoming"
+
+# Advisory lock keys (PostgreSQL), the ASCII of "callclm1" and "callmig1".
+_CLAIM_LOCK_KEY: Final = 0x63616C6C636C6D31
+_MIGRATE_LOCK_KEY: Final = 0x63616C6C6D696731
+
+
+class Store:
+    """Calls, call events and webhook deliveries; safe to share between threads."""
+
+    def __init__(self, url: str) -> None:
+        """Prepare an engine for ``url`` (see ``create_store_engine``); connects lazily."""
+        self._engine = create_store_engine(url)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        """The store at ``url``: ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
+        return cls(url)
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password masked, fit for logs."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- schema ------------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest revision; a no-op when it is already there."""
+        with transaction(self._engine, "migrate", write=True) as conn:
+            lock_exclusively(conn, _MIGRATE_LOCK_KEY)
+            before = current_revision(conn)
+            try:
+                upgrade_to_head(conn)
+            except CommandError as exc:
+                raise StoreError(f"migrate failed: {exc}") from exc
+        if before != head_revision():
+            logger.info("store migrated url=%s from=%s to=%s", self.url, before, head_revision())
+
+    def check(self) -> None:
+        """Raise StoreError unless the database answers and its schema is at the head."""
+        with transaction(self._engine, "check", write=False) as conn:
+            conn.exec_driver_sql("SELECT 1")
+            current = current_revision(conn)
+        if current != head_revision():
+            raise StoreError(
+                f"database at revision {current or 'none'}, expected {head_revision()}; "
+                "run `callcenter migrate`"
+            )
+
+    # -- claiming a call ---------------------------------------------------------------------
+
+    def claim_call(
+        self,
+        call: NewCall,
+        decide: Callable[[int], DecisionRecord],
+        *,
+        owner: str,
+        stale_after: timedelta,
+        now: datetime,
+    ) -> tuple[ClaimResult, DecisionRecord | None]:
+        """Record this webhook delivery and claim its call, deciding it under the claim lock.
+
+        The call is claimed when no row exists yet, or when its row is still "ringing" and
+        was claimed more than ``stale_after`` ago (the worker died mid-decision). Claims are
+        serialised across threads, processes and nodes, so ``decide`` gets an exact count of
+        the other live (ringing or active) calls and exactly one concurrent copy wins.
+        Returns (CLAIMED, decision) or (DUPLICATE, None).
+        """
+        with transaction(self._engine, "claim_call", write=True) as conn:
+            lock_exclusively(conn, _CLAIM_LOCK_KEY)
+            _record_delivery(conn, call)
+            existing = conn.execute(
+                select(calls.c.status, calls.c.claimed_at, calls.c.owner).where(
+                    calls.c.call_id == call.call_id
+                )
+            ).one_or_none()
+            stale = (
+                existing is not None
+                and existing.status == RINGING
+                and now - existing.claimed_at > stale_after
+            )
+            if existing is not None and not stale:
+                return ClaimResult.DUPLICATE, None
+            decision = decide(_count_live(conn, excluding=call.call_id))
+            claim = {
+                "route": decision.route,
+                "decision": decision.decision,
+                "decision_reason": decision.reason,
+                "reject_code": decision.reject_code,
+                "target": decision.target,
+                "status": RINGING,
+                "claimed_at": now,
+                "decided_at": now,
+                "owner": owner,
+                "updated_at": now,
+            }
+            if existing is None:
+                conn.execute(insert(calls).values(**_new_call_columns(call), **claim))
+            else:
+                conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**claim))
+                logger.warning(
+                    "stale claim taken over call_id=%s from_owner=%s owner=%s",
+                    call.call_id,
+                    existing.owner,
+                    owner,
+                )
+        return ClaimResult.CLAIMED, decision
+
+    def release_claim(self, call_id: str, *, owner: str | None = None) -> None:
+        """Best effort: forget a "ringing" call we claimed but could not act on.
+
+        With ``owner``, only that owner's claim is released (not one taken over since).
+        A store failure is logged, not raised: the caller is already handling a failure.
+        """
+        ringing = (calls.c.call_id == call_id) & (calls.c.status == RINGING)
+        if owner is not None:
+            ringing &= calls.c.owner == owner
+        try:
+            with transaction(self._engine, "release_claim", write=True) as conn:
+                conn.execute(
+                    delete(call_events).where(
+                        call_events.c.call_id.in_(select(calls.c.call_id).where(ringing))
+                    )
+                )
+                conn.execute(delete(calls).where(ringing))
+        except StoreError as exc:
+            logger.warning("claim not released call_id=%s: %s", call_id, exc)
+
+    # -- state changes -----------------------------------------------------------------------
+
+    def mark_answered(
+        self,
+        call_id: str,
+        *,
+        status: str,
+        outcome: str,
+        target: str | None = None,
+        at: datetime,
+    ) -> None:
+        """Record that accept/reject/refer succeeded: the call becomes ``status``.
+
+        ``status`` is "active", "rejected" or "referred", set on a "ringing" call; "referred"
+        is also set on an "active" call transferred later, which keeps its first answer time.
+        ``target`` (if given) replaces the decided one. A rejected call also ends at ``at``.
+        """
+        if status not in ANSWERED_STATUSES:
+            raise ValueError(f"status must be one of {ANSWERED_STATUSES}, not {status!r}")
+        values: dict[str, Any] = {
+            "status": status,
+            "outcome": outcome,
+            "answered_at": func.coalesce(calls.c.answered_at, literal(at, UtcDateTime())),
+        }
+        if target is not None:
+            values["target"] = target
+        if status == REJECTED:
+            values["ended_at"] = at
+        from_statuses = (RINGING, ACTIVE) if status == REFERRED else (RINGING,)
+        if not self._transition("mark_answered", call_id, from_statuses, values, at):
+            logger.warning("answer not recorded call_id=%s status=%s: wrong state", call_id, status)
+
+    def mark_failed(self, call_id: str, *, outcome: str, error: str, at: datetime) -> None:
+        """A ringing, active or referred call failed: status "failed", ended at ``at``."""
+        values = {"status": FAILED, "outcome": outcome, "error": error, "ended_at": at}
+        if not self._transition("mark_failed", call_id, (RINGING, ACTIVE, REFERRED), values, at):
+            logger.warning("failure not recorded call_id=%s: call not live (%s)", call_id, error)
+
+    def mark_ended(self, call_id: str, *, outcome: str, at: datetime) -> None:
+        """An active or referred call ended; a no-op for a call that is not (already ended)."""
+        values = {"status": ENDED, "outcome": outcome, "ended_at": at}
+        if not self._transition("mark_ended", call_id, (ACTIVE, REFERRED), values, at):
+            logger.debug("end not recorded call_id=%s: call not active or referred", call_id)
+
+    def set_owner(self, call_id: str, owner: str | None) -> None:
+        """Record which worker ("host:pid") holds the call, or None for nobody."""
+        with transaction(self._engine, "set_owner", write=True) as conn:
+            conn.execute(update(calls).where(calls.c.call_id == call_id).values(owner=owner))
+
+    def add_event(self, call_id: str, kind: str, data: Mapping[str, object], at: datetime) -> None:
+        """Append an event (transcript line, tool run, escalation...) to a call's history."""
+        with transaction(self._engine, "add_event", write=True) as conn:
+            conn.execute(
+                insert(call_events).values(call_id=call_id, at=at, kind=kind, data=dict(data))
+            )
+
+    def _transition(
+        self,
+        what: str,
+        call_id: str,
+        from_statuses: tuple[str, ...],
+        values: dict[str, Any],
+        at: datetime,
+    ) -> bool:
+        """Apply ``values`` to the call if its status is one of ``from_statuses``."""
+        with transaction(self._engine, what, write=True) as conn:
+            result = conn.execute(
+                update(calls)
+                .where(calls.c.call_id == call_id, calls.c.status.in_(from_statuses))
+                .values(**values, updated_at=at)
+            )
+        return result.rowcount > 0
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def count_active_calls(self) -> int:
+        """How many calls are ringing or active."""
+        with transaction(self._engine, "count_active_calls", write=False) as conn:
+            return _count_live(conn)
+
+    def get_call(self, call_id: str) -> CallRecord | None:
+        """The call, or None if the store never claimed it."""
+        with transaction(self._engine, "get_call", write=False) as conn:
+            row = conn.execute(select(calls).where(calls.c.call_id == call_id)).one_or_none()
+        return None if row is None else _call_record(row)
+
+    def list_calls(
+        self, *, status: str | None = None, limit: int = 100, before: datetime | None = None
+    ) -> list[CallRecord]:
+        """The newest calls first, optionally of one status or received before ``before``."""
+        query = select(calls).order_by(calls.c.received_at.desc(), calls.c.call_id.desc())
+        if status is not None:
+            query = query.where(calls.c.status == status)
+        if before is not None:
+            query = query.where(calls.c.received_at < before)
+        with transaction(self._engine, "list_calls", write=False) as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [_call_record(row) for row in rows]
+
+    def events(self, call_id: str, *, after_id: int = 0) -> list[CallEvent]:
+        """The call's events with an id above ``after_id``, oldest first."""
+        query = (
+            select(call_events)
+            .where(call_events.c.call_id == call_id, call_events.c.id > after_id)
+            .order_by(call_events.c.id)
+        )
+        with transaction(self._engine, "events", write=False) as conn:
+            rows = conn.execute(query).all()
+        return [CallEvent(**row._mapping) for row in rows]
+
+    def webhook_event(self, webhook_id: str) -> WebhookEventRecord | None:
+        """What the store saw of one webhook delivery (and its copies), or None."""
+        query = select(webhook_events).where(webhook_events.c.webhook_id == webhook_id)
+        with transaction(self._engine, "webhook_event", write=False) as conn:
+            row = conn.execute(query).one_or_none()
+        return None if row is None else WebhookEventRecord(**row._mapping)
+
+
+def _record_delivery(conn: Connection, call: NewCall) -> None:
+    """Insert the webhook delivery, or count one more copy of it."""
+    values = {
+        "webhook_id": call.webhook_id,
+        "event_id": call.event_id,
+        "event_type": INCOMING_CALL_EVENT,
+        "call_id": call.call_id,
+        "received_at": call.received_at,
+        "deliveries": 1,
+        "last_seen_at": call.received_at,
+    }
+    copies = {"deliveries": webhook_events.c.deliveries + 1, "last_seen_at": call.received_at}
+    if conn.dialect.name == "postgresql":
+        pg_upsert = postgresql.insert(webhook_events).values(**values)
+        conn.execute(pg_upsert.on_conflict_do_update(index_elements=["webhook_id"], set_=copies))
+    else:
+        lite_upsert = sqlite.insert(webhook_events).values(**values)
+        conn.execute(lite_upsert.on_conflict_do_update(index_elements=["webhook_id"], set_=copies))
+
+
+def _count_live(conn: Connection, *, excluding: str | None = None) -> int:
+    query = select(func.count()).select_from(calls).where(calls.c.status.in_(LIVE_STATUSES))
+    if excluding is not None:
+        query = query.where(calls.c.call_id != excluding)
+    return conn.execute(query).scalar_one()
+
+
+def _new_call_columns(call: NewCall) -> dict[str, Any]:
+    return {
+        "call_id": call.call_id,
+        "webhook_id": call.webhook_id,
+        "received_at": call.received_at,
+        "caller_number": call.caller_number,
+        "caller_uri": call.caller_uri,
+        "caller_name": call.caller_name,
+        "dialled_number": call.dialled_number,
+        "dialled_uri": call.dialled_uri,
+        "sip_headers": [[name, value] for name, value in call.sip_headers],
+        "media_security": call.media_security,
+    }
+
+
+def _call_record(row: Row[Any]) -> CallRecord:
+    columns = dict(row._mapping)
+    columns["sip_headers"] = tuple(
+        (str(name), str(value)) for name, value in columns["sip_headers"]
+    )
+    return CallRecord(**columns)

@@ -1,0 +1,127 @@
+"""Engines for SQLite and PostgreSQL, and the short transactions every store method runs in.
+
+SQLite is tuned for several processes sharing one file (WAL, a busy timeout, and
+``BEGIN IMMEDIATE`` for every write transaction, so that writers queue instead of failing
+when a read lock cannot be upgraded). PostgreSQL gets pre-ping and a short connect timeout,
+so that a database that is down fails a request in about two seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
+
+from callcenter.errors import StoreError
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 5000
+POSTGRES_CONNECT_TIMEOUT_S: Final = 2
+
+# Execution option that marks a connection's transactions as writes (SQLite: BEGIN IMMEDIATE).
+_WRITE_OPTION: Final = "callcenter_write"
+
+
+def default_sqlite_url(data_dir: Path) -> str:
+    """The URL of the SQLite database kept in ``data_dir`` when no database URL is configured."""
+    return f"sqlite:///{data_dir / 'callcenter.db'}"
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``sqlite:///path`` or ``postgresql+psycopg://...``; connects lazily.
+
+    Raises StoreError for a URL that cannot be parsed, names another database, or points to
+    a SQLite file whose directory cannot be created.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"invalid database URL: {exc}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(parsed)
+    if backend == "postgresql":
+        return _postgresql_engine(parsed)
+    raise StoreError(
+        f"unsupported database {parsed.drivername!r}: use sqlite:///PATH or "
+        "postgresql+psycopg://USER@HOST/DATABASE"
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        try:
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the directory of {database}: {exc}") from exc
+    engine = create_engine(url)
+    event.listen(engine, "connect", _configure_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
+    # Stop the sqlite3 module from emitting BEGIN itself: _begin_sqlite_transaction does it.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _begin_sqlite_transaction(conn: Connection) -> None:
+    mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE_OPTION) else "DEFERRED"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _postgresql_engine(url: URL) -> Engine:
+    if url.drivername == "postgresql":  # SQLAlchemy would pick psycopg2, which is not installed
+        url = url.set(drivername="postgresql+psycopg")
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = POSTGRES_CONNECT_TIMEOUT_S
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+@contextmanager
+def transaction(engine: Engine, what: str, *, write: bool) -> Iterator[Connection]:
+    """A connection inside one transaction, committed when the block ends without error.
+
+    ``write=True`` takes SQLite's write lock up front (BEGIN IMMEDIATE). Any SQLAlchemy or
+    driver error becomes a StoreError naming ``what`` failed.
+    """
+    try:
+        with engine.connect() as conn:
+            if write:
+                conn.execution_options(**{_WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{what} failed: {_describe(exc)}") from exc
+
+
+def lock_exclusively(conn: Connection, key: int) -> None:
+    """Serialise the rest of this transaction against every other one locking ``key``.
+
+    PostgreSQL takes a transaction-level advisory lock. SQLite needs nothing more: a write
+    transaction already holds the database's single write lock.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def _describe(exc: SQLAlchemyError) -> str:
+    """The driver's own message on one line, without the SQL text and its parameters."""
+    cause: BaseException = exc
+    if isinstance(exc, StatementError) and exc.orig is not None:
+        cause = exc.orig
+    return f"{type(cause).__name__}: {' '.join(str(cause).split())}"

@@ -1,0 +1,120 @@
+"""The tables of the store, as SQLAlchemy Core metadata.
+
+The migrations in ``migrations/versions`` create exactly these tables; a test compares the
+two so that they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that goes in and comes out as a timezone-aware UTC ``datetime``.
+
+    PostgreSQL stores ``timestamptz``; SQLite, which has no time zones, stores the UTC wall
+    clock so that text comparison orders rows correctly. Naive datetimes are refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} given; the store needs UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_id", Text, primary_key=True),
+    Column("webhook_id", Text, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("caller_number", Text),
+    Column("caller_uri", Text),
+    Column("caller_name", Text),
+    Column("dialled_number", Text),
+    Column("dialled_uri", Text),
+    Column("sip_headers", JSON, nullable=False),  # list of [name, value]
+    Column("media_security", Text),
+    Column("route", Text),
+    Column("decision", Text, nullable=False),  # accept | reject | refer
+    Column("decision_reason", Text, nullable=False),
+    Column("reject_code", Integer),
+    Column("target", Text),
+    Column("status", Text, nullable=False),  # see records.py
+    Column("outcome", Text),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+    Column("answered_at", UtcDateTime),
+    Column("ended_at", UtcDateTime),
+    Column("owner", Text),  # "host:pid" of the worker holding the call
+    Column("error", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_calls_status", "status"),
+    Index("ix_calls_received_at", "received_at"),
+    Index("ix_calls_route", "route"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("webhook_id", Text, primary_key=True),
+    Column("event_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("call_id", Text),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("deliveries", Integer, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+)
+
+call_events = Table(
+    "call_events",
+    metadata,
+    # BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("call_id", Text, ForeignKey(calls.c.call_id), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("data", JSON, nullable=False),
+    Index("ix_call_events_call_id_id", "call_id", "id"),
+)
