@@ -367,14 +367,14 @@ def test_mark_answered_makes_the_call_active(store: Store) -> None:
 
 
 def test_mark_answered_referred_records_the_target(store: Store) -> None:
-    """A referred call keeps the target it was referred to."""
+    """A referred call keeps the target it was referred to and has left us at that time."""
     claim(store)
     store.mark_answered(
         "rtc_1", status="referred", outcome="referred", target="tel:+14155550123", at=T0
     )
     call = store.get_call("rtc_1")
     assert call is not None
-    assert (call.status, call.target) == ("referred", "tel:+14155550123")
+    assert (call.status, call.target, call.ended_at) == ("referred", "tel:+14155550123", T0)
 
 
 def test_transfer_of_an_active_call_keeps_its_answer_time(store: Store) -> None:

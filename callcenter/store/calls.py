@@ -198,7 +198,8 @@ class Store:
 
         ``status`` is "active", "rejected" or "referred", set on a "ringing" call; "referred"
         is also set on an "active" call transferred later, which keeps its first answer time.
-        ``target`` (if given) replaces the decided one. A rejected call also ends at ``at``.
+        ``target`` (if given) replaces the decided one. A rejected or referred call has left
+        us, so it also ends at ``at``.
         """
         if status not in ANSWERED_STATUSES:
             raise ValueError(f"status must be one of {ANSWERED_STATUSES}, not {status!r}")
@@ -209,7 +210,7 @@ class Store:
         }
         if target is not None:
             values["target"] = target
-        if status == REJECTED:
+        if status in (REJECTED, REFERRED):
             values["ended_at"] = at
         from_statuses = (RINGING, ACTIVE) if status == REFERRED else (RINGING,)
         if not self._transition("mark_answered", call_id, from_statuses, values, at):
