@@ -58,6 +58,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "session_config",
+    "transfer_session_config",
 ]
 
 
@@ -107,3 +108,22 @@ def session_config(route: Route, config: Config) -> CallAcceptParams:
     if route.instructions is not None:
         params["instructions"] = route.instructions
     return params
+
+
+TRANSFER_INSTRUCTIONS = (
+    "You are transferring this phone call to a person. Say only what you are asked to say, "
+    "then stay silent."
+)
+
+
+def transfer_session_config(route: Route | None, config: Config) -> CallAcceptParams:
+    """The body that accepts a call only to transfer it (a REFER needs an established call).
+
+    The model says the handoff line, if the route has one, and nothing else.
+    """
+    return {
+        "type": "realtime",
+        "model": (route.model if route else None) or config.openai.model,
+        "instructions": TRANSFER_INSTRUCTIONS,
+        "audio": {"output": {"voice": (route.voice if route else None) or config.openai.voice}},
+    }

@@ -59,7 +59,9 @@ class CallApiError(CallcenterError):
         self.verb = verb
         self.call_id = call_id
         self.status = status
-        super().__init__(f"{verb} {call_id} failed ({status if status else 'no answer'}): {message}")
+        super().__init__(
+            f"{verb} {call_id} failed ({status if status else 'no answer'}): {message}"
+        )
 
 
 class CallGoneError(CallApiError):

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from callcenter.config import example_config_path
+from callcenter.emulator import EmulatorThread, RedeliveryPolicy
+from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.store.engine import create_store_engine
+from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController
 
 POSTGRES_URL_VARIABLE = "CALLCENTER_TEST_POSTGRES_URL"
 
@@ -59,3 +64,66 @@ def _postgres_schema_url() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+# -- emulator and controller ------------------------------------------------------------------
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorThread]:
+    """The emulator of OpenAI's side on loopback, with fast redelivery and event checks on."""
+    thread = EmulatorThread(
+        api_key=API_KEY,
+        webhook_secret=WEBHOOK_SECRET,
+        redelivery=RedeliveryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2, timeout=5.0),
+        validate_events=True,
+    )
+    thread.start()
+    yield thread
+    problems = list(thread.emulator.event_problems)
+    thread.stop()
+    assert not problems, f"the emulator emitted invalid events: {problems}"
+
+
+@pytest.fixture
+def controller_env(tmp_path: Path, emulator: EmulatorThread, store_url: str) -> dict[str, str]:
+    """The environment a controller needs to talk to the emulator and the test store."""
+    return {
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "OPENAI_BASE_URL": emulator.base_url,
+        "CALLCENTER_DATABASE_URL": store_url,
+        "CALLCENTER_DATA_DIR": str(tmp_path / "data"),
+    }
+
+
+@pytest.fixture
+def start_controller(
+    tmp_path: Path, emulator: EmulatorThread, controller_env: dict[str, str]
+) -> Iterator[Callable[..., InProcessController]]:
+    """Start the controller app under a real server, wired to the emulator.
+
+    Takes the config text (default: the example config), a pinned clock, extra settings
+    environment; migrates the store first and points the emulator's webhooks at it.
+    """
+    started: list[InProcessController] = []
+
+    def start(
+        config_text: str | None = None,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> InProcessController:
+        config_path = tmp_path / f"callcenter-{len(started)}.toml"
+        config_path.write_text(config_text or example_config_path().read_text())
+        settings = Settings.from_env({**controller_env, **(env or {})}, config_path=config_path)
+        with Store.open(settings.database_url) as store:
+            store.migrate()
+        controller = InProcessController(settings, clock=clock)
+        started.append(controller)
+        emulator.emulator.webhook_url = controller.webhook_url
+        return controller
+
+    yield start
+    for controller in started:
+        controller.stop()

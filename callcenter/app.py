@@ -1,0 +1,160 @@
+"""The Flask application factory: wires settings, config, store, control, runtime and intake."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import openai
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
+from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
+from werkzeug.exceptions import HTTPException
+
+from callcenter.config import Config, load_config
+from callcenter.control import CallControl, ControlPolicy
+from callcenter.errors import StoreError
+from callcenter.intake import Intake, Reply
+from callcenter.runtime import Runtime, RuntimeTimeouts
+from callcenter.settings import Settings
+from callcenter.store import Store
+from callcenter.verify import WebhookVerifier
+
+logger = logging.getLogger(__name__)
+
+MAX_WEBHOOK_BYTES = 1024 * 1024
+EXTENSION = "callcenter"
+
+bp = Blueprint("callcenter", __name__)
+
+
+class Services:
+    """The long-lived objects of one app (one per gunicorn worker)."""
+
+    def __init__(
+        self, *, settings: Settings, config: Config, store: Store, runtime: Runtime, intake: Intake
+    ) -> None:
+        self.settings = settings
+        self.config = config
+        self.store = store
+        self.runtime = runtime
+        self.intake = intake
+
+    def close(self) -> None:
+        """Release the calls held by this worker and the store's connections."""
+        self.runtime.shutdown()
+        self.store.close()
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    runtime_timeouts: RuntimeTimeouts | None = None,
+) -> Flask:
+    """Build the controller app; reads the environment only when ``settings`` is None."""
+    settings = settings or Settings.from_env()
+    clock = clock or (lambda: datetime.now(UTC))
+    config = load_config(settings.config_path)
+    store = Store.open(settings.database_url)
+    client = openai.OpenAI(
+        api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=0
+    )
+    async_client = openai.AsyncOpenAI(
+        api_key=settings.openai_api_key, base_url=settings.openai_base_url
+    )
+    control = CallControl(client, ControlPolicy(deadline=settings.control_deadline))
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    def connect(call_id: str) -> AsyncRealtimeConnectionManager:
+        return async_client.realtime.connect(
+            call_id=call_id, on_reconnecting=_log_reconnect(call_id), max_retries=5
+        )
+
+    runtime = Runtime(
+        store=store, control=control, connect=connect, clock=clock, timeouts=runtime_timeouts
+    )
+    intake = Intake(
+        config=config,
+        store=store,
+        control=control,
+        runtime=runtime,
+        verifier=WebhookVerifier(client, settings.webhook_secrets),
+        owner=owner,
+        clock=clock,
+    )
+    app = Flask("callcenter")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
+    app.extensions[EXTENSION] = Services(
+        settings=settings, config=config, store=store, runtime=runtime, intake=intake
+    )
+    app.register_blueprint(bp)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    logger.info("controller ready owner=%s config=%s", owner, config.summary())
+    return app
+
+
+def services() -> Services:
+    """The services of the current app."""
+    found: Services = current_app.extensions[EXTENSION]
+    return found
+
+
+@bp.post("/webhooks/openai")
+def webhook() -> tuple[Response, int]:
+    """Receive a signed OpenAI webhook."""
+    reply = services().intake.handle(request.get_data(cache=False), dict(request.headers))
+    return _json(reply)
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Liveness: the process answers."""
+    return jsonify(status="ok"), 200
+
+
+@bp.get("/readyz")
+def readyz() -> tuple[Response, int]:
+    """Readiness: the store is reachable and migrated, the config is loaded."""
+    found = services()
+    try:
+        found.store.check()
+    except StoreError as exc:
+        return jsonify(error={"code": "store_unavailable", "message": str(exc)}), 503
+    return jsonify(status="ready", config=str(found.settings.config_path)), 200
+
+
+def _json(reply: Reply) -> tuple[Response, int]:
+    return jsonify(reply.body), reply.status
+
+
+def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    code = (exc.name or "error").lower().replace(" ", "_")
+    status = exc.code or 500
+    message = exc.description or exc.name or "Error."
+    if status == 413:
+        message = f"The body is larger than {MAX_WEBHOOK_BYTES} bytes."
+    return jsonify(error={"code": code, "message": message}), status
+
+
+def _unexpected_error(exc: Exception) -> tuple[Response, int]:
+    logger.exception("unhandled error on %s %s", request.method, request.path)
+    return jsonify(error={"code": "internal_error", "message": "Internal error."}), 500
+
+
+def _log_reconnect(call_id: str) -> Callable[[ReconnectingEvent], ReconnectingOverrides | None]:
+    def on_reconnecting(event: ReconnectingEvent) -> ReconnectingOverrides | None:
+        logger.warning(
+            "sideband reconnecting call_id=%s attempt=%d/%d close_code=%d",
+            call_id,
+            event.attempt,
+            event.max_attempts,
+            event.close_code,
+        )
+        return None
+
+    return on_reconnecting

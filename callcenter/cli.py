@@ -1,0 +1,101 @@
+"""The ``callcenter`` command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from callcenter._logging import configure_logging
+from callcenter.errors import ConfigError, StoreError
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
+@click.option(
+    "--json-logs/--text-logs", default=None, help="Log format (default: JSON unless a terminal)."
+)
+@click.pass_context
+def main(ctx: click.Context, log_level: str, json_logs: bool | None) -> None:
+    """callcenter: answer phone lines with OpenAI Realtime voice models over SIP."""
+    ctx.ensure_object(dict)
+    ctx.obj["log_level"] = log_level
+    configure_logging(log_level, json_logs)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="CALLCENTER_CONFIG",
+    required=True,
+    help="TOML config file (or CALLCENTER_CONFIG).",
+)
+@click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Threads per worker.",
+)
+@click.option("--access-log/--no-access-log", default=False, show_default=True)
+@click.pass_context
+def serve(
+    ctx: click.Context, config_path: str, bind: str, workers: int, threads: int, access_log: bool
+) -> None:
+    """Run the controller under gunicorn."""
+    from callcenter.server import serve as run_server
+    from callcenter.settings import Settings
+
+    try:
+        settings = Settings.from_env(config_path=config_path)
+        run_server(
+            settings,
+            bind=bind,
+            workers=workers,
+            threads=threads,
+            log_level=ctx.obj["log_level"],
+            access_log=access_log,
+        )
+    except (ConfigError, StoreError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command("check-config")
+@click.argument("config_path", type=click.Path(dir_okay=False))
+def check_config(config_path: str) -> None:
+    """Validate a config file and print a summary (exit 1 on error)."""
+    from callcenter.config import load_config
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{config_path}: OK ({config.summary()})")
+
+
+@main.command()
+@click.option(
+    "--database-url",
+    envvar="CALLCENTER_DATABASE_URL",
+    default=None,
+    help="Database URL (default: SQLite in CALLCENTER_DATA_DIR).",
+)
+def migrate(database_url: str | None) -> None:
+    """Create or upgrade the database schema."""
+    from callcenter.store import Store, default_sqlite_url
+
+    url = database_url or default_sqlite_url(Path(os.environ.get("CALLCENTER_DATA_DIR", "var")))
+    try:
+        store = Store.open(url)
+        try:
+            store.migrate()
+        finally:
+            store.close()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("database is at the latest schema")

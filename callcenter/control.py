@@ -1,0 +1,224 @@
+"""Call control: accept, reject, refer and hang up through the SDK's ``realtime.calls``.
+
+The SDK client runs with ``max_retries=0``; retries are ours, under a tenacity policy that
+retries only what is safe to repeat (429 honouring Retry-After, 5xx, connection errors and
+timeouts) and gives up at a total deadline, so that the webhook that triggered the action is
+always answered within a few seconds. 400/401/403/404/409 are never retried: 404 becomes
+:class:`CallGoneError` (the caller hung up), 409 :class:`CallConflictError`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import openai
+from openai.types.realtime import CallAcceptParams
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_before_delay,
+    wait_exponential_jitter,
+)
+
+from callcenter.errors import CallApiError, CallConflictError, CallGoneError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlPolicy:
+    """Timing of control calls, in seconds."""
+
+    deadline: float = 5.0  # total time for one action, retries included
+    attempt_timeout: float = 2.0  # one HTTP request
+    backoff_initial: float = 0.05
+    backoff_max: float = 1.0
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for failures that a retry may cure: 429, 5xx, connection errors and timeouts."""
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return False
+
+
+def retry_after_seconds(exc: BaseException) -> float | None:
+    """The server's requested wait from Retry-After / retry-after-ms, if it gave one."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    if (ms := headers.get("retry-after-ms")) is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+class CallControl:
+    """Executes call actions against OpenAI (or the emulator, through ``OPENAI_BASE_URL``)."""
+
+    def __init__(self, client: openai.OpenAI, policy: ControlPolicy | None = None) -> None:
+        self._client = client.with_options(max_retries=0)
+        self._policy = policy or ControlPolicy()
+        # backoff_initial * 2**n, plus up to backoff_initial of jitter, at most backoff_max.
+        self._backoff = wait_exponential_jitter(
+            multiplier=self._policy.backoff_initial,
+            jitter=self._policy.backoff_initial,
+            max=self._policy.backoff_max,
+        )
+
+    @property
+    def policy(self) -> ControlPolicy:
+        """The timing this instance applies."""
+        return self._policy
+
+    def accept(self, call_id: str, session: CallAcceptParams) -> None:
+        """Accept a ringing call with the given session config."""
+        params: dict[str, Any] = dict(session)
+        self._run(
+            "accept",
+            call_id,
+            lambda timeout: self._client.realtime.calls.accept(call_id, **params, timeout=timeout),
+        )
+
+    def reject(self, call_id: str, status_code: int) -> None:
+        """Reject a ringing call with a SIP final status code."""
+        self._run(
+            "reject",
+            call_id,
+            lambda timeout: self._client.realtime.calls.reject(
+                call_id, status_code=status_code, timeout=timeout
+            ),
+        )
+
+    def refer(self, call_id: str, target_uri: str) -> None:
+        """Transfer an accepted call with a SIP REFER to ``target_uri``."""
+        self._run(
+            "refer",
+            call_id,
+            lambda timeout: self._client.realtime.calls.refer(
+                call_id, target_uri=target_uri, timeout=timeout
+            ),
+        )
+
+    def hangup(self, call_id: str) -> None:
+        """Hang up an accepted call."""
+        self._run(
+            "hangup",
+            call_id,
+            lambda timeout: self._client.realtime.calls.hangup(call_id, timeout=timeout),
+        )
+
+    def _run(self, verb: str, call_id: str, request: Callable[[float], object]) -> None:
+        policy = self._policy
+        started = time.monotonic()
+
+        def remaining() -> float:
+            return policy.deadline - (time.monotonic() - started)
+
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            requested = retry_after_seconds(exc) if exc else None
+            delay = requested if requested is not None else self._backoff(state)
+            if delay >= remaining():
+                # Waiting would overrun the deadline: stop now instead of sleeping in vain.
+                return remaining() + 1
+            return delay
+
+        retrying = Retrying(
+            retry=retry_if_exception(is_retryable),
+            wait=wait,
+            stop=stop_before_delay(policy.deadline),
+            reraise=True,
+            before_sleep=lambda state: logger.warning(
+                "control retry verb=%s call_id=%s attempt=%d error=%s",
+                verb,
+                call_id,
+                state.attempt_number,
+                _describe(state.outcome.exception() if state.outcome else None),
+            ),
+        )
+        unanswered = False  # an earlier attempt got no answer: it may have gone through
+
+        def attempt_once(timeout: float) -> None:
+            nonlocal unanswered
+            try:
+                request(timeout)
+            except openai.APIConnectionError:
+                unanswered = True
+                raise
+
+        try:
+            for attempt in retrying:
+                with attempt:
+                    attempt_once(max(0.05, min(policy.attempt_timeout, remaining())))
+        except (openai.NotFoundError, openai.ConflictError) as exc:
+            if not (unanswered and _done_already(verb, exc)):
+                raise _call_error(verb, call_id, exc) from exc
+            # Our unanswered attempt went through; this retry only found it done.
+            logger.warning(
+                "control verb=%s call_id=%s: retry answered %s after an unanswered attempt; "
+                "taking the first attempt as done",
+                verb,
+                call_id,
+                exc.status_code,
+            )
+            return
+        except openai.APIStatusError as exc:
+            raise _call_error(verb, call_id, exc) from exc
+        except openai.APIConnectionError as exc:
+            raise CallApiError(verb, call_id, None, _describe(exc)) from exc
+        logger.info(
+            "control done verb=%s call_id=%s ms=%.1f",
+            verb,
+            call_id,
+            (time.monotonic() - started) * 1000,
+        )
+
+
+def _done_already(verb: str, exc: openai.APIStatusError) -> bool:
+    """Whether ``exc`` is what a retry gets when the earlier attempt of ``verb`` succeeded.
+
+    A second accept finds the call accepted (409); a second reject, refer or hangup finds
+    it no longer live (404).
+    """
+    return exc.status_code == (409 if verb == "accept" else 404)
+
+
+def _call_error(verb: str, call_id: str, exc: openai.APIStatusError) -> CallApiError:
+    if exc.status_code == 404:
+        return CallGoneError(verb, call_id, 404, _describe(exc))
+    if exc.status_code == 409:
+        return CallConflictError(verb, call_id, 409, _describe(exc))
+    return CallApiError(verb, call_id, exc.status_code, _describe(exc))
+
+
+def _describe(exc: BaseException | None) -> str:
+    """A one-line description of an SDK error, without request details or keys."""
+    if exc is None:
+        return "no error"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}" + (f" {exc.code}" if exc.code else "")
+    if isinstance(exc, openai.APITimeoutError):
+        return "timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection failed"
+    return type(exc).__name__

@@ -1,0 +1,87 @@
+"""``callcenter serve``: the controller under gunicorn (gthread workers).
+
+The master validates the config and migrates the store once, before forking; each worker
+then builds its own app (and so its own runtime loop thread) after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from callcenter.app import EXTENSION, Services, create_app
+from callcenter.config import load_config
+from callcenter.settings import Settings
+from callcenter.store import Store
+
+logger = logging.getLogger(__name__)
+
+
+class ControllerApplication(BaseApplication):  # type: ignore[misc]
+    """A gunicorn application that builds the Flask app in each worker."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app(self._settings)
+
+
+def gunicorn_options(
+    bind: str, workers: int, threads: int, log_level: str, access_log: bool
+) -> dict[str, Any]:
+    """The gunicorn settings callcenter runs with."""
+    return {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "preload_app": False,  # each worker builds its own app, runtime thread included
+        "loglevel": log_level.lower(),
+        "accesslog": "-" if access_log else None,
+        "errorlog": "-",
+        "worker_exit": _release_worker,
+        "proc_name": "callcenter",
+    }
+
+
+def serve(
+    settings: Settings,
+    *,
+    bind: str,
+    workers: int,
+    threads: int = 8,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Validate, migrate, then run gunicorn until it is stopped."""
+    config = load_config(settings.config_path)
+    store = Store.open(settings.database_url)
+    try:
+        store.migrate()
+    finally:
+        store.close()
+    logger.info("serving bind=%s workers=%d config=%s", bind, workers, config.summary())
+    ControllerApplication(
+        settings, gunicorn_options(bind, workers, threads, log_level, access_log)
+    ).run()
+
+
+def _release_worker(server: Any, worker: Any) -> None:
+    """gunicorn ``worker_exit`` hook: release this worker's calls and connections."""
+    app = getattr(worker, "wsgi", None)
+    found = app.extensions.get(EXTENSION) if isinstance(app, Flask) else None
+    if isinstance(found, Services):
+        found.close()

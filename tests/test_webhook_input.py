@@ -1,0 +1,246 @@
+"""Bad input to the webhook endpoint: a clear 4xx, never a 5xx, and no side effect."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from callcenter.config import example_config_path
+from callcenter.emulator import Delivery, EmulatorThread, Wait, sign_webhook
+from callcenter.settings import Settings
+from callcenter.store import Store
+from tests.harness import WEBHOOK_SECRET, InProcessController, wait_for
+from tests.test_intake import SUPPORT, signed_post
+
+StartController = Callable[..., InProcessController]
+OTHER_SECRET = "whsec_b3RoZXItc2VjcmV0LWZvci1yb3RhdGlvbi10ZXN0cw=="
+
+
+def incoming(call_id: str = "rtc_input") -> bytes:
+    return json.dumps(
+        {
+            "id": "evt_1",
+            "object": "event",
+            "created_at": int(time.time()),
+            "type": "realtime.call.incoming",
+            "data": {
+                "call_id": call_id,
+                "sip_headers": [
+                    {"name": "From", "value": "<sip:+14155550123@example.com>"},
+                    {"name": "To", "value": f"<sip:{SUPPORT}@example.com>"},
+                ],
+            },
+        }
+    ).encode()
+
+
+def nothing_stored(controller: InProcessController) -> bool:
+    return controller.services.store.list_calls() == []
+
+
+def test_unsigned_delivery_is_400(start_controller: StartController) -> None:
+    """A delivery without signature headers is a 400 and changes nothing."""
+    controller = start_controller()
+    response = httpx.post(controller.webhook_url, content=incoming())
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unsigned"
+    assert nothing_stored(controller)
+
+
+def test_forged_delivery_is_401(start_controller: StartController) -> None:
+    """A delivery signed with an unknown secret is a 401 and changes nothing."""
+    controller = start_controller()
+    response = signed_post(controller.webhook_url, incoming(), secret=OTHER_SECRET)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "forged"
+    assert nothing_stored(controller)
+
+
+def test_tampered_body_is_401(start_controller: StartController) -> None:
+    """A body changed after signing does not verify."""
+    controller = start_controller()
+    body = incoming()
+    timestamp = int(time.time())
+    headers = {
+        "webhook-id": "wh_1",
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign_webhook(WEBHOOK_SECRET, "wh_1", timestamp, body),
+    }
+    response = httpx.post(
+        controller.webhook_url, content=body.replace(b"4155", b"4156"), headers=headers
+    )
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("offset", [-600, 600])
+def test_stale_delivery_is_401(start_controller: StartController, offset: int) -> None:
+    """A timestamp outside the five-minute window is refused as stale."""
+    controller = start_controller()
+    response = signed_post(controller.webhook_url, incoming(), offset=offset)
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "stale"
+
+
+def test_late_delivery_inside_the_window_is_handled(
+    emulator: EmulatorThread, start_controller: StartController
+) -> None:
+    """A delivery four minutes late (inside the window) is still a valid event."""
+    controller = start_controller()
+    call = emulator.place_call(
+        to_number=SUPPORT, script=[Wait(5)], delivery=Delivery(timestamp_offset=-240)
+    )
+    wait_for(lambda: controller.services.store.get_call(call.call_id) is not None)
+
+
+def test_non_numeric_timestamp_is_400(start_controller: StartController) -> None:
+    """A webhook-timestamp that is not a number is a malformed request."""
+    controller = start_controller()
+    headers = {"webhook-id": "wh_1", "webhook-timestamp": "soon", "webhook-signature": "v1,xx"}
+    response = httpx.post(controller.webhook_url, content=incoming(), headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "bad_timestamp")
+
+
+def test_non_utf8_body_is_400(start_controller: StartController) -> None:
+    """A body that is not UTF-8 is a 400 (it cannot even be checked against a signature)."""
+    controller = start_controller()
+    headers = {
+        "webhook-id": "wh_1",
+        "webhook-timestamp": str(int(time.time())),
+        "webhook-signature": "v1,AAAA",
+    }
+    response = httpx.post(controller.webhook_url, content=b"\xff\xfe{not utf-8}", headers=headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_encoding")
+
+
+def test_non_json_body_is_400(start_controller: StartController) -> None:
+    """A signed body that is not JSON is a 400."""
+    controller = start_controller()
+    response = signed_post(controller.webhook_url, b"call me maybe")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_json")
+
+
+def test_malformed_event_is_400(start_controller: StartController) -> None:
+    """A signed call.incoming event without a call_id is a 400 naming the field."""
+    controller = start_controller()
+    body = json.dumps(
+        {
+            "id": "evt_1",
+            "type": "realtime.call.incoming",
+            "created_at": 1,
+            "data": {"sip_headers": []},
+        }
+    ).encode()
+    response = signed_post(controller.webhook_url, body)
+    assert response.status_code == 400
+    assert "call_id" in response.json()["error"]["message"]
+    assert nothing_stored(controller)
+
+
+def test_oversized_body_is_413(start_controller: StartController) -> None:
+    """A body over 1 MiB is refused with 413 before anything else."""
+    controller = start_controller()
+    response = signed_post(controller.webhook_url, b"x" * (1024 * 1024 + 1))
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_entity_too_large"
+
+
+@pytest.mark.parametrize("event_type", ["batch.completed", "live.transport.incoming"])
+def test_other_event_types_are_acknowledged_and_ignored(
+    emulator: EmulatorThread, start_controller: StartController, event_type: str
+) -> None:
+    """Events other than realtime.call.incoming get a 2xx and cause nothing."""
+    controller = start_controller()
+    emulator.send_webhook(event_type)
+    wait_for(lambda: emulator.emulator.webhook_attempts, what="the delivery")
+    attempt = emulator.emulator.webhook_attempts[0]
+    assert attempt.status == 200
+    assert nothing_stored(controller)
+
+
+def test_old_secret_still_verifies_during_a_rotation(
+    emulator: EmulatorThread, start_controller: StartController
+) -> None:
+    """With OPENAI_WEBHOOK_SECRET=new,old a delivery signed with the old secret is handled."""
+    controller = start_controller(env={"OPENAI_WEBHOOK_SECRET": f"{OTHER_SECRET},{WEBHOOK_SECRET}"})
+    call = emulator.place_call(to_number=SUPPORT, script=[Wait(5)])
+    wait_for(lambda: call.webhook_attempts, what="the delivery to be answered")
+    assert call.webhook_attempts[0].status == 200
+    assert controller.services.store.get_call(call.call_id) is not None
+
+
+def test_unknown_path_is_a_json_404(start_controller: StartController) -> None:
+    """Unknown paths answer a JSON error, not an HTML page."""
+    controller = start_controller()
+    response = httpx.get(controller.url + "/nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_wrong_method_is_a_json_405(start_controller: StartController) -> None:
+    """GET on the webhook endpoint is a JSON 405."""
+    controller = start_controller()
+    response = httpx.get(controller.webhook_url)
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_store_down_answers_503_and_acts_on_nothing(
+    emulator: EmulatorThread, controller_env: dict[str, str]
+) -> None:
+    """With the database unreachable the webhook is 503 (so OpenAI redelivers), no call action."""
+    env = {
+        **controller_env,
+        "CALLCENTER_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/none",
+    }
+    settings = Settings.from_env(env, config_path=example_config_path())
+    controller = InProcessController(settings)
+    try:
+        ready = httpx.get(controller.url + "/readyz")
+        assert ready.status_code == 503
+        emulator.emulator.webhook_url = None
+        call = emulator.place_call(to_number=SUPPORT)
+        body = json.dumps(
+            {
+                "id": "evt_1",
+                "object": "event",
+                "created_at": int(time.time()),
+                "type": "realtime.call.incoming",
+                "data": {"call_id": call.call_id, "sip_headers": call.sip_headers},
+            }
+        ).encode()
+        response = signed_post(controller.webhook_url, body)
+        assert (response.status_code, response.json()["error"]["code"]) == (
+            503,
+            "store_unavailable",
+        )
+        assert call.rest_requests == []
+    finally:
+        controller.stop()
+
+
+def test_health_and_readiness(start_controller: StartController) -> None:
+    """/healthz answers while the process lives; /readyz when the store is migrated."""
+    controller = start_controller()
+    assert httpx.get(controller.url + "/healthz").json() == {"status": "ok"}
+    ready = httpx.get(controller.url + "/readyz")
+    assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+
+
+def test_readiness_fails_on_an_unmigrated_store(
+    controller_env: dict[str, str], store_url: str
+) -> None:
+    """/readyz is 503 when the database has not been migrated."""
+    settings = Settings.from_env(controller_env, config_path=example_config_path())
+    controller = InProcessController(settings)
+    try:
+        ready = httpx.get(controller.url + "/readyz")
+        assert ready.status_code == 503
+        assert "migrate" in ready.json()["error"]["message"]
+    finally:
+        controller.stop()
+    with Store.open(store_url) as store:
+        store.migrate()
