@@ -7,22 +7,18 @@ subprocess, the way production runs it.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from callcenter.app import EXTENSION, Services, create_app
 from callcenter.runtime import RuntimeTimeouts
+from callcenter.serve_process import ServeProcess
 from callcenter.settings import Settings
 
 API_KEY = "sk-test-emulator"
@@ -40,14 +36,6 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.01)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class InProcessController:
@@ -84,60 +72,13 @@ class InProcessController:
         self.services.close()
 
 
-class GunicornController:
-    """``callcenter serve`` in a subprocess (gunicorn, gthread workers)."""
+class GunicornController(ServeProcess):
+    """``callcenter serve`` in a subprocess (gunicorn, gthread workers), ready to use."""
 
     def __init__(self, env: Mapping[str, str], config_path: Path, *, workers: int = 2) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "callcenter",
-                "--log-level",
-                "INFO",
-                "--json-logs",
-                "serve",
-                "--config",
-                str(config_path),
-                "--bind",
-                f"127.0.0.1:{self.port}",
-                "--workers",
-                str(workers),
-            ],
-            env={**os.environ, **env},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        wait_for(self._ready, timeout=30, what="callcenter serve to be ready")
-
-    @property
-    def webhook_url(self) -> str:
-        """Where OpenAI (the emulator) delivers webhooks."""
-        return self.url + "/webhooks/openai"
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError("callcenter serve exited:\n" + "".join(self.output))
+        super().__init__(env, config_path, workers=workers)
         try:
-            return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self) -> int:
-        """Stop gunicorn gracefully (SIGTERM) and return its exit code."""
-        self.process.terminate()
-        try:
-            return self.process.wait(timeout=30)
-        finally:
-            self._reader.join(timeout=5)
+            self.wait_ready()
+        except RuntimeError as exc:
+            self.stop()
+            raise AssertionError(str(exc)) from exc

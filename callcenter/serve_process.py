@@ -1,0 +1,97 @@
+"""``callcenter serve`` in a child process, for the demo, the benchmarks and the tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on ``host`` that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServeProcess:
+    """A running ``callcenter serve`` on loopback, its output kept line by line."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        config_path: Path,
+        *,
+        workers: int = 2,
+        port: int | None = None,
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.output: list[str] = []
+        self._on_line = on_line
+        command = [
+            sys.executable, "-m", "callcenter", "--json-logs",
+            "serve", "--config", str(config_path),
+            "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self._reader = threading.Thread(target=self._read, name="serve-output", daemon=True)
+        self._reader.start()
+
+    @property
+    def webhook_url(self) -> str:
+        """Where OpenAI (or the emulator) delivers webhooks."""
+        return self.url + "/webhooks/openai"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Return once ``/readyz`` answers 200; RuntimeError if the process exits or stalls."""
+        deadline = time.monotonic() + timeout
+        while not self._ready():
+            if self.process.poll() is not None:
+                raise RuntimeError("callcenter serve exited:\n" + "".join(self.output))
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"callcenter serve not ready after {timeout}s")
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """Stop gracefully (SIGTERM, as systemd or Kubernetes would) and return the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+        finally:
+            self._reader.join(timeout=5)
+
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=1) as answer:
+                return bool(answer.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+            if self._on_line is not None:
+                self._on_line(line)

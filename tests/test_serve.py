@@ -1,0 +1,88 @@
+"""`callcenter serve`: the controller under gunicorn with several workers, as in production."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from callcenter.config import example_config_path
+from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait
+from callcenter.store import Store
+from tests.harness import API_KEY, GunicornController, wait_for
+
+SUPPORT = "+18005550100"
+
+
+@pytest.fixture
+def served(
+    emulator: EmulatorThread, controller_env: dict[str, str]
+) -> Iterator[GunicornController]:
+    """`callcenter serve` with two workers, wired to the emulator."""
+    controller = GunicornController(controller_env, example_config_path(), workers=2)
+    emulator.emulator.webhook_url = controller.webhook_url
+    yield controller
+    controller.stop()
+
+
+def test_serve_answers_a_call_end_to_end(
+    served: GunicornController, emulator: EmulatorThread, store_url: str
+) -> None:
+    """A call rings, gunicorn's worker accepts it, greets, and records the caller's hang-up."""
+    call = emulator.place_call(to_number=SUPPORT, script=[Wait(0.3), HangUp()])
+    wait_for(lambda: call.state is CallState.ENDED, what="the call to end")
+    with Store.open(store_url) as store:
+        wait_for(
+            lambda: (c := store.get_call(call.call_id)) is not None and c.status == "ended",
+            what="the end to be recorded",
+        )
+        record = store.get_call(call.call_id)
+    assert record is not None
+    assert (record.route, record.outcome) == ("support", "hung_up_by_caller")
+    assert any(e["type"] == "response.create" for e in call.client_events)
+
+
+def test_concurrent_copies_across_workers_accept_once(
+    served: GunicornController, emulator: EmulatorThread
+) -> None:
+    """Eight concurrent copies of one delivery, spread over the workers, give one accept."""
+    call = emulator.place_call(
+        to_number=SUPPORT, script=[Wait(5)], delivery=Delivery(copies=8, concurrent=True)
+    )
+    wait_for(lambda: len(call.webhook_attempts) == 8, what="every copy to be answered")
+    assert {a.status for a in call.webhook_attempts} == {200}
+    assert [r.status for r in call.rest_requests if r.verb == "accept"] == [200]
+
+
+def test_serve_logs_json_lines_with_the_call_id(
+    served: GunicornController, emulator: EmulatorThread
+) -> None:
+    """Every log line about a call is JSON and carries its call_id."""
+    call = emulator.place_call(to_number=SUPPORT, script=[Wait(0.1), HangUp()])
+    wait_for(
+        lambda: any("call over" in line and call.call_id in line for line in served.output),
+        what="the call's summary line",
+    )
+    lines = [json.loads(line) for line in served.output if line.startswith("{")]
+    about_call = [line for line in lines if call.call_id in line["msg"]]
+    assert about_call
+    assert all(line.get("call_id") == call.call_id for line in about_call)
+    assert all(API_KEY not in line for line in served.output)
+
+
+def test_sigterm_stops_serve_cleanly(served: GunicornController) -> None:
+    """SIGTERM makes gunicorn stop its workers and exit 0."""
+    assert httpx.get(served.url + "/healthz").status_code == 200
+    assert served.stop() == 0
+
+
+def test_serve_refuses_an_invalid_config(controller_env: dict[str, str], tmp_path: Path) -> None:
+    """A bad config stops `serve` before it listens, with the file, key and reason."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[limits]\nmax_concurrent_calls = "many"\n[[routes]]\nname = "x"\n')
+    with pytest.raises(AssertionError) as failed:
+        GunicornController(controller_env, bad)
+    assert "bad.toml:2: limits.max_concurrent_calls" in str(failed.value)
