@@ -1,0 +1,85 @@
+"""OpenAI's side of a SIP call, emulated on loopback: REST, webhooks and the sideband.
+
+    emulator = Emulator(webhook_url="http://127.0.0.1:8000/webhooks/openai")
+    await emulator.start()                      # or EmulatorThread(...).start() from sync code
+    client = AsyncOpenAI(api_key=emulator.api_key, base_url=emulator.base_url)
+    call = emulator.place_call(script=[Say("I need a human"), ModelCallTool("transfer_to_human")])
+    ...                                         # the controller accepts, attaches, answers
+    assert call.state is CallState.REFERRED
+
+Modules: ``server`` (the handle), ``rest`` / ``sideband`` / ``control`` (endpoints),
+``state`` (a call's state machine), ``conversation`` / ``responses`` / ``caller`` (the
+session, the model, the scripted caller), ``channel`` (ordered delivery to sockets),
+``events`` (server event builders), ``webhooks``, ``faults``, ``script``, ``validation`` and
+``schema`` (the SDK's types as the contract), ``runner`` (thread and process).
+"""
+
+from __future__ import annotations
+
+from callcenter.emulator.conversation import Pacing
+from callcenter.emulator.faults import FaultPlan, RestFault, SidebandFault, fault_from_json
+from callcenter.emulator.runner import EmulatorThread, run_emulator
+from callcenter.emulator.schema import check_client_event, server_event_problem
+from callcenter.emulator.script import (
+    DropSocket,
+    Dtmf,
+    HangUp,
+    ModelCallTool,
+    ModelSay,
+    RateLimits,
+    Say,
+    ServerError,
+    Silence,
+    Step,
+    ToolCall,
+    Wait,
+    WaitFor,
+    step_from_json,
+    step_to_json,
+    steps_from_json,
+)
+from callcenter.emulator.server import Emulator
+from callcenter.emulator.state import CallState, EmulatedCall, RestRequest, WebhookAttempt
+from callcenter.emulator.webhooks import (
+    Delivery,
+    RedeliveryPolicy,
+    new_webhook_secret,
+    sign_webhook,
+)
+
+__all__ = [
+    "CallState",
+    "Delivery",
+    "DropSocket",
+    "Dtmf",
+    "EmulatedCall",
+    "Emulator",
+    "EmulatorThread",
+    "FaultPlan",
+    "HangUp",
+    "ModelCallTool",
+    "ModelSay",
+    "Pacing",
+    "RateLimits",
+    "RedeliveryPolicy",
+    "RestFault",
+    "RestRequest",
+    "Say",
+    "ServerError",
+    "SidebandFault",
+    "Silence",
+    "Step",
+    "ToolCall",
+    "Wait",
+    "WaitFor",
+    "WebhookAttempt",
+    "check_client_event",
+    "fault_from_json",
+    "new_webhook_secret",
+    "run_emulator",
+    "server_event_problem",
+    "sign_webhook",
+    "step_from_json",
+    "step_to_json",
+    "steps_from_json",
+]

@@ -1,0 +1,143 @@
+"""The calls REST endpoints: ``POST /v1/realtime/calls/{call_id}/accept|reject|refer|hangup``.
+
+Each request goes through, in order: bearer auth (401), injected faults (latency, then a
+status), body validation (400 with ``param`` and ``code``), the call's state machine
+(404 / 409). Success is 200 with an empty body. Every request is recorded as answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from callcenter.emulator.api_error import ApiError, bad_request, not_found
+from callcenter.emulator.ids import short_id
+from callcenter.emulator.state import RestRequest
+from callcenter.emulator.validation import (
+    check_accept_body,
+    check_hangup_body,
+    check_refer_body,
+    check_reject_body,
+)
+
+if TYPE_CHECKING:
+    from callcenter.emulator.server import Emulator
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_REJECT_CODE = 603
+CHECKS = {
+    "accept": check_accept_body,
+    "reject": check_reject_body,
+    "refer": check_refer_body,
+    "hangup": check_hangup_body,
+}
+
+
+def bearer_problem(request: web.Request, api_key: str) -> ApiError | None:
+    """The 401 for a request without the right ``Authorization: Bearer`` key, or None."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if not key.strip():
+        message = (
+            "You didn't provide an API key. You need to provide your API key in an "
+            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
+        return ApiError(401, message, code="invalid_api_key")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        key.strip().encode(), api_key.encode()
+    ):
+        message = (
+            f"Incorrect API key provided: {_masked(key.strip())}. You can find your API key "
+            "at https://platform.openai.com/account/api-keys."
+        )
+        return ApiError(401, message, code="invalid_api_key")
+    return None
+
+
+def error_response(problem: ApiError, retry_after: float | None = None) -> web.Response:
+    """The JSON error answer, with a request id (and ``Retry-After`` when given)."""
+    headers = {"x-request-id": short_id("req", 32)}
+    if retry_after is not None:
+        headers["retry-after"] = f"{retry_after:g}"
+    return web.json_response(problem.body(), status=problem.status, headers=headers)
+
+
+class CallsApi:
+    """The aiohttp handlers of the calls endpoints, acting on one emulator."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self._emulator = emulator
+
+    def routes(self) -> list[web.RouteDef]:
+        """The routes to add to the app."""
+        return [web.post("/v1/realtime/calls/{call_id}/{verb}", self.handle)]
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Answer one calls-endpoint request."""
+        call_id, verb = request.match_info["call_id"], request.match_info["verb"]
+        if verb not in CHECKS:
+            message = f"Invalid URL (POST /v1/realtime/calls/{call_id}/{verb})"
+            return error_response(ApiError(404, message))
+        body, problem = await _read_json(request)
+        body = {} if body is None else body
+        retry_after = None
+        problem = problem or bearer_problem(request, self._emulator.api_key)
+        if problem is None:
+            fault = self._emulator.faults.take_rest(verb, call_id)
+            if fault is not None:
+                await asyncio.sleep(fault.latency)
+                if fault.status is not None:
+                    problem, retry_after = fault.error(), fault.retry_after
+        problem = problem or CHECKS[verb](body) or self._apply(verb, call_id, body)
+        status = problem.status if problem is not None else 200
+        self._emulator.record_rest(RestRequest(verb, call_id, body, status, time.time()))
+        logger.info("calls api %s call_id=%s status=%d", verb, call_id, status)
+        if problem is not None:
+            return error_response(problem, retry_after)
+        return web.Response(status=200, headers={"x-request-id": short_id("req", 32)})
+
+    def _apply(self, verb: str, call_id: str, body: Any) -> ApiError | None:
+        emulator = self._emulator
+        call = emulator.calls.get(call_id)
+        if call is None:
+            return not_found(call_id)
+        if verb == "accept":
+            problem = call.accept(body)
+            if problem is None:
+                emulator.call_accepted(call)
+            return problem
+        if verb == "reject":
+            problem = call.reject(body.get("status_code") or DEFAULT_REJECT_CODE)
+        elif verb == "refer":
+            problem = call.refer(body["target_uri"])
+        else:
+            problem = call.hangup()
+        if problem is None:
+            emulator.call_over(call, by_caller=False)
+        return problem
+
+
+async def _read_json(request: web.Request) -> tuple[Any, ApiError | None]:
+    raw = await request.read()
+    if not raw.strip():
+        return None, None
+    try:
+        return json.loads(raw), None
+    except ValueError:
+        message = (
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
+        )
+        return None, bad_request(message, "invalid_json")
+
+
+def _masked(key: str) -> str:
+    if len(key) <= 8:
+        return "*" * len(key)
+    return key[:3] + "*" * (len(key) - 7) + key[-4:]

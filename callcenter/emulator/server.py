@@ -1,0 +1,287 @@
+"""The emulator: OpenAI's side of SIP calls on one aiohttp server, and its handle.
+
+``Emulator`` serves the calls REST endpoints and the sideband WebSocket under ``/v1`` (point
+the SDK at ``emulator.base_url``), delivers signed webhooks to ``webhook_url``, and offers
+a JSON control API under ``/_emulator/``. Tests inspect ``emulator.calls`` and arm
+``emulator.faults``. Use it from a running event loop; ``runner.EmulatorThread`` wraps it
+for synchronous code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+
+from callcenter.emulator.caller import CallerScript
+from callcenter.emulator.channel import Channel
+from callcenter.emulator.control import ControlApi
+from callcenter.emulator.conversation import Conversation, Pacing
+from callcenter.emulator.faults import FaultPlan
+from callcenter.emulator.ids import hex_id
+from callcenter.emulator.rest import CallsApi
+from callcenter.emulator.schema import server_event_problem
+from callcenter.emulator.script import Step
+from callcenter.emulator.sideband import NORMAL_CLOSURE, SidebandApi
+from callcenter.emulator.state import EmulatedCall, RestRequest, WebhookAttempt
+from callcenter.emulator.webhooks import (
+    Delivery,
+    RedeliveryPolicy,
+    WebhookSender,
+    incoming_call_event,
+    new_webhook_secret,
+    sample_data,
+    sip_headers,
+    webhook_event,
+)
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+GOING_AWAY = 1001
+CLOSE_TIMEOUT = 1.0
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
+class Emulator:
+    """OpenAI's side of SIP calls, served on loopback."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = "sk-emulator",
+        webhook_secret: str | None = None,
+        webhook_url: str | None = None,
+        ring_timeout: float | None = 30.0,
+        redelivery: RedeliveryPolicy | None = None,
+        pacing: Pacing | None = None,
+        validate_events: bool = False,
+    ) -> None:
+        # what the controller is configured with
+        self.api_key = api_key
+        self.webhook_secret = webhook_secret or new_webhook_secret()
+        self.webhook_url = webhook_url
+        # behaviour
+        self.ring_timeout = ring_timeout
+        self.redelivery = redelivery or RedeliveryPolicy()
+        self.pacing = pacing or Pacing()
+        self.validate_events = validate_events
+        # records and faults
+        self.calls: dict[str, EmulatedCall] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self.faults = FaultPlan()
+        self.rest_requests: list[RestRequest] = []
+        self.webhook_attempts: list[WebhookAttempt] = []
+        self.event_problems: list[str] = []
+        # serving
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What to give the SDK as ``base_url`` (REST and, through it, the sideband)."""
+        return self.url + "/v1"
+
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve on ``host:port`` (0: any free port; read ``.port`` afterwards)."""
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        for api in (CallsApi(self), SidebandApi(self), ControlApi(self)):
+            app.add_routes(api.routes())
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, backlog=4096)
+        await site.start()
+        self.host, self.port = host, self._runner.addresses[0][1]
+        self._http = aiohttp.ClientSession()
+        logger.info("emulator serving url=%s", self.url)
+
+    async def stop(self) -> None:
+        """Close every sideband (1001), stop deliveries and timers, stop serving."""
+        for timer in self._timers.values():
+            timer.cancel()
+        for conversation in self.conversations.values():
+            conversation.close()
+            conversation.channel.close_all(GOING_AWAY)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_TIMEOUT):
+                await asyncio.gather(
+                    *(c.channel.wait_closed() for c in self.conversations.values())
+                )
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._http is not None:
+            await self._http.close()
+        logger.info("emulator stopped url=%s", self.url)
+
+    # -- driving calls -------------------------------------------------------------------------
+
+    def place_call(
+        self,
+        from_number: str = "+14155550123",
+        to_number: str = "+18005550100",
+        caller_name: str | None = None,
+        headers: Iterable[tuple[str, str]] | Mapping[str, str] = (),
+        script: Iterable[Step] = (),
+        call_id: str | None = None,
+        delivery: Delivery | None = None,
+    ) -> EmulatedCall:
+        """Ring a new call and deliver its ``realtime.call.incoming`` webhook (if a URL is set)."""
+        call_id = call_id or hex_id("rtc")
+        extra = headers.items() if isinstance(headers, Mapping) else headers
+        call = EmulatedCall(
+            call_id,
+            from_number,
+            to_number,
+            caller_name,
+            sip_headers(call_id, from_number, to_number, caller_name, extra),
+            tuple(script),
+        )
+        self.calls[call_id] = call
+        if self.ring_timeout is not None:
+            loop = asyncio.get_running_loop()
+            self._timers[call_id] = loop.call_later(self.ring_timeout, self._ring_out, call)
+        logger.info("call ringing call_id=%s from=%s to=%s", call_id, from_number, to_number)
+        if self.webhook_url is not None:
+            event = incoming_call_event(call_id, call.sip_headers)
+            self._deliver(self.webhook_url, event, delivery or Delivery(), call)
+        return call
+
+    def caller_hangs_up(self, call_id: str) -> bool:
+        """The caller hangs up (a ringing call is missed). False if the call was already over."""
+        call = self.calls.get(call_id)
+        if call is None or not call.caller_hangs_up():
+            return False
+        logger.info("caller hung up call_id=%s", call_id)
+        self.call_over(call, by_caller=True)
+        return True
+
+    def send_webhook(
+        self,
+        event_type: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        delivery: Delivery | None = None,
+        url: str | None = None,
+    ) -> dict[str, Any]:
+        """Deliver any webhook event (``batch.completed``, ``live.transport.incoming``…)."""
+        target = url or self.webhook_url
+        if target is None:
+            raise ValueError("send_webhook needs a url: none given and no webhook_url configured")
+        event = webhook_event(event_type, data if data is not None else sample_data(event_type))
+        self._deliver(target, event, delivery or Delivery(), None)
+        return event
+
+    async def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 5.0,  # noqa: ASYNC109 -- a polling helper: the deadline is its point
+    ) -> T:
+        """Poll ``predicate`` until truthy; return its value. TimeoutError after ``timeout``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if loop.time() > deadline:
+                raise TimeoutError(f"condition not met within {timeout}s")
+            await asyncio.sleep(0.005)
+
+    # -- called by the endpoints ---------------------------------------------------------------
+
+    def record_rest(self, request: RestRequest) -> None:
+        """Keep one answered calls-endpoint request."""
+        self.rest_requests.append(request)
+        call = self.calls.get(request.call_id)
+        if call is not None:
+            call.rest_requests.append(request)
+
+    def call_accepted(self, call: EmulatedCall) -> None:
+        """The call was accepted: open its session (and start its script)."""
+        self._stop_ringing(call)
+        check = self._check_event if self.validate_events else None
+        conversation = Conversation(call, Channel(call, check), self.pacing)
+        self.conversations[call.call_id] = conversation
+        if call.script:
+            caller = CallerScript(conversation, call.script, lambda: self._hang_up(call))
+            conversation.spawn(caller.run())
+        logger.info("call accepted call_id=%s", call.call_id)
+
+    def call_over(self, call: EmulatedCall, *, by_caller: bool) -> None:
+        """The call ended: the caller's end closes the sideband at once, ours soon after."""
+        self._stop_ringing(call)
+        conversation = self.conversations.pop(call.call_id, None)
+        logger.info("call over call_id=%s state=%s by=%s", call.call_id, call.state, call.ended_by)
+        if conversation is None:
+            return
+        conversation.close()
+        if by_caller:
+            conversation.channel.close_all(NORMAL_CLOSURE)
+        else:
+            loop = asyncio.get_running_loop()
+            loop.call_later(self.pacing.close_delay, conversation.channel.close_all, NORMAL_CLOSURE)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _hang_up(self, call: EmulatedCall) -> None:
+        self.caller_hangs_up(call.call_id)
+
+    def _ring_out(self, call: EmulatedCall) -> None:
+        self._timers.pop(call.call_id, None)
+        if call.ring_out():
+            logger.info("call rang out call_id=%s", call.call_id)
+
+    def _stop_ringing(self, call: EmulatedCall) -> None:
+        timer = self._timers.pop(call.call_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _deliver(
+        self, url: str, event: dict[str, Any], delivery: Delivery, call: EmulatedCall | None
+    ) -> None:
+        if self._http is None:
+            raise RuntimeError("the emulator is not started")
+        sender = WebhookSender(self._http, self.webhook_secret, self.redelivery)
+
+        def record(attempt: WebhookAttempt) -> None:
+            self.webhook_attempts.append(attempt)
+            if call is not None:
+                call.webhook_attempts.append(attempt)
+
+        self._spawn(sender.deliver(url, event, delivery, record))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(_log_failure)
+
+    def _check_event(self, event: dict[str, Any]) -> None:
+        problem = server_event_problem(event)
+        if problem is not None:
+            self.event_problems.append(problem)
+            logger.error("emulator sent an invalid event: %s", problem)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("emulator task failed", exc_info=task.exception())

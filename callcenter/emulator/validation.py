@@ -1,0 +1,277 @@
+"""Validation of request bodies against the SDK's TypedDicts, answered the way OpenAI answers.
+
+Three checks run in turn, each giving the first problem as an :class:`ApiError` (400):
+unknown keys (the SDK's TypedDicts list every known key, nested ones included), types
+(pydantic over the same TypedDict) and the ranges the types cannot express.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import typing_extensions
+from openai.types.realtime import CallAcceptParams
+from openai.types.realtime.realtime_session_create_request_param import (
+    RealtimeSessionCreateRequestParam,
+)
+from pydantic import TypeAdapter, ValidationError
+
+from callcenter.emulator.api_error import ApiError, bad_request
+
+REFER_SCHEMES = ("tel:", "sip:", "sips:")
+
+_WRAPPERS = (typing.Required, typing.NotRequired)
+_SEQUENCES = (list, Iterable, Sequence)
+
+
+def check_accept_body(body: object) -> ApiError | None:
+    """Check the body of ``POST …/accept`` (a session config with ``type: "realtime"``)."""
+    return check_session(body, CallAcceptParams, prefix="")
+
+
+def check_session(body: object, schema: Any = None, *, prefix: str = "session.") -> ApiError | None:
+    """Check a session config (accept body or ``session.update``'s ``session``)."""
+    if not isinstance(body, dict):
+        param = prefix.rstrip(".") or None
+        return bad_request("The session config must be a JSON object.", "invalid_type", param)
+    if "type" not in body:
+        return missing(prefix + "type")
+    if body["type"] != "realtime":
+        return invalid_value(prefix + "type", body["type"], "'realtime'")
+    return check_typed(body, schema or RealtimeSessionCreateRequestParam, prefix) or _ranges(
+        body, prefix
+    )
+
+
+def check_reject_body(body: object) -> ApiError | None:
+    """Check the body of ``POST …/reject``: an optional SIP ``status_code`` (400-699)."""
+    if not isinstance(body, dict):
+        return bad_request("The request body must be a JSON object.", "invalid_type")
+    for key in body:
+        if key != "status_code":
+            return unknown(key)
+    code = body.get("status_code")
+    if code is not None and (not _is_int(code) or not 400 <= code <= 699):
+        return bad_request(
+            f"Invalid 'status_code': {code!r}. Expected a SIP status code from 400 to 699.",
+            "invalid_value",
+            "status_code",
+        )
+    return None
+
+
+def check_refer_body(body: object) -> ApiError | None:
+    """Check the body of ``POST …/refer``: a ``target_uri`` of scheme tel:, sip: or sips:."""
+    if not isinstance(body, dict):
+        return bad_request("The request body must be a JSON object.", "invalid_type")
+    for key in body:
+        if key != "target_uri":
+            return unknown(key)
+    if "target_uri" not in body:
+        return missing("target_uri")
+    target = body["target_uri"]
+    if not isinstance(target, str):
+        return bad_request(
+            "Invalid type for 'target_uri': expected a string.", "invalid_type", "target_uri"
+        )
+    scheme = next((s for s in REFER_SCHEMES if target.lower().startswith(s)), None)
+    if scheme is None or not target[len(scheme) :].strip():
+        return bad_request(
+            f"Invalid 'target_uri': {target!r}. Expected a tel:, sip: or sips: URI.",
+            "invalid_value",
+            "target_uri",
+        )
+    return None
+
+
+def check_hangup_body(body: object) -> ApiError | None:
+    """Check the body of ``POST …/hangup``: nothing, or an empty object."""
+    if body is None or body == {}:
+        return None
+    if isinstance(body, dict):
+        return unknown(next(iter(body)))
+    return bad_request("The request body must be a JSON object.", "invalid_type")
+
+
+def check_typed(value: object, schema: Any, prefix: str = "") -> ApiError | None:
+    """Unknown keys first, then types, of ``value`` against the SDK TypedDict ``schema``."""
+    stray = unknown_key(value, schema, prefix)
+    if stray is not None:
+        return unknown(stray)
+    try:
+        _adapter(schema).validate_python(value, strict=True)
+    except ValidationError as exc:
+        return _from_pydantic(value, exc, prefix, _typeddicts(schema))
+    return None
+
+
+def unknown_key(value: object, annotation: Any, path: str = "") -> str | None:
+    """The dotted path of the first key of ``value`` that ``annotation`` does not know."""
+    annotation = _unwrap(annotation)
+    origin = typing.get_origin(annotation)
+    if isinstance(value, list) and origin in _SEQUENCES:
+        (element,) = typing.get_args(annotation) or (Any,)
+        for index, item in enumerate(value):
+            found = unknown_key(item, element, f"{path.rstrip('.')}[{index}].")
+            if found is not None:
+                return found
+        return None
+    if not isinstance(value, dict):
+        return None
+    members = [annotation] if _is_typeddict(annotation) else []
+    if origin in (typing.Union, types.UnionType):
+        members = [m for m in map(_unwrap, typing.get_args(annotation)) if _is_typeddict(m)]
+        members = [m for m in members if _matches(value, m)]
+    if len(members) != 1:
+        return None
+    hints = _hints(members[0])
+    for key, item in value.items():
+        if key not in hints:
+            return path + str(key)
+        found = unknown_key(item, hints[key], f"{path}{key}.")
+        if found is not None:
+            return found
+    return None
+
+
+def missing(param: str) -> ApiError:
+    """A ``missing_required_parameter`` error."""
+    return bad_request(
+        f"Missing required parameter: '{param}'.", "missing_required_parameter", param
+    )
+
+
+def unknown(param: str) -> ApiError:
+    """An ``unknown_parameter`` error."""
+    return bad_request(f"Unknown parameter: '{param}'.", "unknown_parameter", param)
+
+
+def invalid_value(param: str, value: object, supported: str) -> ApiError:
+    """An ``invalid_value`` error listing what is supported."""
+    return bad_request(
+        f"Invalid value: {value!r}. Supported values are: {supported}.", "invalid_value", param
+    )
+
+
+def _ranges(body: Mapping[str, Any], prefix: str) -> ApiError | None:
+    tokens = body.get("max_output_tokens")
+    if tokens is not None and tokens != "inf" and not (_is_int(tokens) and 1 <= tokens <= 4096):
+        return invalid_value(
+            prefix + "max_output_tokens", tokens, "an integer from 1 to 4096, or 'inf'"
+        )
+    modalities = body.get("output_modalities")
+    if modalities is not None and len(modalities) != 1:
+        return invalid_value(prefix + "output_modalities", modalities, "['audio'] or ['text']")
+    audio = body.get("audio") or {}
+    speed = (audio.get("output") or {}).get("speed")
+    if speed is not None and not 0.25 <= speed <= 1.5:
+        return invalid_value(prefix + "audio.output.speed", speed, "a number from 0.25 to 1.5")
+    vad = (audio.get("input") or {}).get("turn_detection") or {}
+    if vad.get("threshold") is not None and not 0 <= vad["threshold"] <= 1:
+        param = prefix + "audio.input.turn_detection.threshold"
+        return invalid_value(param, vad["threshold"], "a number from 0 to 1")
+    truncation = body.get("truncation")
+    if isinstance(truncation, dict) and not 0 <= truncation["retention_ratio"] <= 1:
+        param = prefix + "truncation.retention_ratio"
+        return invalid_value(param, truncation["retention_ratio"], "a number from 0 to 1")
+    for index, tool in enumerate(body.get("tools") or ()):
+        if tool.get("type", "function") == "function" and not tool.get("name"):
+            return missing(f"{prefix}tools[{index}].name")
+    return None
+
+
+def _from_pydantic(
+    value: object, exc: ValidationError, prefix: str, known: Mapping[str, Any]
+) -> ApiError:
+    located = [(error, *_locate(value, error["loc"], known)) for error in exc.errors()]
+    first, path, _ = next((found for found in located if found[2]), located[0])
+    if first["type"] == "missing":
+        last = first["loc"][-1]
+        param = prefix + (f"{path}.{last}" if path else str(last))
+        return missing(param)
+    param = prefix + path
+    kind = "invalid_type" if first["type"].endswith(("_type", "_parsing")) else "invalid_value"
+    return bad_request(f"Invalid value for '{param}': {first['msg']}.", kind, param)
+
+
+def _locate(
+    value: object, loc: tuple[int | str, ...], known: Mapping[str, Any]
+) -> tuple[str, bool]:
+    """The data path of a pydantic ``loc``, and whether it went through the union members
+    that the data's ``type``/``role`` select (errors from other members are noise)."""
+    path, current, relevant = "", value, True
+    for part in loc:
+        if isinstance(part, int) and isinstance(current, list) and part < len(current):
+            path, current = f"{path}[{part}]", current[part]
+        elif isinstance(current, dict) and part in current:
+            path, current = f"{path}.{part}" if path else str(part), current[part]
+        elif isinstance(part, str) and part in known and isinstance(current, dict):
+            relevant = relevant and _matches(current, known[part])
+    return path, relevant
+
+
+def _matches(value: Mapping[str, Any], member: Any) -> bool:
+    hints = _hints(member)
+    for key in ("type", "role"):
+        if key not in hints:
+            continue
+        allowed = typing.get_args(_unwrap(hints[key]))
+        if key in value:
+            if value[key] not in allowed:
+                return False
+        elif key in member.__required_keys__:
+            return False
+    return True
+
+
+def _unwrap(annotation: Any) -> Any:
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated or origin in _WRAPPERS:
+            annotation = typing.get_args(annotation)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(args) != 1:
+                return annotation
+            annotation = args[0]
+        else:
+            return annotation
+
+
+def _is_typeddict(annotation: Any) -> bool:
+    return typing_extensions.is_typeddict(annotation)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@functools.cache
+def _typeddicts(schema: Any) -> dict[str, Any]:
+    """Every TypedDict reachable from ``schema``, by class name (pydantic's union tags)."""
+    found: dict[str, Any] = {}
+    pending = [schema]
+    while pending:
+        annotation = pending.pop()
+        if _is_typeddict(annotation):
+            if annotation.__name__ in found:
+                continue
+            found[annotation.__name__] = annotation
+            pending.extend(_hints(annotation).values())
+        else:
+            pending.extend(a for a in typing.get_args(annotation) if not isinstance(a, str))
+    return found
+
+
+@functools.cache
+def _hints(typed_dict: Any) -> dict[str, Any]:
+    return typing.get_type_hints(typed_dict, include_extras=True)
+
+
+@functools.cache
+def _adapter(schema: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(schema)

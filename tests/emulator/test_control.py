@@ -1,0 +1,110 @@
+"""The JSON control API under /_emulator/, as another process would drive it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from openai import AsyncOpenAI
+
+from callcenter.emulator import CallState, Emulator
+
+from .helpers import Receiver
+
+
+async def _request(
+    emulator: Emulator, method: str, path: str, body: Any = None
+) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.request(method, emulator.url + path, json=body) as answer,
+    ):
+        return answer.status, await answer.json()
+
+
+async def test_placing_a_call_with_a_json_script(
+    emulator: Emulator, receiver: Receiver, client: AsyncOpenAI
+) -> None:
+    """POST /_emulator/calls rings a call with its script and delivers the webhook."""
+    status, body = await _request(
+        emulator,
+        "POST",
+        "/_emulator/calls",
+        {
+            "from_number": "+14155550199",
+            "to_number": "+18005550100",
+            "headers": {"X-Ticket": "T-1"},
+            "script": [{"type": "say", "text": "hi"}, {"type": "dtmf", "key": "5"}],
+        },
+    )
+    assert status == 201
+    call_id = body["call"]["call_id"]
+    assert body["call"]["state"] == "ringing"
+    await emulator.wait_for(lambda: receiver.requests)
+    assert len(emulator.calls[call_id].script) == 2
+
+
+async def test_reading_a_call_gives_its_records(emulator: Emulator, client: AsyncOpenAI) -> None:
+    """GET /_emulator/calls/{id} has the state, REST requests and events."""
+    call = emulator.place_call()
+    await client.realtime.calls.accept(call.call_id, type="realtime")
+    status, body = await _request(emulator, "GET", f"/_emulator/calls/{call.call_id}")
+    assert status == 200
+    assert body["call"]["state"] == "accepted"
+    assert body["call"]["rest_requests"][0]["verb"] == "accept"
+    assert body["call"]["accept_body"] == {"type": "realtime"}
+
+
+async def test_the_caller_hangs_up_through_the_api(emulator: Emulator) -> None:
+    """POST …/hangup ends the call as the caller; again is 409."""
+    call = emulator.place_call()
+    status, _ = await _request(emulator, "POST", f"/_emulator/calls/{call.call_id}/hangup")
+    assert (status, call.state) == (200, CallState.MISSED)
+    status, body = await _request(emulator, "POST", f"/_emulator/calls/{call.call_id}/hangup")
+    assert (status, body["error"]["code"]) == (409, "call_over")
+
+
+async def test_an_unknown_call_is_404(emulator: Emulator) -> None:
+    """Unknown ids are 404 with the JSON error shape."""
+    status, body = await _request(emulator, "GET", "/_emulator/calls/rtc_nope")
+    assert (status, body["error"]["code"]) == (404, "call_not_found")
+
+
+async def test_a_bad_script_is_400_saying_which_step(emulator: Emulator) -> None:
+    """An invalid step is rejected with the step's position in the message."""
+    script = [{"type": "say", "text": "ok"}, {"type": "sing"}]
+    status, body = await _request(emulator, "POST", "/_emulator/calls", {"script": script})
+    assert status == 400
+    assert "script[1]" in body["error"]["message"]
+
+
+async def test_faults_are_armed_listed_and_cleared(emulator: Emulator, client: AsyncOpenAI) -> None:
+    """POST /_emulator/faults arms a fault that fires on the next request."""
+    status, _ = await _request(
+        emulator, "POST", "/_emulator/faults", {"kind": "rest", "verb": "accept", "status": 502}
+    )
+    assert status == 201
+    _, listed = await _request(emulator, "GET", "/_emulator/faults")
+    assert listed["faults"][0]["status"] == 502
+    await _request(emulator, "DELETE", "/_emulator/faults")
+    assert emulator.faults.pending() == []
+
+
+async def test_an_invalid_fault_is_400(emulator: Emulator) -> None:
+    """A fault of an unknown kind or with unknown fields is rejected."""
+    status, _ = await _request(emulator, "POST", "/_emulator/faults", {"kind": "dns"})
+    assert status == 400
+    status, _ = await _request(emulator, "POST", "/_emulator/faults", {"kind": "rest", "x": 1})
+    assert status == 400
+
+
+async def test_other_webhooks_are_sent_through_the_api(
+    emulator: Emulator, receiver: Receiver
+) -> None:
+    """POST /_emulator/webhooks delivers an event of any type."""
+    status, body = await _request(
+        emulator, "POST", "/_emulator/webhooks", {"type": "batch.completed", "data": {"id": "b1"}}
+    )
+    assert status == 202
+    await emulator.wait_for(lambda: receiver.requests)
+    assert body["event"]["data"] == {"id": "b1"}
