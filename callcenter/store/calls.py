@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from alembic.util import CommandError
-from sqlalchemy import Connection, Row, delete, func, insert, literal, select, update
+from sqlalchemy import Connection, Row, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callcenter.errors import StoreError
@@ -126,11 +126,7 @@ class Store:
         with transaction(self._engine, "claim_call", write=True) as conn:
             lock_exclusively(conn, _CLAIM_LOCK_KEY)
             _record_delivery(conn, call)
-            existing = conn.execute(
-                select(calls.c.status, calls.c.claimed_at, calls.c.owner).where(
-                    calls.c.call_id == call.call_id
-                )
-            ).one_or_none()
+            existing = conn.execute(_SELECT_CLAIM, {"call_id": call.call_id}).one_or_none()
             stale = (
                 existing is not None
                 and existing.status == RINGING
@@ -152,7 +148,7 @@ class Store:
                 "updated_at": now,
             }
             if existing is None:
-                conn.execute(insert(calls).values(**_new_call_columns(call), **claim))
+                conn.execute(_INSERT_CALL, {**_new_call_columns(call), **claim})
             else:
                 conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**claim))
                 logger.warning(
@@ -302,31 +298,51 @@ class Store:
         return None if row is None else WebhookEventRecord(**row._mapping)
 
 
+# The statements of the claim, built once: a webhook waits on them, and building a
+# statement (coercing its values, computing its cache key) costs more than running it.
+_SELECT_CLAIM: Final = select(calls.c.status, calls.c.claimed_at, calls.c.owner).where(
+    calls.c.call_id == bindparam("call_id")
+)
+_INSERT_CALL: Final = insert(calls)
+_COUNT_LIVE: Final = (
+    select(func.count())
+    .select_from(calls)
+    .where(calls.c.status.in_(LIVE_STATUSES), calls.c.call_id != bindparam("excluding"))
+)
+_ANOTHER_COPY: Final = {
+    "deliveries": webhook_events.c.deliveries + 1,
+    "last_seen_at": bindparam("seen_at", type_=UtcDateTime()),
+}
+_UPSERT_DELIVERY: Final = {
+    "postgresql": postgresql.insert(webhook_events).on_conflict_do_update(
+        index_elements=["webhook_id"], set_=_ANOTHER_COPY
+    ),
+    "sqlite": sqlite.insert(webhook_events).on_conflict_do_update(
+        index_elements=["webhook_id"], set_=_ANOTHER_COPY
+    ),
+}
+
+
 def _record_delivery(conn: Connection, call: NewCall) -> None:
     """Insert the webhook delivery, or count one more copy of it."""
-    values = {
-        "webhook_id": call.webhook_id,
-        "event_id": call.event_id,
-        "event_type": INCOMING_CALL_EVENT,
-        "call_id": call.call_id,
-        "received_at": call.received_at,
-        "deliveries": 1,
-        "last_seen_at": call.received_at,
-    }
-    copies = {"deliveries": webhook_events.c.deliveries + 1, "last_seen_at": call.received_at}
-    if conn.dialect.name == "postgresql":
-        pg_upsert = postgresql.insert(webhook_events).values(**values)
-        conn.execute(pg_upsert.on_conflict_do_update(index_elements=["webhook_id"], set_=copies))
-    else:
-        lite_upsert = sqlite.insert(webhook_events).values(**values)
-        conn.execute(lite_upsert.on_conflict_do_update(index_elements=["webhook_id"], set_=copies))
+    conn.execute(
+        _UPSERT_DELIVERY[conn.dialect.name],
+        {
+            "webhook_id": call.webhook_id,
+            "event_id": call.event_id,
+            "event_type": INCOMING_CALL_EVENT,
+            "call_id": call.call_id,
+            "received_at": call.received_at,
+            "deliveries": 1,
+            "last_seen_at": call.received_at,
+            "seen_at": call.received_at,
+        },
+    )
 
 
 def _count_live(conn: Connection, *, excluding: str | None = None) -> int:
-    query = select(func.count()).select_from(calls).where(calls.c.status.in_(LIVE_STATUSES))
-    if excluding is not None:
-        query = query.where(calls.c.call_id != excluding)
-    return conn.execute(query).scalar_one()
+    count: int = conn.execute(_COUNT_LIVE, {"excluding": excluding or ""}).scalar_one()
+    return count
 
 
 def _new_call_columns(call: NewCall) -> dict[str, Any]:
