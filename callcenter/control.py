@@ -186,7 +186,7 @@ class CallControl:
             raise _call_error(verb, call_id, exc) from exc
         except openai.APIConnectionError as exc:
             raise CallApiError(verb, call_id, None, _describe(exc)) from exc
-        logger.info(
+        logger.debug(
             "control done verb=%s call_id=%s ms=%.1f",
             verb,
             call_id,

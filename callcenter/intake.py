@@ -45,6 +45,7 @@ CALL_INCOMING = "realtime.call.incoming"
 # mid-decision; a redelivery may take it over. Longer than any control deadline.
 STALE_CLAIM = timedelta(seconds=15)
 
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """What the webhook endpoint answers: an HTTP status and a JSON body."""
@@ -82,6 +83,7 @@ class Intake:
 
     def handle(self, body: bytes, headers: Mapping[str, str]) -> Reply:
         """Verify, claim, decide and act on one delivery; never raises for bad input."""
+        received = time.perf_counter()
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
@@ -106,10 +108,11 @@ class Intake:
         except pydantic.ValidationError as exc:
             return error_reply(400, "invalid_event", _first_error(exc))
         with bind_call(event.data.call_id):
-            return self._incoming(webhook_id, event)
+            return self._incoming(webhook_id, event, received)
 
-    def _incoming(self, webhook_id: str, event: RealtimeCallIncomingWebhookEvent) -> Reply:
-        started = time.perf_counter()
+    def _incoming(
+        self, webhook_id: str, event: RealtimeCallIncomingWebhookEvent, received: float
+    ) -> Reply:
         data = event.data
         call = IncomingCall.from_sip_headers(
             data.call_id, [(h.name, h.value) for h in data.sip_headers], data.sip_media_security
@@ -137,20 +140,18 @@ class Intake:
             logger.info("webhook duplicate call_id=%s webhook_id=%s", call.call_id, webhook_id)
             return Reply(200, {"status": "duplicate", "call_id": call.call_id})
         decision = decisions[-1]
+        acting = time.perf_counter()
+        outcome = self._act(call.call_id, decision)
         logger.info(
-            "call decided call_id=%s decision=%s route=%s reason=%s",
+            "webhook handled call_id=%s decision=%s route=%s outcome=%s act_ms=%.2f ms=%.1f "
+            "reason=%s",
             call.call_id,
             decision.kind,
             decision.route_name,
-            decision.reason,
-        )
-        outcome = self._act(call.call_id, decision)
-        logger.info(
-            "webhook handled call_id=%s decision=%s outcome=%s ms=%.1f",
-            call.call_id,
-            decision.kind,
             outcome,
-            (time.perf_counter() - started) * 1000,
+            (acting - received) * 1000,
+            (time.perf_counter() - received) * 1000,
+            decision.reason,
         )
         return Reply(
             200,

@@ -154,7 +154,7 @@ class Runtime:
         outcome = "hung_up_by_caller"
         try:
             async with self._connect(call.call_id) as connection:
-                logger.info("sideband attached call_id=%s route=%s", call.call_id, call.route)
+                logger.debug("sideband attached call_id=%s route=%s", call.call_id, call.route)
                 if call.transfer_to:
                     await self._transfer(connection, call)
                     return

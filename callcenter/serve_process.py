@@ -24,7 +24,11 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class ServeProcess:
-    """A running ``callcenter serve`` on loopback, its output kept line by line."""
+    """A running ``callcenter serve`` on loopback.
+
+    Its output is kept line by line in ``output`` (and passed to ``on_line``), or, with
+    ``log_file``, written straight to that file so that a slow reader never slows the server.
+    """
 
     def __init__(
         self,
@@ -34,6 +38,7 @@ class ServeProcess:
         workers: int = 2,
         port: int | None = None,
         on_line: Callable[[str], None] | None = None,
+        log_file: Path | None = None,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -44,16 +49,22 @@ class ServeProcess:
             "serve", "--config", str(config_path),
             "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
         ]  # fmt: skip
+        sink = log_file.open("w") if log_file is not None else subprocess.PIPE
         self.process = subprocess.Popen(
             command,
             env={**os.environ, **env},
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
+            stdout=sink,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        self._reader = threading.Thread(target=self._read, name="serve-output", daemon=True)
-        self._reader.start()
+        self._log_file = log_file
+        self._reader: threading.Thread | None = None
+        if not isinstance(sink, int):
+            sink.close()  # the child has its own copy
+        else:
+            self._reader = threading.Thread(target=self._read, name="serve-output", daemon=True)
+            self._reader.start()
 
     @property
     def webhook_url(self) -> str:
@@ -65,7 +76,8 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while not self._ready():
             if self.process.poll() is not None:
-                raise RuntimeError("callcenter serve exited:\n" + "".join(self.output))
+                output = self._log_file.read_text() if self._log_file else "".join(self.output)
+                raise RuntimeError("callcenter serve exited:\n" + output)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"callcenter serve not ready after {timeout}s")
             time.sleep(0.05)
@@ -80,7 +92,8 @@ class ServeProcess:
             self.process.kill()
             return self.process.wait()
         finally:
-            self._reader.join(timeout=5)
+            if self._reader is not None:
+                self._reader.join(timeout=5)
 
     def _ready(self) -> bool:
         try:
