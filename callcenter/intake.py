@@ -189,32 +189,18 @@ class Intake:
             return self._finished(call_id, "failed", str(exc))
 
     def _refer(self, call_id: str, decision: routing.Refer) -> str:
-        """Accept briefly, then REFER: a REFER needs an established call."""
-        session = transfer_session_config(decision.route, self._config)
-        self._control.accept(call_id, session)
-        targets = _transfer_chain(decision, self._config)
-        if decision.handoff:
-            # Saying the line needs the sideband; the runtime says it, then REFERs.
-            self._answered(call_id, "active", "accepted")
-            self._runtime.start(
-                LiveCall(
-                    call_id, decision.route_name, handoff=decision.handoff, transfer_to=targets
-                )
+        """Accept briefly (a REFER needs an established call); the runtime then transfers it."""
+        self._control.accept(call_id, transfer_session_config(decision.route, self._config))
+        self._answered(call_id, "active", "accepted")
+        self._runtime.start(
+            LiveCall(
+                call_id,
+                decision.route_name,
+                handoff=decision.handoff,
+                transfer_to=_transfer_chain(decision, self._config),
             )
-            return "transferring"
-        last: CallApiError | None = None
-        for uri in targets:
-            try:
-                self._control.refer(call_id, uri)
-            except (CallGoneError, CallConflictError):
-                raise
-            except CallApiError as exc:
-                logger.warning("refer failed call_id=%s target=%s: %s", call_id, uri, exc)
-                last = exc
-                continue
-            return self._answered(call_id, "referred", "referred", target=uri)
-        self._control.hangup(call_id)
-        raise last or CallApiError("refer", call_id, None, "no transfer target")
+        )
+        return "transferring"
 
     def _answered(self, call_id: str, status: str, outcome: str, target: str | None = None) -> str:
         try:

@@ -151,12 +151,17 @@ class Runtime:
 
     async def _hold(self, call: LiveCall) -> None:
         set_call(call.call_id)
+        if call.transfer_to and not call.handoff:
+            await self._transfer(call)  # nothing to say: no need for the sideband
+            return
         outcome = "hung_up_by_caller"
         try:
             async with self._connect(call.call_id) as connection:
                 logger.debug("sideband attached call_id=%s route=%s", call.call_id, call.route)
                 if call.transfer_to:
-                    await self._transfer(connection, call)
+                    await self._say_handoff(connection, call)
+                    await self._transfer(call)
+                    await drain(connection, self._timeouts.line_said)
                     return
                 if call.greeting:
                     await say(connection, call.greeting)
@@ -172,9 +177,9 @@ class Runtime:
         except Exception:
             logger.exception("sideband session failed call_id=%s", call.call_id)
             outcome = "failed"
-        finally:
-            if not call.transfer_to:
-                await self._record(self._store.mark_ended, call.call_id, outcome=outcome)
+        if call.transfer_to:
+            return
+        await self._record(self._store.mark_ended, call.call_id, outcome=outcome)
         logger.info("call over call_id=%s outcome=%s", call.call_id, outcome)
 
     async def _converse(self, connection: AsyncRealtimeConnection, call: LiveCall) -> str:
@@ -183,12 +188,15 @@ class Runtime:
             pass
         return "hung_up_by_caller"
 
-    async def _transfer(self, connection: AsyncRealtimeConnection, call: LiveCall) -> None:
-        """Say the handoff line (bounded wait), then REFER to each target until one takes it."""
-        if call.handoff:
-            await say(connection, call.handoff)
-            if not await wait_until_said(connection, self._timeouts.line_said):
-                logger.warning("handoff line not confirmed call_id=%s; transferring", call.call_id)
+    async def _say_handoff(self, connection: AsyncRealtimeConnection, call: LiveCall) -> None:
+        """Say the handoff line and wait, boundedly, until the caller has heard it."""
+        assert call.handoff is not None
+        await say(connection, call.handoff)
+        if not await wait_until_said(connection, self._timeouts.line_said):
+            logger.warning("handoff line not confirmed call_id=%s; transferring", call.call_id)
+
+    async def _transfer(self, call: LiveCall) -> None:
+        """REFER to each target in turn until one takes the call; hang up if none does."""
         for uri in call.transfer_to:
             try:
                 await asyncio.to_thread(self._control.refer, call.call_id, uri)
@@ -200,6 +208,8 @@ class Runtime:
                     "refer_failed",
                     {"target": uri, "status": exc.status},
                 )
+                if exc.status in (404, 409):
+                    break  # the call is gone or no longer ours: no target can take it
                 continue
             await self._record(
                 self._store.mark_answered,
@@ -208,13 +218,15 @@ class Runtime:
                 outcome="referred",
                 target=uri,
             )
+            logger.info("call over call_id=%s outcome=referred target=%s", call.call_id, uri)
             return
-        logger.error("every transfer target failed call_id=%s; hanging up", call.call_id)
+        logger.error("no transfer target took the call call_id=%s; hanging up", call.call_id)
         try:
             await asyncio.to_thread(self._control.hangup, call.call_id)
         except CallApiError as exc:
             logger.warning("hangup failed call_id=%s: %s", call.call_id, exc)
         await self._record(self._store.mark_ended, call.call_id, outcome="failed")
+        logger.info("call over call_id=%s outcome=failed", call.call_id)
 
     async def _record(self, write: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """Run a store write off the loop; a store failure is logged, never fatal to the call."""
@@ -251,6 +263,20 @@ async def wait_until_said(connection: AsyncRealtimeConnection, bound: float) -> 
     except TimeoutError:
         return False
     return False
+
+
+async def drain(connection: AsyncRealtimeConnection, bound: float) -> None:
+    """Read and drop events until the socket closes, at most ``bound`` seconds.
+
+    A socket whose events go unread cannot read the server's close frame either, so closing
+    it would wait out the close timeout.
+    """
+    try:
+        async with asyncio.timeout(bound):
+            async for _event in connection:
+                pass
+    except (TimeoutError, ConnectionClosed, openai.WebSocketConnectionClosedError):
+        pass
 
 
 async def _cancel_all_tasks() -> None:

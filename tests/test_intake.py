@@ -338,3 +338,22 @@ def test_accept_failing_for_good_answers_in_time(
     assert record is not None
     assert record.status == "failed"
     assert "500" in (record.error or "")
+
+
+def test_every_transfer_target_failing_hangs_up(
+    emulator: EmulatorThread, start_controller: StartController
+) -> None:
+    """When the target and its fallback both refuse the REFER, the call is hung up cleanly."""
+    controller = start_controller(
+        example_with(('handoff = "Connecting you to our billing team now."', ""))
+    )
+    emulator.faults.fail_rest("refer", status=400, times=2)
+    call = emulator.place_call(to_number=BILLING)
+    wait_final(controller, call.call_id, "ended")
+    assert [r.verb for r in call.rest_requests] == ["accept", "refer", "refer", "hangup"]
+    assert call.state is CallState.ENDED
+    record = controller.services.store.get_call(call.call_id)
+    assert record is not None
+    assert record.outcome == "failed"
+    kinds = [e.kind for e in controller.services.store.events(call.call_id)]
+    assert kinds == ["refer_failed", "refer_failed"]
