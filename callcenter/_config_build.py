@@ -33,6 +33,7 @@ from callcenter._config_model import (
     Target,
 )
 from callcenter._config_reader import Context, Section, quoted, type_name
+from callcenter._model_catalog import announced_shutdowns
 from callcenter._schedule import parse_open
 from callcenter.sip import SipParseError, is_transfer_uri, normalise_number, parse_uri
 
@@ -41,16 +42,6 @@ __all__ = ["VOICES", "build_config"]
 logger = logging.getLogger(__name__)
 
 VOICES = ("alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar")
-# Models whose shutdown OpenAI has announced (openai SDK 3.54 docstrings, deprecations page).
-_ANNOUNCED_SHUTDOWNS = {
-    "gpt-realtime": "2027-01-20",
-    "gpt-realtime-2025-08-28": "2027-01-20",
-    "gpt-realtime-mini": "2027-01-20",
-    "gpt-realtime-mini-2025-12-15": "2027-01-20",
-    "gpt-audio-mini": "2027-01-20",
-    "gpt-audio-mini-2025-12-15": "2027-01-20",
-    "gpt-4o-realtime-preview-2024-10-01": "2025-09-10",
-}
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _TOOL_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -97,12 +88,13 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
         default_route=default_route,
         tool_modules=tool_modules,
     )
+    shutdowns = announced_shutdowns()
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:
-        if model in _ANNOUNCED_SHUTDOWNS:
+        if model in shutdowns:
             logger.warning(
                 "model %s has an announced shutdown on %s; plan a move to another model",
                 model,
-                _ANNOUNCED_SHUTDOWNS[model],
+                shutdowns[model].isoformat(),
             )
     return config
 

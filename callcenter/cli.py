@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from callcenter._logging import configure_logging
+from callcenter.cli_setup import doctor, sip_uri
 from callcenter.errors import ConfigError, StoreError
 
 
@@ -99,3 +100,7 @@ def migrate(database_url: str | None) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("database is at the latest schema")
+
+
+main.add_command(doctor)
+main.add_command(sip_uri)

@@ -14,7 +14,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from callcenter.app import EXTENSION, Services, create_app
-from callcenter.config import load_config
+from callcenter.config import Config, load_config
 from callcenter.settings import Settings
 from callcenter.store import Store
 
@@ -53,8 +53,8 @@ def gunicorn_options(
         "loglevel": log_level.lower(),
         "accesslog": "-" if access_log else None,
         "errorlog": "-",
-        "post_worker_init": _tune_worker,
-        "worker_exit": _release_worker,
+        "post_worker_init": tune_worker,
+        "worker_exit": release_worker,
         "proc_name": "callcenter",
     }
 
@@ -69,12 +69,7 @@ def serve(
     access_log: bool = False,
 ) -> None:
     """Validate, migrate, then run gunicorn until it is stopped."""
-    config = load_config(settings.config_path)
-    store = Store.open(settings.database_url)
-    try:
-        store.migrate()
-    finally:
-        store.close()
+    config = prepare(settings)
     logger.info("serving bind=%s workers=%d config=%s", bind, workers, config.summary())
     ControllerApplication(
         settings, gunicorn_options(bind, workers, threads, log_level, access_log)
@@ -86,12 +81,20 @@ def serve(
 GIL_SWITCH_INTERVAL = 0.0005
 
 
-def _tune_worker(worker: Any) -> None:
+def prepare(settings: Settings) -> Config:
+    """What the master does once before forking: validate the config, migrate the store."""
+    config = load_config(settings.config_path)
+    with Store.open(settings.database_url) as store:
+        store.migrate()
+    return config
+
+
+def tune_worker(worker: Any) -> None:
     """gunicorn ``post_worker_init`` hook: favour latency over throughput in the worker."""
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
 
 
-def _release_worker(server: Any, worker: Any) -> None:
+def release_worker(server: Any, worker: Any) -> None:
     """gunicorn ``worker_exit`` hook: release this worker's calls and connections."""
     app = getattr(worker, "wsgi", None)
     found = app.extensions.get(EXTENSION) if isinstance(app, Flask) else None
