@@ -1,0 +1,35 @@
+# The README's two quickstart commands are `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint bench-intake clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed  ## set up and run the whole loop on this machine, no OpenAI account needed
+	$(BIN)/callcenter demo
+
+test: $(VENV)/.installed-dev  ## set up the dev dependencies and run the whole test suite
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench-intake: $(VENV)/.installed  ## webhook -> accept latency at 100 calls/s; writes bench/results/intake.json
+	$(BIN)/python bench/intake.py --out bench/results/intake.json
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
