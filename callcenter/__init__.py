@@ -12,6 +12,7 @@ from callcenter.errors import (
     SipParseError,
     StoreError,
 )
+from callcenter.tools import tool
 
 __all__ = [
     "CallApiError",
@@ -22,4 +23,5 @@ __all__ = [
     "SignatureError",
     "SipParseError",
     "StoreError",
+    "tool",
 ]
