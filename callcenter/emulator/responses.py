@@ -24,7 +24,9 @@ from callcenter.emulator.script import ModelSay, ToolCall
 if TYPE_CHECKING:
     from callcenter.emulator.conversation import Conversation
 
-SAY_EXACTLY = re.compile(r"say\s+exactly\s*[:\-]?\s*(.+)", re.IGNORECASE | re.DOTALL)
+# "Say exactly: X", "Say exactly this to the caller, and nothing else: X", "Say exactly X".
+SAY_EXACTLY_AFTER_COLON = re.compile(r"say\s+exactly\b[^:\n]*:\s*(.+)", re.IGNORECASE | re.DOTALL)
+SAY_EXACTLY = re.compile(r"say\s+exactly\s*-?\s*(.+)", re.IGNORECASE | re.DOTALL)
 QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019"}
 GREETING = "Hello, thanks for calling. How can I help you today?"
 SILENCE_PROMPT = "Are you still there?"
@@ -323,7 +325,7 @@ def say_exactly(instructions: object) -> str | None:
     """The X of an instruction like ``Say exactly: "X"`` (quoted, or up to the line's end)."""
     if not isinstance(instructions, str):
         return None
-    found = SAY_EXACTLY.search(instructions)
+    found = SAY_EXACTLY_AFTER_COLON.search(instructions) or SAY_EXACTLY.search(instructions)
     if found is None:
         return None
     text = found.group(1).strip()
