@@ -9,6 +9,7 @@ import click
 
 from callcenter._logging import configure_logging
 from callcenter.cli_setup import doctor, sip_uri
+from callcenter.cli_sim import demo, emulator, simulate
 from callcenter.errors import ConfigError, StoreError
 
 
@@ -104,3 +105,6 @@ def migrate(database_url: str | None) -> None:
 
 main.add_command(doctor)
 main.add_command(sip_uri)
+main.add_command(emulator)
+main.add_command(simulate)
+main.add_command(demo)

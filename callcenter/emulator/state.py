@@ -44,7 +44,11 @@ class RestRequest:
 
 @dataclass(frozen=True)
 class WebhookAttempt:
-    """One POST of a webhook delivery (``status`` None: no answer in time, see ``error``)."""
+    """One POST of a webhook delivery (``status`` None: no answer in time, see ``error``).
+
+    ``response_body`` is the start of the receiver's answer (its first 2 KiB), parsed as JSON
+    when it is JSON, else the text; None without an answer.
+    """
 
     webhook_id: str
     event_type: str
@@ -55,6 +59,7 @@ class WebhookAttempt:
     error: str | None
     latency: float
     at: float
+    response_body: Any = None
 
 
 @dataclass(eq=False)

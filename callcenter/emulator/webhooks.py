@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "OpenAI/1.0 (+https://platform.openai.com/docs/webhooks)"
 SIP_DOMAIN = "sip.example.com"
 CARRIER_ADDRESS = "203.0.113.10:5061"
+ANSWER_KEPT_BYTES = 2048
 
 
 def sign_webhook(secret: str, webhook_id: str, timestamp: int | str, body: str | bytes) -> str:
@@ -97,6 +98,15 @@ def sample_data(event_type: str) -> dict[str, Any]:
     if event_type.startswith("response."):
         return {"id": hex_id("resp")}
     return {"id": hex_id("obj")}
+
+
+def answer_start(raw: bytes) -> Any:
+    """The first ``ANSWER_KEPT_BYTES`` of a receiver's answer: JSON if it parses, else text."""
+    head = raw[:ANSWER_KEPT_BYTES].decode(errors="replace")
+    try:
+        return json.loads(head)
+    except ValueError:
+        return head
 
 
 @dataclass(frozen=True)
@@ -180,13 +190,13 @@ class WebhookSender:
                 "content-type": "application/json",
                 "user-agent": USER_AGENT,
             }
-            started, status, problem = time.monotonic(), None, None
+            started, status, problem, answer_body = time.monotonic(), None, None, None
             try:
                 async with self._session.post(
                     url, data=body, headers=headers, timeout=timeout
                 ) as answer:
                     status = answer.status
-                    await answer.read()
+                    answer_body = answer_start(await answer.read())
             except TimeoutError:
                 problem = f"no answer within {self._policy.timeout}s"
             except aiohttp.ClientError as exc:
@@ -203,6 +213,7 @@ class WebhookSender:
                     problem,
                     latency,
                     time.time(),
+                    answer_body,
                 )
             )
             if status is not None and 200 <= status < 300:

@@ -1,0 +1,286 @@
+"""What happened on a call, as lines a person reads: ``+1.25s  caller  says "Hi"``.
+
+Pure rendering. The moments of a call are the emulator's own records (webhook attempts,
+calls-endpoint requests, both sides of the sideband) plus a few things an observer notes
+(the call placed, the sideband closed, the call over, notes of the simulator), each with
+the wall-clock time it happened. :class:`Timeline` turns them into lines in the order it is
+given them, relative to the moment the call was placed; :func:`table` lays out result
+tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from callcenter.emulator import RestRequest, WebhookAttempt
+
+__all__ = [
+    "CallOver",
+    "Moment",
+    "Note",
+    "Placed",
+    "SidebandEvent",
+    "SocketClosed",
+    "Timeline",
+    "clip",
+    "interleave",
+    "render",
+    "table",
+]
+
+QUOTE_WIDTH = 90
+# The server events that answer each client event (an error answers any of them).
+_ANSWERS = {
+    "response.create": "response.created",
+    "response.cancel": "response.done",
+    "conversation.item.create": "conversation.item.added",
+    "conversation.item.delete": "conversation.item.deleted",
+    "conversation.item.retrieve": "conversation.item.retrieved",
+    "conversation.item.truncate": "conversation.item.truncated",
+    "session.update": "session.updated",
+    "input_audio_buffer.clear": "input_audio_buffer.cleared",
+    "input_audio_buffer.commit": "input_audio_buffer.committed",
+    "output_audio_buffer.clear": "output_audio_buffer.cleared",
+}
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The emulated caller dialled."""
+
+    at: float
+    to_number: str
+    from_number: str
+    caller_name: str | None = None
+
+
+@dataclass(frozen=True)
+class SidebandEvent:
+    """An event on the call's sideband: sent by the controller, or by OpenAI (the emulator)."""
+
+    at: float
+    sent_by: Literal["controller", "openai"]
+    event: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class SocketClosed:
+    """A sideband socket of the call closed."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class CallOver:
+    """The call reached a final state (``state``, ended by ``ended_by``)."""
+
+    at: float
+    state: str
+    ended_by: str | None
+
+
+@dataclass(frozen=True)
+class Note:
+    """Something the simulator did or noticed."""
+
+    at: float
+    who: str
+    text: str
+
+
+Moment = Placed | WebhookAttempt | RestRequest | SidebandEvent | SocketClosed | CallOver | Note
+
+
+class Timeline:
+    """Lines for one call's moments, given in order; remembers which tool each call id is."""
+
+    def __init__(self, origin: float) -> None:
+        self.origin = origin
+        self._tools: dict[str, str] = {}
+
+    def line(self, moment: Moment) -> str | None:
+        """The line for ``moment``, or None if it is not worth a line."""
+        found = self._describe(moment)
+        if found is None:
+            return None
+        who, what = found
+        return f"  {moment.at - self.origin:+7.2f}s  {who:<10}  {what}"
+
+    def _describe(self, moment: Moment) -> tuple[str, str] | None:
+        match moment:
+            case Placed(to_number=to, from_number=caller, caller_name=name):
+                named = f" ({name})" if name else ""
+                return "caller", f"dials {to} from {caller}{named}"
+            case WebhookAttempt():
+                return "openai", _webhook(moment)
+            case RestRequest():
+                return "controller", _rest(moment)
+            case SidebandEvent(sent_by="controller", event=event):
+                return self._client_event(event)
+            case SidebandEvent(event=event):
+                return self._server_event(event)
+            case SocketClosed():
+                return "openai", "sideband closed"
+            case CallOver(state=state, ended_by=ended_by):
+                return _call_over(state, ended_by)
+            case Note(who=who, text=text):
+                return who, text
+
+    def _client_event(self, event: Mapping[str, Any]) -> tuple[str, str] | None:
+        kind = event.get("type")
+        if kind == "response.create":
+            response = event.get("response")
+            asked = response.get("instructions") if isinstance(response, dict) else None
+            return "controller", f"asks the agent: {quote(asked)}" if asked else "asks for a reply"
+        if kind == "conversation.item.create":
+            item = _table(event.get("item"))
+            if item.get("type") == "function_call_output":
+                tool = self._tools.get(str(item.get("call_id")), "a tool")
+                return "controller", f"returns {tool} output {quote(item.get('output'))}"
+            return "controller", f"adds a {item.get('role') or item.get('type')} item"
+        if kind == "session.update":
+            session = _table(event.get("session"))
+            return "controller", f"updates the session ({', '.join(sorted(session)) or 'nothing'})"
+        if kind == "response.cancel":
+            return "controller", "cancels the reply"
+        return None
+
+    def _server_event(self, event: Mapping[str, Any]) -> tuple[str, str] | None:
+        kind = event.get("type")
+        if kind == "session.created":
+            return "controller", "attached the sideband"
+        if kind in ("response.output_audio_transcript.done", "response.output_text.done"):
+            return "agent", f"says {quote(event.get('transcript', event.get('text')))}"
+        if kind == "conversation.item.input_audio_transcription.completed":
+            transcript = event.get("transcript")
+            return ("caller", f"says {quote(transcript)}") if transcript else None
+        if kind == "conversation.item.input_audio_transcription.failed":
+            return "caller", "speaks (the transcription failed)"
+        if kind == "input_audio_buffer.timeout_triggered":
+            return "caller", "stays silent"
+        if kind == "input_audio_buffer.dtmf_event_received":
+            return "caller", f"presses {event.get('event')}"
+        if kind == "response.function_call_arguments.done":
+            name = str(event.get("name"))
+            self._tools[str(event.get("call_id"))] = name
+            return "agent", f"calls {name}({clip(str(event.get('arguments')), QUOTE_WIDTH)})"
+        if kind == "output_audio_buffer.cleared":
+            return "agent", "is cut off (its audio is cleared)"
+        if kind == "error":
+            error = _table(event.get("error"))
+            return "openai", f"error: {error.get('message')}"
+        return None
+
+
+def interleave(
+    server: Sequence[Mapping[str, Any]], client: Sequence[Mapping[str, Any]], at: float
+) -> list[SidebandEvent]:
+    """Events of both sides noticed at the same time, in their likely order.
+
+    Each side's events are in order; a client event is placed just before the first
+    server event that answers it (``response.create`` before ``response.created``…).
+    """
+    pending = deque(client)
+    merged: list[SidebandEvent] = []
+    for event in server:
+        while pending:
+            answer = _ANSWERS.get(str(pending[0].get("type")))
+            if answer is not None and event.get("type") not in (answer, "error"):
+                break  # not answered yet
+            merged.append(SidebandEvent(at, "controller", pending.popleft()))
+            if answer is not None:
+                break  # one client event per answer
+        merged.append(SidebandEvent(at, "openai", event))
+    merged += [SidebandEvent(at, "controller", event) for event in pending]
+    return merged
+
+
+def render(moments: Sequence[Moment], origin: float) -> list[str]:
+    """The lines of one call's moments."""
+    timeline = Timeline(origin)
+    return [line for moment in moments if (line := timeline.line(moment)) is not None]
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """A plain text table with padded columns (the last one is not padded)."""
+    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
+
+    def row_line(cells: Sequence[str]) -> str:
+        padded = [str(cell).ljust(width) for cell, width in zip(cells[:-1], widths, strict=False)]
+        return "  ".join([*padded, str(cells[-1])]).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return [row_line(headers), rule, *(row_line(row) for row in rows)]
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` characters with "..." if longer."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def quote(text: object) -> str:
+    """``text`` clipped and in double quotes."""
+    return json.dumps(clip(str(text), QUOTE_WIDTH), ensure_ascii=False)
+
+
+def _webhook(attempt: WebhookAttempt) -> str:
+    copy = f" (copy {attempt.copy + 1})" if attempt.copy else ""
+    try_number = f" (attempt {attempt.attempt})" if attempt.attempt > 1 else ""
+    if attempt.status is None:
+        return f"webhook{copy} got no answer: {attempt.error}{try_number}"
+    head = f"webhook{copy} answered {attempt.status} in {attempt.latency * 1000:.0f} ms{try_number}"
+    body = attempt.response_body
+    if not isinstance(body, dict):
+        return head
+    if "decision" in body:
+        parts = [str(body["decision"])]
+        parts += [f"{key} {body[key]}" for key in ("route", "outcome") if body.get(key)]
+        return f"{head}: {', '.join(parts)}"
+    error = body.get("error")
+    if isinstance(error, dict):
+        return f"{head}: {error.get('code')}"
+    return f"{head}: {body.get('status')}" if body.get("status") else head
+
+
+def _rest(request: RestRequest) -> str:
+    body = request.body if isinstance(request.body, dict) else {}
+    if request.status != 200:
+        meaning = {404: "the call is gone", 409: "already answered"}.get(request.status, "")
+        return f"{request.verb} failed: {request.status}" + (f" ({meaning})" if meaning else "")
+    if request.verb == "accept":
+        audio = _table(body.get("audio"))
+        output = _table(audio.get("output"))
+        details = [
+            f"model {body.get('model', 'default')}",
+            f"voice {output.get('voice', 'default')}",
+        ]
+        tools = [
+            str(tool.get("name")) for tool in body.get("tools") or [] if isinstance(tool, dict)
+        ]
+        if tools:
+            details.append("tools " + ", ".join(tools))
+        return "accepts: " + ", ".join(details)
+    if request.verb == "reject":
+        return f"rejects with {body.get('status_code', 603)}"
+    if request.verb == "refer":
+        return f"refers the call to {body.get('target_uri')}"
+    return "hangs up"
+
+
+def _call_over(state: str, ended_by: str | None) -> tuple[str, str] | None:
+    if state == "ended" and ended_by == "caller":
+        return "caller", "hangs up"
+    if state == "missed":
+        if ended_by == "caller":
+            return "caller", "hangs up while it rings"
+        return "openai", "nobody answered: the call rang out"
+    return None
+
+
+def _table(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

@@ -1,0 +1,155 @@
+"""`callcenter demo`: the whole loop as a user runs it, its config overlay and its scenarios."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.request
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from callcenter import routing
+from callcenter.config import load_config
+from callcenter.demo import SCENARIO_DIR, demo_scenarios, summary_table, write_demo_config
+from callcenter.emulator import CallState, EmulatedCall, WebhookAttempt
+from callcenter.scenario_checks import CheckResult
+from callcenter.simulate import ScenarioResult
+from callcenter.sip import IncomingCall
+from tests.harness import wait_for
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "scenarios"
+DEMO_TIMEOUT = 60
+SAMPLES = (
+    "support call answered",
+    "deny-listed caller declined",
+    "sales after hours",
+    "busy when full",
+    "billing handed to a person",
+    "caller hangs up while ringing",
+)
+
+
+def demo_command(*options: str) -> list[str]:
+    return [sys.executable, "-m", "callcenter", "demo", *options]
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+def test_the_demo_runs_every_sample_call_and_exits_0() -> None:
+    """`callcenter demo` plays each sample, prints what happened and a matching summary."""
+    done = subprocess.run(
+        demo_command(),
+        capture_output=True,
+        text=True,
+        timeout=DEMO_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert out.startswith("config: the example config with limits.max_concurrent_calls = 2")
+    for name in SAMPLES:
+        assert re.search(rf"^{re.escape(name)}\s+.*\s+ok$", out, re.MULTILINE), name
+    for line in (
+        "controller  accepts: model gpt-realtime-2, voice marin",
+        "controller  rejects with 603",
+        "controller  rejects with 480",
+        "holding 2 live calls to +18005550100",
+        "controller  rejects with 486",
+        "controller  refers the call to sip:billing@pbx.example.com",
+        "controller  accept failed: 404 (the call is gone)",
+        "outcome caller_gone",
+    ):
+        assert line in out, line
+
+
+def test_demo_keep_serves_until_sigterm() -> None:
+    """With --keep the controller keeps answering, says how to call it, and stops on SIGTERM."""
+    process = subprocess.Popen(
+        demo_command("--keep"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # log lines
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        lines.extend(process.stdout)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        wait_for(
+            lambda: any("curl -s -X POST" in line for line in lines),
+            timeout=DEMO_TIMEOUT,
+            what="the demo to keep serving",
+        )
+        text = "".join(lines)
+        found = re.search(r"^  controller\s+(http://127\.0\.0\.1:\d+)$", text, re.MULTILINE)
+        assert found, text
+        controller = found.group(1)
+        assert re.search(r"^  API key\s+sk-local-\w+", text, re.MULTILINE)
+        assert re.search(r"^  webhook secret\s+whsec_\S+", text, re.MULTILINE)
+        assert healthy(controller)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert not healthy(controller)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reader.join(timeout=5)
+
+
+def test_the_overlay_makes_busy_and_after_hours_reachable(tmp_path: Path) -> None:
+    """The demo's config: a limit of 2 with 486 when full, and today closed for sales."""
+    late_evening_utc = datetime(2027, 3, 2, 3, 30, tzinfo=UTC)  # still March 1st in New York
+    overlay = write_demo_config(tmp_path, now=late_evening_utc)
+    config = load_config(overlay.path)
+    assert config.limits.max_concurrent_calls == 2
+    assert str(config.limits.when_full) == "reject:486"
+    sales = next(route for route in config.routes if route.name == "sales")
+    assert sales.hours is not None
+    assert date(2027, 3, 1) in sales.hours.closed_dates
+    assert date(2026, 12, 25) in sales.hours.closed_dates
+    assert "today (2027-03-01)" in overlay.changes
+    monday_noon_ny = datetime(2027, 3, 1, 17, 0, tzinfo=UTC)
+    call = IncomingCall.from_sip_headers(
+        "rtc_1", [("From", "<sip:+14155550123@x>"), ("To", "<sip:+18005550199@x>")], None
+    )
+    decision = routing.decide(call, config, monday_noon_ny, 0)
+    assert isinstance(decision, routing.Reject)
+    assert decision.status_code == 480
+
+
+def test_the_example_scenarios_are_copies_of_the_bundled_ones() -> None:
+    """examples/scenarios holds exactly the demo scenarios shipped in the package."""
+    bundled = {path.name: path.read_bytes() for path in SCENARIO_DIR.glob("*.toml")}
+    examples = {path.name: path.read_bytes() for path in EXAMPLES.glob("*.toml")}
+    assert examples == bundled
+    assert [scenario.name for scenario in demo_scenarios()] == list(SAMPLES)
+
+
+def test_the_summary_shows_expected_and_got_for_each_call() -> None:
+    """One row per call: expected, got, and whether they match."""
+    scenario = next(s for s in demo_scenarios() if s.name == "busy when full")
+    call = EmulatedCall("rtc_1", "+1", "+2", state=CallState.REJECTED, reject_code=603)
+    call.webhook_attempts.append(
+        WebhookAttempt("wh", "t", 1, 0, 0, 200, None, 0.0, 0.0, {"decision": "reject"})
+    )
+    result = ScenarioResult(scenario, call, (CheckResult("rejected", False, "486", "603"),))
+    assert summary_table([result]) == [
+        "call            expected    got         ok",
+        "--------------  ----------  ----------  --------",
+        "busy when full  reject 486  reject 603  MISMATCH",
+    ]

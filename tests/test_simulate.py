@@ -1,0 +1,336 @@
+"""`callcenter simulate` over real loopback, its timeline, and `callcenter emulator`."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner, Result
+
+from callcenter.cli_sim import simulate
+from callcenter.config import example_config_path
+from callcenter.demo import SCENARIO_DIR, write_demo_config
+from callcenter.emulator import (
+    CallState,
+    Emulator,
+    RestRequest,
+    WebhookAttempt,
+)
+from callcenter.scenario import parse_scenario
+from callcenter.scenario_checks import CheckResult
+from callcenter.serve_process import free_port
+from callcenter.settings import Settings
+from callcenter.simulate import ScenarioResult, results_table, webhook_url
+from callcenter.store import Store, default_sqlite_url
+from callcenter.timeline import CallOver, Placed, SidebandEvent, SocketClosed, interleave, render
+from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController, wait_for
+
+DENIED_BUT_EXPECTED_ACCEPTED = """\
+name = "a denied caller expected to get through"
+[call]
+from = "+19005550111"
+to = "+18005550100"
+[expect]
+decision = "accept"
+"""
+
+
+def run_simulate(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    return CliRunner().invoke(simulate, list(args), env=env, catch_exceptions=False)
+
+
+def rows(output: str) -> dict[str, str]:
+    """The pass/fail table's rows, by scenario name."""
+    table = output[output.index("scenario  ") :].splitlines()[2:]
+    return {re.split(r"\s{2,}", row)[0]: row for row in table}
+
+
+# -- against a controller of its own ----------------------------------------------------------
+
+
+def test_the_demo_scenarios_all_pass_against_our_own_controller(tmp_path: Path) -> None:
+    """With the demo's config, every bundled scenario passes and the table says so."""
+    config = write_demo_config(tmp_path).path
+    result = run_simulate(str(SCENARIO_DIR), "--config", str(config))
+    assert result.exit_code == 0, result.output
+    table = rows(result.output)
+    assert len(table) == 6
+    assert all(" PASS" in row for row in table.values()), result.output
+    assert "controller  accepts: model gpt-realtime-2, voice marin" in result.output
+    assert (
+        'caller      says "Hi, I ordered a kettle last week. Where is my order?"' in result.output
+    )
+    assert "controller  refers the call to sip:billing@pbx.example.com" in result.output
+    assert "caller      hangs up while it rings" in result.output
+
+
+def test_a_scenario_that_fails_exits_1_with_expected_and_actual(tmp_path: Path) -> None:
+    """A wrong expectation gives exit 1 and a FAIL row naming both sides."""
+    scenario = tmp_path / "denied.toml"
+    scenario.write_text(DENIED_BUT_EXPECTED_ACCEPTED)
+    result = run_simulate(str(scenario), "--config", str(example_config_path()))
+    assert result.exit_code == 1, result.output
+    row = rows(result.output)["a denied caller expected to get through"]
+    assert re.search(r'0/1\s+FAIL\s+decision: expected "accept", got "reject"$', row), row
+
+
+def test_a_bad_scenario_file_exits_2_with_the_message(tmp_path: Path) -> None:
+    """An invalid scenario stops everything before any call, naming file, line and key."""
+    scenario = tmp_path / "bad.toml"
+    scenario.write_text('[call]\nto = "+18005550100"\n[[steps]]\ntype = "say"\n')
+    result = run_simulate(str(scenario))
+    assert result.exit_code == 2
+    assert f"Error: {scenario}:3: steps[0].text: required" in result.stderr
+    assert "starting a controller" not in result.output
+
+
+# -- against a running controller ---------------------------------------------------------------
+
+
+@pytest.fixture
+def running_controller(tmp_path: Path) -> Iterator[tuple[InProcessController, int]]:
+    """A controller on loopback whose OpenAI is an emulator port nobody serves yet."""
+    port = free_port()
+    config = tmp_path / "callcenter.toml"
+    config.write_text(example_config_path().read_text())
+    env = {
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "CALLCENTER_DATABASE_URL": default_sqlite_url(tmp_path / "data"),
+    }
+    settings = Settings.from_env(env, config_path=config)
+    with Store.open(settings.database_url) as store:
+        store.migrate()
+    controller = InProcessController(settings)
+    yield controller, port
+    controller.stop()
+
+
+def test_simulate_drives_a_running_controller(
+    running_controller: tuple[InProcessController, int],
+) -> None:
+    """With --controller only the emulator starts, on the port the controller points at."""
+    controller, port = running_controller
+    scenarios = [
+        SCENARIO_DIR / name
+        for name in (
+            "01-support-answered.toml",
+            "02-deny-listed.toml",
+            "05-billing-refer.toml",
+            "06-hangs-up-while-ringing.toml",
+        )
+    ]
+    result = run_simulate(
+        *map(str, scenarios),
+        "--controller",
+        controller.url,
+        "--emulator-port",
+        str(port),
+        env={"OPENAI_API_KEY": API_KEY, "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET},
+    )
+    assert result.exit_code == 0, result.output
+    assert f"emulator at http://127.0.0.1:{port}/v1" in result.output
+    assert all(" PASS" in row for row in rows(result.output).values())
+    assert "starting a controller" not in result.output
+
+
+def test_controller_mode_needs_the_controllers_key_and_secret() -> None:
+    """Without OPENAI_API_KEY and OPENAI_WEBHOOK_SECRET, --controller is a usage error."""
+    result = run_simulate(
+        str(SCENARIO_DIR / "02-deny-listed.toml"),
+        "--controller",
+        "http://127.0.0.1:9",
+        env={"OPENAI_API_KEY": None, "OPENAI_WEBHOOK_SECRET": None},
+    )
+    assert result.exit_code == 2
+    assert "OPENAI_WEBHOOK_SECRET" in result.stderr
+
+
+def test_the_webhook_url_is_accepted_in_either_form() -> None:
+    """A controller's base URL and its webhook URL lead to the same place."""
+    assert webhook_url("http://127.0.0.1:8080") == "http://127.0.0.1:8080/webhooks/openai"
+    assert webhook_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080/webhooks/openai"
+    assert webhook_url("http://h:1/webhooks/openai") == "http://h:1/webhooks/openai"
+
+
+# -- the timeline and the table ---------------------------------------------------------------
+
+
+def attempt(body: object, status: int | None = 200, at: float = 100.02) -> WebhookAttempt:
+    error = None if status else "no answer within 5.0s"
+    return WebhookAttempt("wh_1", "realtime.call.incoming", 1, 0, 0, status, error, 0.012, at, body)
+
+
+def test_a_timeline_reads_like_the_call() -> None:
+    """Each kind of moment becomes one line: when, who, what."""
+    moments = [
+        Placed(100.0, "+18005550100", "+14155550123", "Ada"),
+        RestRequest("accept", "rtc_1", {"model": "m", "audio": {"output": {"voice": "v"}}}, 200,
+                    100.01),
+        attempt({"decision": "accept", "route": "support", "outcome": "accepted"}),
+        SidebandEvent(100.1, "openai", {"type": "session.created"}),
+        SidebandEvent(100.1, "controller", {"type": "response.create",
+                                            "response": {"instructions": "Say hi"}}),
+        SidebandEvent(100.5, "openai", {"type": "response.output_audio_transcript.done",
+                                        "transcript": "Hi!"}),
+        SidebandEvent(101.0, "openai", {"type": "input_audio_buffer.dtmf_event_received",
+                                        "event": "0"}),
+        SidebandEvent(101.2, "openai", {"type": "response.function_call_arguments.done",
+                                        "call_id": "c1", "name": "lookup", "arguments": "{}"}),
+        SidebandEvent(101.3, "controller", {"type": "conversation.item.create", "item": {
+            "type": "function_call_output", "call_id": "c1", "output": "shipped"}}),
+        SidebandEvent(101.4, "openai", {"type": "response.done"}),
+        CallOver(102.0, "ended", "caller"),
+        SocketClosed(102.0),
+    ]  # fmt: skip
+    assert render(moments, 100.0) == [
+        "    +0.00s  caller      dials +18005550100 from +14155550123 (Ada)",
+        "    +0.01s  controller  accepts: model m, voice v",
+        "    +0.02s  openai      webhook answered 200 in 12 ms: accept, route support, "
+        "outcome accepted",
+        "    +0.10s  controller  attached the sideband",
+        '    +0.10s  controller  asks the agent: "Say hi"',
+        '    +0.50s  agent       says "Hi!"',
+        "    +1.00s  caller      presses 0",
+        "    +1.20s  agent       calls lookup({})",
+        '    +1.30s  controller  returns lookup output "shipped"',
+        "    +2.00s  caller      hangs up",
+        "    +2.00s  openai      sideband closed",
+    ]
+
+
+def test_failed_deliveries_and_requests_say_what_went_wrong() -> None:
+    """A webhook without an answer and a refused accept are shown as such."""
+    moments = [
+        attempt(None, status=None),
+        RestRequest("accept", "rtc_1", {}, 404, 100.5),
+        CallOver(100.3, "missed", "caller"),
+    ]
+    assert render(moments, 100.0) == [
+        "    +0.02s  openai      webhook got no answer: no answer within 5.0s",
+        "    +0.50s  controller  accept failed: 404 (the call is gone)",
+        "    +0.30s  caller      hangs up while it rings",
+    ]
+
+
+def test_client_events_go_just_before_the_server_event_that_answers_them() -> None:
+    """Events of both sides noticed together are put in causal order."""
+    server = [
+        {"type": "session.created"},
+        {"type": "response.created"},
+        {"type": "response.done"},
+        {"type": "conversation.item.added"},
+    ]
+    client = [
+        {"type": "response.create"},
+        {"type": "conversation.item.create"},
+        {"type": "session.update"},
+    ]
+    merged = [(e.sent_by, e.event["type"]) for e in interleave(server, client, 1.0)]
+    assert merged == [
+        ("openai", "session.created"),
+        ("controller", "response.create"),
+        ("openai", "response.created"),
+        ("openai", "response.done"),
+        ("controller", "conversation.item.create"),
+        ("openai", "conversation.item.added"),
+        ("controller", "session.update"),
+    ]
+
+
+def test_the_results_table_shows_the_first_failed_check() -> None:
+    """One row per scenario; a failure names its check with expected and actual."""
+    scenario = parse_scenario('name = "busy"\n[call]\nto = "+1"\n')
+    passed = ScenarioResult(scenario, None, (CheckResult("decision", True, '"x"', '"x"'),))
+    failed = ScenarioResult(
+        scenario,
+        None,
+        (
+            CheckResult("decision", True, '"reject"', '"reject"'),
+            CheckResult("rejected", False, "486", "603"),
+        ),
+    )
+    assert results_table([passed, failed]) == [
+        "scenario  checks  result  first failed check",
+        "--------  ------  ------  -------------------------------",
+        "busy      1/1     PASS",
+        "busy      1/2     FAIL    rejected: expected 486, got 603",
+    ]
+
+
+# -- the emulator keeps the controller's answer ---------------------------------------------
+
+
+@pytest.fixture
+async def answering_emulator() -> AsyncIterator[Emulator]:
+    """An emulator whose webhooks go to a receiver answering JSON, then plain text."""
+    bodies = [web.json_response({"decision": "reject"}), web.Response(text="x" * 5000)]
+
+    async def answer(request: web.Request) -> web.Response:
+        return bodies.pop(0)
+
+    app = web.Application()
+    app.router.add_post("/webhooks/openai", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/webhooks/openai"
+    emulator = Emulator(api_key="sk-answers", webhook_url=url)
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+    await runner.cleanup()
+
+
+async def test_webhook_attempts_keep_the_start_of_the_answer(answering_emulator: Emulator) -> None:
+    """A JSON answer is kept parsed; any other answer as its first 2 KiB of text."""
+    first = answering_emulator.place_call()
+    second = answering_emulator.place_call()
+    await answering_emulator.wait_for(lambda: first.webhook_attempts and second.webhook_attempts)
+    assert first.webhook_attempts[0].response_body == {"decision": "reject"}
+    assert second.webhook_attempts[0].response_body == "x" * 2048
+    assert first.state is CallState.RINGING
+
+
+# -- `callcenter emulator` ----------------------------------------------------------------------
+
+
+def test_the_emulator_command_prints_its_url_and_secret_then_serves_until_sigterm() -> None:
+    """`callcenter emulator` says where it serves and with which secret, and stops on SIGTERM."""
+    port = free_port()
+    secret = "whsec_ZW11bGF0b3ItY29tbWFuZC10ZXN0"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "callcenter", "emulator", "--port", str(port),
+         "--webhook-secret", secret],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # its log lines
+        text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]
+        assert f"OPENAI_BASE_URL=http://127.0.0.1:{port}/v1\n" in "".join(lines), lines
+        assert f"OPENAI_WEBHOOK_SECRET={secret}\n" in "".join(lines)
+        wait_for(lambda: _answers(f"http://127.0.0.1:{port}/_emulator/calls"), what="serving")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
