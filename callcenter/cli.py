@@ -11,6 +11,7 @@ from callcenter._logging import configure_logging
 from callcenter.cli_setup import doctor, sip_uri
 from callcenter.cli_sim import demo, emulator, simulate
 from callcenter.errors import ConfigError, StoreError
+from callcenter.webhooks_cli import webhooks
 
 
 @click.group()
@@ -108,3 +109,4 @@ main.add_command(sip_uri)
 main.add_command(emulator)
 main.add_command(simulate)
 main.add_command(demo)
+main.add_command(webhooks)

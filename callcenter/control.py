@@ -26,6 +26,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from callcenter import metrics
 from callcenter.errors import CallApiError, CallConflictError, CallGoneError
 
 logger = logging.getLogger(__name__)
@@ -160,11 +161,14 @@ class CallControl:
 
         def attempt_once(timeout: float) -> None:
             nonlocal unanswered
+            began = time.monotonic()
             try:
                 request(timeout)
-            except openai.APIConnectionError:
-                unanswered = True
+            except Exception as exc:
+                metrics.control_call(verb, _status_label(exc), time.monotonic() - began)
+                unanswered = unanswered or isinstance(exc, openai.APIConnectionError)
                 raise
+            metrics.control_call(verb, "200", time.monotonic() - began)
 
         try:
             for attempt in retrying:
@@ -209,6 +213,15 @@ def _call_error(verb: str, call_id: str, exc: openai.APIStatusError) -> CallApiE
     if exc.status_code == 409:
         return CallConflictError(verb, call_id, 409, _describe(exc))
     return CallApiError(verb, call_id, exc.status_code, _describe(exc))
+
+
+def _status_label(exc: Exception) -> str:
+    """The ``status`` label of a failed request: its HTTP status, or timeout / error."""
+    if isinstance(exc, openai.APIStatusError):
+        return str(exc.status_code)
+    if isinstance(exc, openai.APITimeoutError):
+        return "timeout"
+    return "error"
 
 
 def _describe(exc: BaseException | None) -> str:

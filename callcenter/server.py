@@ -1,7 +1,8 @@
 """``callcenter serve``: the controller under gunicorn (gthread workers).
 
-The master validates the config and migrates the store once, before forking; each worker
-then builds its own app (and so its own runtime loop thread) after the fork.
+The master validates the config, migrates the store and prepares the directory of the
+workers' Prometheus metric files once, before forking; each worker then builds its own app
+(and so its own runtime loop thread) after the fork.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
+from callcenter import metrics
 from callcenter.app import EXTENSION, Services, create_app
 from callcenter.config import Config, load_config
 from callcenter.settings import Settings
@@ -55,7 +57,9 @@ def gunicorn_options(
         "errorlog": "-",
         "post_worker_init": tune_worker,
         "worker_exit": release_worker,
+        "child_exit": mark_worker_dead,
         "proc_name": "callcenter",
+        "control_socket_disable": True,  # gunicorn's control socket lives under $HOME
     }
 
 
@@ -70,10 +74,20 @@ def serve(
 ) -> None:
     """Validate, migrate, then run gunicorn until it is stopped."""
     config = prepare(settings)
-    logger.info("serving bind=%s workers=%d config=%s", bind, workers, config.summary())
-    ControllerApplication(
-        settings, gunicorn_options(bind, workers, threads, log_level, access_log)
-    ).run()
+    metrics_dir = metrics.prepare_multiprocess_dir()
+    logger.info(
+        "serving bind=%s workers=%d metrics_dir=%s config=%s",
+        bind,
+        workers,
+        metrics_dir.path,
+        config.summary(),
+    )
+    try:
+        ControllerApplication(
+            settings, gunicorn_options(bind, workers, threads, log_level, access_log)
+        ).run()
+    finally:
+        metrics_dir.remove()
 
 
 # How often a thread holding the GIL is asked to let another run (Python's default: 5 ms).
@@ -100,3 +114,8 @@ def release_worker(server: Any, worker: Any) -> None:
     found = app.extensions.get(EXTENSION) if isinstance(app, Flask) else None
     if isinstance(found, Services):
         found.close()
+
+
+def mark_worker_dead(server: Any, worker: Any) -> None:
+    """gunicorn ``child_exit`` hook, in the master: the exited worker's live gauges go."""
+    metrics.worker_gone(worker.pid)

@@ -25,9 +25,10 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
+from callcenter import metrics
 from callcenter._logging import JsonFormatter, configure_logging
 from callcenter.errors import CallcenterError
-from callcenter.server import prepare, release_worker, tune_worker
+from callcenter.server import mark_worker_dead, prepare, release_worker, tune_worker
 from callcenter.settings import Settings
 
 
@@ -99,13 +100,25 @@ logger_class = JsonLogger
 
 
 # -- hooks ------------------------------------------------------------------------------------
+_metrics_dir: metrics.MultiprocessDir | None = None
+
+
 def on_starting(server: Any) -> None:
-    """In the master, before any worker: JSON logs, a valid config, a migrated database."""
+    """In the master, before any worker: JSON logs, a valid config, a migrated database,
+    and the directory where every worker keeps its Prometheus metrics."""
+    global _metrics_dir
     configure_logging(loglevel, json_lines=True)
     try:
         prepare(Settings.from_env())
     except CallcenterError as exc:
         raise RuntimeError(f"callcenter cannot start: {exc}") from exc
+    _metrics_dir = metrics.prepare_multiprocess_dir()
+
+
+def on_exit(server: Any) -> None:
+    """In the master, at the very end: remove the metrics directory if it created one."""
+    if _metrics_dir is not None:
+        _metrics_dir.remove()
 
 
 # A worker that exits (SIGTERM, SIGHUP, a crash it survives) releases its calls and its
@@ -113,3 +126,5 @@ def on_starting(server: Any) -> None:
 worker_exit = release_worker
 # Favour latency over throughput in workers, exactly as under `callcenter serve`.
 post_worker_init = tune_worker
+# An exited worker's live gauges (active calls) leave /metrics.
+child_exit = mark_worker_dead

@@ -1,0 +1,278 @@
+"""Prometheus metrics of the controller, correct under several gunicorn workers.
+
+The rest of the code records with one-line calls (``metrics.webhook_handled(...)``) and never
+touches prometheus objects. :func:`install` (called by ``create_app``) decides how this
+process keeps its numbers:
+
+- with ``PROMETHEUS_MULTIPROC_DIR`` set (``callcenter serve`` sets it in the gunicorn master,
+  see :func:`prepare_multiprocess_dir`), in prometheus_client's multiprocess mode: each
+  worker writes its values to files there and ``/metrics``, whichever worker answers it,
+  merges every worker's files; the master marks dead workers with :func:`worker_gone`;
+- otherwise (one process, as in the tests' in-process controller), in a plain registry.
+
+Latencies are in seconds, with buckets from 1 ms, since most of what is measured here takes
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+    values,
+)
+
+MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+# Seconds. Webhook handling and control calls take milliseconds; a retried call, seconds.
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# Tools call the company's systems: tens of milliseconds to their timeout.
+TOOL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+VERIFICATION_FAILURES = ("unsigned", "bad_timestamp", "stale", "forged")
+DELIVERY_RESULTS = ("handled", "duplicate", "ignored", "invalid", "store_unavailable")
+NO_ROUTE = "none"
+
+
+class _Instruments:
+    """The metric objects of one process."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.calls = Counter(
+            "callcenter_calls",
+            "Calls by route and final outcome (rejected, referred, hung_up_by_caller, ...).",
+            ["route", "outcome"],
+            registry=registry,
+        )
+        self.active_calls = Gauge(
+            "callcenter_active_calls",
+            "Calls whose sideband this node holds now.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.webhook_seconds = Histogram(
+            "callcenter_webhook_duration_seconds",
+            "Time to handle one webhook delivery, from receipt to answer.",
+            ["event_type", "result"],
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.webhook_deliveries = Counter(
+            "callcenter_webhook_deliveries",
+            "Webhook deliveries by result (handled, duplicate, ignored, invalid, "
+            "store_unavailable).",
+            ["result"],
+            registry=registry,
+        )
+        self.verification_failures = Counter(
+            "callcenter_webhook_verification_failures",
+            "Webhook deliveries refused by signature checks, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.control_seconds = Histogram(
+            "callcenter_control_duration_seconds",
+            "One request to the calls API (accept, reject, refer, hangup), by verb and HTTP "
+            "status, or 'error' / 'timeout' without an answer.",
+            ["verb", "status"],
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.sideband_reattaches = Counter(
+            "callcenter_sideband_reattaches",
+            "Sideband WebSocket reattaches to a live call after the connection dropped.",
+            registry=registry,
+        )
+        self.tool_seconds = Histogram(
+            "callcenter_tool_duration_seconds",
+            "One function tool run, by tool and result.",
+            ["tool", "result"],
+            registry=registry,
+            buckets=TOOL_BUCKETS,
+        )
+        self.escalations = Counter(
+            "callcenter_escalations",
+            "Calls handed to a human, by trigger.",
+            ["trigger"],
+            registry=registry,
+        )
+        # Known label values start at 0, so that rate() sees their first increase.
+        for reason in VERIFICATION_FAILURES:
+            self.verification_failures.labels(reason)
+        for result in DELIVERY_RESULTS:
+            self.webhook_deliveries.labels(result)
+
+
+@dataclass(frozen=True)
+class _Installed:
+    instruments: _Instruments
+    registry: CollectorRegistry | None  # None: multiprocess mode
+    directory: Path | None  # the multiprocess directory
+
+
+_lock = threading.Lock()
+_installed: _Installed | None = None
+
+
+def install() -> None:
+    """Set up this process's metrics; called at app creation.
+
+    Multiprocess mode if ``PROMETHEUS_MULTIPROC_DIR`` is set now, a plain registry otherwise.
+    Later calls keep the metrics already set up (the numbers belong to the process), unless
+    the mode changed.
+    """
+    global _installed
+    directory = os.environ.get(MULTIPROC_DIR_VARIABLE)
+    wanted = Path(directory) if directory else None
+    with _lock:
+        if _installed is None or _installed.directory != wanted:
+            _installed = _build(wanted)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The body and content type of ``GET /metrics``: every worker's numbers, merged."""
+    found = _current()
+    if found.directory is not None:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(found.directory))  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    assert found.registry is not None
+    return generate_latest(found.registry), CONTENT_TYPE_LATEST
+
+
+# -- recording ---------------------------------------------------------------------------------
+
+
+def call_outcome(route: str | None, outcome: str) -> None:
+    """A call reached its final outcome (rejected, referred, hung_up_by_caller, failed...)."""
+    _current().instruments.calls.labels(route or NO_ROUTE, outcome).inc()
+
+
+def call_started() -> None:
+    """This worker started holding a call."""
+    _current().instruments.active_calls.inc()
+
+
+def call_ended() -> None:
+    """This worker stopped holding a call."""
+    _current().instruments.active_calls.dec()
+
+
+def webhook_handled(event_type: str, result: str, seconds: float) -> None:
+    """One webhook delivery was answered, with ``result`` (one of ``DELIVERY_RESULTS``)."""
+    instruments = _current().instruments
+    instruments.webhook_seconds.labels(event_type, result).observe(seconds)
+    instruments.webhook_deliveries.labels(result).inc()
+
+
+def webhook_unverified(reason: str) -> None:
+    """A delivery failed signature checks (``reason``: one of ``VERIFICATION_FAILURES``)."""
+    _current().instruments.verification_failures.labels(reason).inc()
+
+
+def control_call(verb: str, status: str, seconds: float) -> None:
+    """One calls-API request ended: ``status`` is the HTTP status, or error / timeout."""
+    _current().instruments.control_seconds.labels(verb, status).observe(seconds)
+
+
+def sideband_reattach() -> None:
+    """A live call's sideband is being reattached after a drop."""
+    _current().instruments.sideband_reattaches.inc()
+
+
+def tool_ran(tool: str, result: str, seconds: float) -> None:
+    """A function tool finished with ``result`` (ok, error, timeout...)."""
+    _current().instruments.tool_seconds.labels(tool, result).observe(seconds)
+
+
+def escalation(trigger: str) -> None:
+    """A call was handed to a human because of ``trigger``."""
+    _current().instruments.escalations.labels(trigger).inc()
+
+
+# -- the gunicorn master -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MultiprocessDir:
+    """Where the workers write their metric files; ``private``: made by us, removed by us."""
+
+    path: Path
+    private: bool
+    owner_pid: int = field(default_factory=os.getpid)
+
+    def remove(self) -> None:
+        """Delete the directory if it is ours, and stop pointing the environment at it.
+
+        Only in the process that prepared it: a gunicorn worker leaves through the master's
+        stack (``sys.exit`` in the forked child), and must not take the directory with it.
+        """
+        if not self.private or os.getpid() != self.owner_pid:
+            return
+        if os.environ.get(MULTIPROC_DIR_VARIABLE) == str(self.path):
+            del os.environ[MULTIPROC_DIR_VARIABLE]
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def prepare_multiprocess_dir(environ: MutableMapping[str, str] | None = None) -> MultiprocessDir:
+    """In the gunicorn master, before forking: the directory for the workers' metric files.
+
+    Honours ``PROMETHEUS_MULTIPROC_DIR`` if the operator set it (created if missing; metric
+    files of an earlier run are deleted, or their counts would be added to this run's);
+    otherwise creates a fresh private directory and sets the variable, so that the workers
+    inherit it.
+    """
+    env = os.environ if environ is None else environ
+    given = env.get(MULTIPROC_DIR_VARIABLE)
+    if given:
+        path = Path(given)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return MultiprocessDir(path, private=False)
+    path = Path(tempfile.mkdtemp(prefix="callcenter-metrics-"))
+    env[MULTIPROC_DIR_VARIABLE] = str(path)
+    return MultiprocessDir(path, private=True)
+
+
+def worker_gone(pid: int) -> None:
+    """In the gunicorn master, after worker ``pid`` exited: drop its live gauges."""
+    directory = os.environ.get(MULTIPROC_DIR_VARIABLE)
+    if directory:
+        multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+# -- internals ---------------------------------------------------------------------------------
+
+
+def _current() -> _Installed:
+    """The installed metrics (installed now if no app did it yet)."""
+    if _installed is None:
+        install()
+    assert _installed is not None
+    return _installed
+
+
+def _build(directory: Path | None) -> _Installed:
+    if directory is None:
+        registry = CollectorRegistry()
+        return _Installed(_Instruments(registry), registry, None)
+    # prometheus_client picks its value class when first imported; the gunicorn master may
+    # have imported it before the variable was set, so pick again now, in the worker.
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    return _Installed(_Instruments(None), None, directory)
