@@ -6,6 +6,7 @@ reason. Targets are read first so that actions anywhere can resolve their names.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import logging
 import re
@@ -14,6 +15,7 @@ from datetime import date, datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callcenter._config_calls import DTMF_KEYS, dtmf_map, mcp_servers
 from callcenter._config_lines import KeyLocator
 from callcenter._config_model import (
     AcceptAction,
@@ -46,11 +48,13 @@ _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _TOOL_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 _HEADER_NAME_RE = re.compile(r"[A-Za-z0-9!%*_+`'~.-]+")
-_DTMF_KEYS = "0123456789*#ABCD"
 _URI_SCHEMES = ("tel:", "sip:", "sips:")
 _SEPARATORS = str.maketrans("", "", "-.() \t")
 _NUMBER_GLOB_RE = re.compile(r"\+?[0-9*#?]+")
-_ROUTE_KEYS = "name match action instructions greeting handoff model voice tools hours escalation"
+_ROUTE_KEYS = (
+    "name match action instructions greeting handoff model voice tools hours escalation dtmf mcp"
+)
+_CONFIG_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Config)}
 _ESCALATION_KEYS = "target phrases dtmf max_tool_failures max_silences max_minutes max_errors"
 
 
@@ -58,7 +62,17 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
     """Validate the parsed document ``data`` (from ``text`` in ``file``) into a Config."""
     root = Section(Context(file, KeyLocator(text)), data, ())
     root.check_keys(
-        ("tool_modules", "default_route", "openai", "limits", "screening", "targets", "routes")
+        (
+            "tool_modules",
+            "tool_timeout",
+            "slow_tool_notice",
+            "default_route",
+            "openai",
+            "limits",
+            "screening",
+            "targets",
+            "routes",
+        )
     )
     targets = _targets(root.tables("targets"))
     uris = {name: target.uri for name, target in targets.items()}
@@ -87,6 +101,8 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
         routes=routes,
         default_route=default_route,
         tool_modules=tool_modules,
+        tool_timeout=_positive_or_default(root, "tool_timeout"),
+        slow_tool_notice=_positive_or_default(root, "slow_tool_notice"),
     )
     shutdowns = announced_shutdowns()
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:
@@ -97,6 +113,16 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
                 shutdowns[model].isoformat(),
             )
     return config
+
+
+def _positive_or_default(section: Section, key: str) -> float:
+    """A positive number of seconds, the Config default when absent."""
+    value = section.positive_number(key)
+    if value is not None:
+        return value
+    default = _CONFIG_DEFAULTS[key]
+    assert isinstance(default, float)
+    return default
 
 
 def _openai(section: Section) -> OpenAISettings:
@@ -194,7 +220,9 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
     _check_unique(section, "tools", list(tools))
     match = section.table("match")
     hours = section.table("hours")
-    escalation = section.table("escalation")
+    escalation_table = section.table("escalation")
+    escalation = _escalation(escalation_table, targets) if escalation_table else None
+    dtmf = section.table("dtmf")
     return Route(
         name=name,
         match=_match(match) if match else None,
@@ -206,7 +234,9 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
         voice=_voice(section, "voice"),
         tools=tools,
         hours=_hours(hours, targets) if hours else None,
-        escalation=_escalation(escalation, targets) if escalation else None,
+        escalation=escalation,
+        dtmf=MappingProxyType(dtmf_map(dtmf, targets, escalation) if dtmf else {}),
+        mcp=mcp_servers(section),
     )
 
 
@@ -300,7 +330,7 @@ def _escalation(section: Section, targets: Mapping[str, str]) -> Escalation:
     if target not in targets:
         raise section.error("target", f"no target named {quoted(target)}")
     dtmf = section.text("dtmf")
-    if dtmf is not None and (len(dtmf) != 1 or dtmf.upper() not in _DTMF_KEYS):
+    if dtmf is not None and (len(dtmf) != 1 or dtmf.upper() not in DTMF_KEYS):
         raise section.error("dtmf", f"expected one keypad key (0-9, *, #, A-D), got {quoted(dtmf)}")
     defaults = Escalation(target)
     return Escalation(

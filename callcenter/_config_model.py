@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
+from callcenter.mcp import McpServer
 from callcenter.sip import is_transfer_uri
 
 __all__ = [
     "AcceptAction",
     "Action",
     "Config",
+    "DtmfAction",
     "Escalation",
     "HeaderPattern",
     "Hours",
@@ -183,6 +186,21 @@ class Escalation:
 
 
 @dataclass(frozen=True, slots=True)
+class DtmfAction:
+    """What a keypad key does during a call: ``escalate``, ``end``, or ``refer`` to a target.
+
+    For ``refer``, ``target`` is the target name or URI as written and ``uri`` its URI.
+    """
+
+    kind: Literal["escalate", "refer", "end"]
+    target: str | None = None
+    uri: str | None = None
+
+    def __str__(self) -> str:
+        return f"refer:{self.target}" if self.kind == "refer" else self.kind
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """A phone line: which calls it takes and what happens to them."""
 
@@ -197,6 +215,15 @@ class Route:
     tools: tuple[str, ...] = ()
     hours: Hours | None = None
     escalation: Escalation | None = None
+    dtmf: Mapping[str, DtmfAction] = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    mcp: tuple[McpServer, ...] = field(default=(), hash=False)
+
+    def dtmf_action(self, key: str) -> DtmfAction | None:
+        """What pressing ``key`` does: the route's DTMF map, then the escalation key."""
+        action = self.dtmf.get(key)
+        if action is None and self.escalation is not None and self.escalation.dtmf == key:
+            return DtmfAction("escalate")
+        return action
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +238,8 @@ class Config:
     routes: tuple[Route, ...]
     default_route: str | None = None
     tool_modules: tuple[str, ...] = ()
+    tool_timeout: float = 10.0  # seconds a tool may run unless it sets its own timeout
+    slow_tool_notice: float = 2.0  # seconds of tool work before "one moment" is said
 
     def route(self, name: str) -> Route:
         """The route called ``name``; KeyError if there is none."""

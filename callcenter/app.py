@@ -14,13 +14,15 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
 from werkzeug.exceptions import HTTPException
 
-from callcenter.config import Config, load_config
+from callcenter import metrics
+from callcenter.config import Config, check_route_tools, load_config, resolve_mcp_headers
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.errors import StoreError
 from callcenter.intake import Intake, Reply
 from callcenter.runtime import Runtime, RuntimeTimeouts
 from callcenter.settings import Settings
 from callcenter.store import Store
+from callcenter.tools import load_tools
 from callcenter.verify import WebhookVerifier
 
 logger = logging.getLogger(__name__)
@@ -58,7 +60,10 @@ def create_app(
     """Build the controller app; reads the environment only when ``settings`` is None."""
     settings = settings or Settings.from_env()
     clock = clock or (lambda: datetime.now(UTC))
-    config = load_config(settings.config_path)
+    config = resolve_mcp_headers(load_config(settings.config_path), os.environ)
+    tools = load_tools(config.tool_modules, default_timeout=config.tool_timeout, file=config.path)
+    check_route_tools(config, tools)
+    metrics.install()
     store = Store.open(settings.database_url)
     client = openai.OpenAI(
         api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=0
@@ -69,16 +74,31 @@ def create_app(
     control = CallControl(client, ControlPolicy(deadline=settings.control_deadline))
     owner = f"{socket.gethostname()}:{os.getpid()}"
 
-    def connect(call_id: str) -> AsyncRealtimeConnectionManager:
+    timeouts = runtime_timeouts or RuntimeTimeouts()
+
+    def connect(
+        call_id: str,
+        on_reconnecting: Callable[[ReconnectingEvent], ReconnectingOverrides | None],
+    ) -> AsyncRealtimeConnectionManager:
         return async_client.realtime.connect(
-            call_id=call_id, on_reconnecting=_log_reconnect(call_id), max_retries=5
+            call_id=call_id,
+            on_reconnecting=on_reconnecting,
+            max_retries=1,  # one reconnect in place; the runtime makes any further attempt
+            initial_delay=timeouts.reattach_delay,
         )
 
     runtime = Runtime(
-        store=store, control=control, connect=connect, clock=clock, timeouts=runtime_timeouts
+        store=store,
+        control=control,
+        connect=connect,
+        clock=clock,
+        config=config,
+        tools=tools,
+        timeouts=timeouts,
     )
     intake = Intake(
         config=config,
+        tools=tools,
         store=store,
         control=control,
         runtime=runtime,
@@ -117,6 +137,13 @@ def healthz() -> tuple[Response, int]:
     return jsonify(status="ok"), 200
 
 
+@bp.get("/metrics")
+def prometheus_metrics() -> Response:
+    """Prometheus metrics of this node (every worker's, merged)."""
+    body, content_type = metrics.exposition()
+    return Response(body, status=200, content_type=content_type)
+
+
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Readiness: the store is reachable and migrated, the config is loaded."""
@@ -144,17 +171,3 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
 def _unexpected_error(exc: Exception) -> tuple[Response, int]:
     logger.exception("unhandled error on %s %s", request.method, request.path)
     return jsonify(error={"code": "internal_error", "message": "Internal error."}), 500
-
-
-def _log_reconnect(call_id: str) -> Callable[[ReconnectingEvent], ReconnectingOverrides | None]:
-    def on_reconnecting(event: ReconnectingEvent) -> ReconnectingOverrides | None:
-        logger.warning(
-            "sideband reconnecting call_id=%s attempt=%d/%d close_code=%d",
-            call_id,
-            event.attempt,
-            event.max_attempts,
-            event.close_code,
-        )
-        return None
-
-    return on_reconnecting

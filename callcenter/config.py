@@ -9,11 +9,14 @@ The shape is documented by the example config shipped with the package
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from openai.types.realtime import CallAcceptParams
+from openai.types.realtime.realtime_tools_config_param import RealtimeToolsConfigUnionParam as Tool
 
 from callcenter._config_build import VOICES, build_config
 from callcenter._config_lines import syntax_error_line
@@ -21,6 +24,7 @@ from callcenter._config_model import (
     AcceptAction,
     Action,
     Config,
+    DtmfAction,
     Escalation,
     HeaderPattern,
     Hours,
@@ -35,6 +39,8 @@ from callcenter._config_model import (
     Target,
 )
 from callcenter.errors import ConfigError
+from callcenter.mcp import mcp_session_tool, resolve_headers
+from callcenter.tools import ToolRegistry
 
 __all__ = [
     "VOICES",
@@ -42,6 +48,7 @@ __all__ = [
     "Action",
     "Config",
     "ConfigError",
+    "DtmfAction",
     "Escalation",
     "HeaderPattern",
     "Hours",
@@ -54,11 +61,14 @@ __all__ = [
     "Route",
     "Screening",
     "Target",
+    "check_route_tools",
     "example_config_path",
     "load_config",
     "parse_config",
+    "resolve_mcp_headers",
     "session_config",
     "transfer_session_config",
+    "transfer_targets",
 ]
 
 
@@ -91,11 +101,49 @@ def example_config_path() -> Path:
     return Path(__file__).resolve().parent / "example.toml"
 
 
-def session_config(route: Route, config: Config) -> CallAcceptParams:
-    """The body that accepts a call for ``route``: model, instructions, voice, transcription.
+def check_route_tools(config: Config, tools: ToolRegistry) -> None:
+    """Raise ConfigError naming ``routes[i].tools[j]`` for a tool name no tool has."""
+    known = tools.names()
+    for i, route in enumerate(config.routes):
+        for j, name in enumerate(route.tools):
+            if name not in known:
+                listed = ", ".join(sorted(known))
+                raise ConfigError(
+                    config.path,
+                    f"routes[{i}].tools[{j}]",
+                    f'no tool named "{name}"; known: {listed}',
+                )
 
-    Input transcription is always on, so both sides of the call can be transcribed. The body
-    carries no tools.
+
+def resolve_mcp_headers(config: Config, environ: Mapping[str, str]) -> Config:
+    """``config`` with every ``env:NAME`` MCP header read from ``environ``.
+
+    Raises ConfigError naming ``routes[i].mcp[j].headers`` when a variable is not set.
+    """
+    routes: list[Route] = []
+    for i, route in enumerate(config.routes):
+        servers = []
+        for j, server in enumerate(route.mcp):
+            try:
+                servers.append(resolve_headers(server, environ))
+            except ValueError as error:
+                raise ConfigError(
+                    config.path, f"routes[{i}].mcp[{j}].headers", str(error)
+                ) from None
+        routes.append(dataclasses.replace(route, mcp=tuple(servers)))
+    return dataclasses.replace(config, routes=tuple(routes))
+
+
+def session_config(
+    route: Route, config: Config, tools: ToolRegistry | None = None
+) -> CallAcceptParams:
+    """The body that accepts a call for ``route``: model, instructions, voice, transcription,
+    and the route's tools.
+
+    Input transcription is always on, so both sides of the call can be transcribed. The
+    route's function tools come from ``tools`` (the built-ins only when None), with
+    ``transfer_to_human`` limited to the configured target names; its MCP servers follow,
+    each asking for approval of every call (the session answers by policy).
     """
     params: CallAcceptParams = {
         "type": "realtime",
@@ -107,7 +155,20 @@ def session_config(route: Route, config: Config) -> CallAcceptParams:
     }
     if route.instructions is not None:
         params["instructions"] = route.instructions
+    declared: list[Tool] = list(
+        (tools or ToolRegistry(())).session_tools(route.tools, transfer_targets(route, config))
+    )
+    declared.extend(mcp_session_tool(server) for server in route.mcp)
+    if declared:
+        params["tools"] = declared
+        params["tool_choice"] = "auto"
     return params
+
+
+def transfer_targets(route: Route, config: Config) -> list[str]:
+    """The target names ``transfer_to_human`` may name: the route's own target first."""
+    own = [route.escalation.target] if route.escalation else []
+    return list(dict.fromkeys([*own, *config.targets]))
 
 
 TRANSFER_INSTRUCTIONS = (

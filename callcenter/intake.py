@@ -21,7 +21,7 @@ from typing import Any
 import pydantic
 from openai.types.webhooks import RealtimeCallIncomingWebhookEvent
 
-from callcenter import routing
+from callcenter import metrics, routing
 from callcenter._logging import bind_call
 from callcenter.config import Config, session_config, transfer_session_config
 from callcenter.control import CallControl
@@ -35,6 +35,7 @@ from callcenter.errors import (
 from callcenter.runtime import LiveCall, Runtime
 from callcenter.sip import IncomingCall
 from callcenter.store import ClaimResult, DecisionRecord, NewCall, Store
+from callcenter.tools import ToolRegistry
 from callcenter.verify import WebhookVerifier
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,9 @@ CALL_INCOMING = "realtime.call.incoming"
 # A claim older than this whose call is still "ringing" belongs to a worker that died
 # mid-decision; a redelivery may take it over. Longer than any control deadline.
 STALE_CLAIM = timedelta(seconds=15)
+
+# Outcomes of calls the runtime now holds: it records how they end.
+LIVE_OUTCOMES = ("accepted", "transferring")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +76,10 @@ class Intake:
         verifier: WebhookVerifier,
         owner: str,
         clock: Callable[[], datetime],
+        tools: ToolRegistry | None = None,
     ) -> None:
         self._config = config
+        self._tools = tools
         self._store = store
         self._control = control
         self._runtime = runtime
@@ -84,6 +90,11 @@ class Intake:
     def handle(self, body: bytes, headers: Mapping[str, str]) -> Reply:
         """Verify, claim, decide and act on one delivery; never raises for bad input."""
         received = time.perf_counter()
+        reply = self._handle(body, headers, received)
+        metrics.webhook_handled(*_delivery_result(reply), time.perf_counter() - received)
+        return reply
+
+    def _handle(self, body: bytes, headers: Mapping[str, str], received: float) -> Reply:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
@@ -92,6 +103,7 @@ class Intake:
             webhook_id = self._verifier.verify(body, headers)
         except SignatureError as exc:
             logger.warning("webhook rejected reason=%s", exc.reason)
+            metrics.webhook_unverified(exc.reason)
             if exc.reason in ("unsigned", "bad_timestamp"):
                 return error_reply(400, exc.reason, "The webhook signature headers are invalid.")
             return error_reply(401, exc.reason, "The webhook signature does not verify.")
@@ -142,6 +154,8 @@ class Intake:
         decision = decisions[-1]
         acting = time.perf_counter()
         outcome = self._act(call.call_id, decision)
+        if outcome not in LIVE_OUTCOMES:
+            metrics.call_outcome(decision.route_name, outcome)
         logger.info(
             "webhook handled call_id=%s decision=%s route=%s outcome=%s act_ms=%.2f ms=%.1f "
             "reason=%s",
@@ -171,7 +185,8 @@ class Intake:
                 self._control.reject(call_id, decision.status_code)
                 return self._answered(call_id, "rejected", "rejected")
             if isinstance(decision, routing.Accept):
-                self._control.accept(call_id, session_config(decision.route, self._config))
+                accept = session_config(decision.route, self._config, self._tools)
+                self._control.accept(call_id, accept)
                 self._answered(call_id, "active", "accepted")
                 self._runtime.start(
                     LiveCall(call_id, decision.route.name, greeting=decision.route.greeting)
@@ -255,6 +270,20 @@ def _transfer_chain(decision: routing.Refer, config: Config) -> tuple[str, ...]:
     if target and target.fallback:
         chain.append(config.target_uri(target.fallback))
     return tuple(chain)
+
+
+def _delivery_result(reply: Reply) -> tuple[str, str]:
+    """The event type and result (one of ``metrics.DELIVERY_RESULTS``) of an answered delivery."""
+    status = reply.body.get("status")
+    if reply.status == 200 and status in ("handled", "duplicate"):
+        return CALL_INCOMING, str(status)
+    if reply.status == 200:
+        event_type = reply.body.get("type")
+        return (event_type if isinstance(event_type, str) else "unknown"), "ignored"
+    if reply.status == 503:
+        return CALL_INCOMING, "store_unavailable"
+    code = reply.body.get("error", {}).get("code")
+    return (CALL_INCOMING if code == "invalid_event" else "unknown"), "invalid"
 
 
 def _first_error(exc: pydantic.ValidationError) -> str:

@@ -22,6 +22,7 @@ from callcenter.store import (
     ClaimResult,
     DecisionRecord,
     NewCall,
+    NewEvent,
     Store,
     default_sqlite_url,
 )
@@ -109,7 +110,7 @@ def test_check_refuses_a_database_that_was_never_migrated(store_url: str) -> Non
     with (
         Store.open(store_url) as store,
         pytest.raises(
-            StoreError, match=r"at revision none, expected 0001; run `callcenter migrate`"
+            StoreError, match=r"at revision none, expected 0002; run `callcenter migrate`"
         ),
     ):
         store.check()
@@ -519,6 +520,46 @@ def test_event_for_an_unknown_call_raises_store_error(store: Store) -> None:
     """An event must belong to a stored call."""
     with pytest.raises(StoreError, match="add_event failed"):
         store.add_event("rtc_missing", "dtmf", {"digit": "1"}, T0)
+
+
+def test_add_events_writes_a_batch_in_order(store: Store) -> None:
+    """add_events() appends events of several calls in one go, keeping their order."""
+    claim(store)
+    claim(store, new_call("rtc_2", "wh_2"))
+    store.add_events(
+        [
+            NewEvent("rtc_1", "dtmf", {"key": "1"}, T0),
+            NewEvent("rtc_2", "dtmf", {"key": "2"}, T0),
+            NewEvent("rtc_1", "dtmf", {"key": "3"}, T0),
+        ]
+    )
+    assert [e.data["key"] for e in store.events("rtc_1")] == ["1", "3"]
+    assert [e.data["key"] for e in store.events("rtc_2")] == ["2"]
+
+
+def test_transcript_is_in_conversation_order(store: Store) -> None:
+    """transcript() sorts lines by their seq, whatever order they were stored in."""
+    claim(store)
+    store.add_event("rtc_1", "transcript", {"seq": 2, "speaker": "agent", "text": "Hi"}, T0)
+    store.add_event("rtc_1", "dtmf", {"key": "1"}, T0)
+    store.add_event("rtc_1", "transcript", {"seq": 1, "speaker": "caller", "text": "Hello"}, T0)
+    assert [e.data["text"] for e in store.transcript("rtc_1")] == ["Hello", "Hi"]
+
+
+def test_handoff_and_usage_are_recorded_on_the_call(store: Store) -> None:
+    """record_handoff() and record_usage() fill the call's ticket, summary and token columns."""
+    claim_answered(store, "rtc_1", "active")
+    store.record_handoff("rtc_1", ticket="CC-1", trigger="phrase", summary="Wants a refund.", at=T0)
+    store.record_usage("rtc_1", {"input_tokens": 120, "output_tokens": 30, "responses": 2}, at=T0)
+    record = store.get_call("rtc_1")
+    assert record is not None
+    assert (record.ticket, record.escalation_trigger, record.summary) == (
+        "CC-1",
+        "phrase",
+        "Wants a refund.",
+    )
+    assert (record.input_tokens, record.output_tokens) == (120, 30)
+    assert record.usage == {"input_tokens": 120, "output_tokens": 30, "responses": 2}
 
 
 def test_list_calls_newest_first_with_filters(store: Store) -> None:

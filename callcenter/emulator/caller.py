@@ -21,6 +21,7 @@ from callcenter.emulator.script import (
     DropSocket,
     Dtmf,
     HangUp,
+    ModelCallMcp,
     ModelCallTool,
     ModelSay,
     RateLimits,
@@ -76,12 +77,12 @@ class CallerScript:
         """Queue the model steps right after a turn or a wait: they answer what comes of it."""
         while self.position < len(self._steps):
             step = self._steps[self.position]
-            if not isinstance(step, ModelSay | ModelCallTool):
+            if not isinstance(step, ModelSay | ModelCallTool | ModelCallMcp):
                 return
             self._queue(step)
             self.position += 1
 
-    def _queue(self, step: ModelSay | ModelCallTool) -> None:
+    def _queue(self, step: ModelSay | ModelCallTool | ModelCallMcp) -> None:
         if isinstance(step, ModelSay) and step.out_of_band:
             self._conv.out_of_band_replies.append(step)
         else:
@@ -92,7 +93,7 @@ class CallerScript:
         match step:
             case Say():
                 await self._say(step)
-            case ModelSay() | ModelCallTool():
+            case ModelSay() | ModelCallTool() | ModelCallMcp():
                 self._queue(step)
             case Dtmf(key=key):
                 conv.emit(events.dtmf_received(key))

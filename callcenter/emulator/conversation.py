@@ -22,9 +22,10 @@ from callcenter.emulator import events
 from callcenter.emulator.api_error import ApiError, bad_request
 from callcenter.emulator.channel import Channel, Socket
 from callcenter.emulator.ids import short_id
+from callcenter.emulator.mcp import McpCalls
 from callcenter.emulator.responses import Model
 from callcenter.emulator.schema import check_client_event
-from callcenter.emulator.script import ModelCallTool, ModelSay
+from callcenter.emulator.script import ModelCallMcp, ModelCallTool, ModelSay
 from callcenter.emulator.state import EmulatedCall
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ class Conversation:
         self.seen: Counter[str] = Counter()
         self.used: Counter[str] = Counter()
         self.changed = Pulse()
-        self.replies: deque[ModelSay | ModelCallTool] = deque()
+        self.replies: deque[ModelSay | ModelCallTool | ModelCallMcp] = deque()
+        self.mcp = McpCalls()
         self.out_of_band_replies: deque[ModelSay] = deque()
         self.model = Model(self)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -204,6 +206,11 @@ class Conversation:
             message = f"No function call with call_id '{item['call_id']}' in the conversation."
             self._fail(bad_request(message, "invalid_value", "item.call_id"), event_id)
             return
+        request_id = item.get("approval_request_id")
+        if item["type"] == "mcp_approval_response" and not self.mcp.knows(request_id):
+            message = f"No MCP approval request with id '{request_id}' in the conversation."
+            self._fail(bad_request(message, "invalid_value", "item.approval_request_id"), event_id)
+            return
         if self.find_item(item["id"]) is not None:
             message = f"Item with id '{item['id']}' already exists."
             self._fail(bad_request(message, "item_already_exists", "item.id"), event_id)
@@ -216,6 +223,9 @@ class Conversation:
         previous = self._insert(item, after)
         if item["type"] == "function_call_output":
             self.seen["function_call_output"] += 1
+        if item["type"] == "mcp_approval_response":
+            self.mcp.answer(item)
+            self.seen["mcp_approval_response"] += 1
         self.emit(events.item_added(item, previous))
         self.emit(events.item_done(item, previous))
 

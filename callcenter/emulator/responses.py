@@ -16,10 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from callcenter.emulator import events
+from callcenter.emulator import events, mcp
 from callcenter.emulator.api_error import bad_request
 from callcenter.emulator.ids import short_id
-from callcenter.emulator.script import ModelSay, ToolCall
+from callcenter.emulator.mcp import McpTurn
+from callcenter.emulator.script import ModelCallMcp, ModelSay, ToolCall
 
 if TYPE_CHECKING:
     from callcenter.emulator.conversation import Conversation
@@ -34,10 +35,11 @@ SILENCE_PROMPT = "Are you still there?"
 
 @dataclass(frozen=True)
 class Plan:
-    """What one response will contain: a message (maybe) then function calls (maybe)."""
+    """What one response will contain: an MCP turn, a message, then function calls (each maybe)."""
 
     text: str | None
     calls: tuple[ToolCall, ...] = ()
+    mcp: McpTurn | None = None
 
 
 @dataclass(eq=False)
@@ -146,6 +148,9 @@ class Model:
     async def _run(self, response: Response, plan: Plan) -> None:
         try:
             index = 0
+            if plan.mcp is not None:
+                await self._mcp(response, index, plan.mcp)
+                index += 1
             if plan.text is not None:
                 await self._message(response, index, plan.text)
                 index += 1
@@ -208,6 +213,31 @@ class Model:
         final = events.function_call_item(item_id, call_id, call.name, arguments, "completed")
         response.output[index] = final
         response.said += arguments
+        conv.emit(events.output_item_done(rid, index, final))
+        if response.in_band:
+            conv.replace_item(final)
+            conv.emit(events.item_done(final, previous))
+
+    async def _mcp(self, response: Response, index: int, turn: McpTurn) -> None:
+        """An approval request, or an MCP call the API runs itself (see ``emulator.mcp``)."""
+        conv, rid = self._conv, response.id
+        if turn.ask:
+            running = final = mcp.approval_request_item(mcp.new_request_id(), turn.step)
+            conv.mcp.requested[running["id"]] = turn.step
+        else:
+            item_id = short_id("item")
+            running = mcp.call_item(item_id, turn, done=False)
+            final = mcp.call_item(item_id, turn, done=True)
+        response.output.append(running)
+        conv.emit(events.output_item_added(rid, index, running))
+        previous = conv.add_item(running) if response.in_band else None
+        if response.in_band:
+            conv.emit(events.item_added(running, previous))
+        if not turn.ask:
+            for event in mcp.progress_events(rid, running["id"], index, running["arguments"]):
+                conv.emit(event)
+            await self._pace(response)
+        response.output[index] = final
         conv.emit(events.output_item_done(rid, index, final))
         if response.in_band:
             conv.replace_item(final)
@@ -300,10 +330,18 @@ class Model:
             if conv.out_of_band_replies:
                 return Plan(conv.out_of_band_replies.popleft().text)
             return Plan(self._default_text(params))
+        turn, denied = conv.mcp.take_answered()
+        if turn is not None:
+            return Plan(f"Here is what I found: {turn.step.output}", mcp=turn)
+        if denied is not None:
+            return Plan(f"I'm sorry, I can't use {denied} right now.")
         if conv.replies:
             reply = conv.replies.popleft()
             if isinstance(reply, ModelSay):
                 return Plan(reply.text)
+            if isinstance(reply, ModelCallMcp):
+                turn = conv.mcp.turn_for(reply)
+                return Plan(None if turn.ask else f"Here is what I found: {reply.output}", mcp=turn)
             return Plan(reply.say, reply.calls())
         return Plan(self._default_text(params))
 

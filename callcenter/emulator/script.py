@@ -77,6 +77,22 @@ class ModelCallTool:
 
 
 @dataclass(frozen=True)
+class ModelCallMcp:
+    """The model's next response calls the MCP tool ``name`` of the server ``server_label``.
+
+    With ``approval`` the response ends with an ``mcp_approval_request``; the call runs (and
+    ``output`` comes back) in the next response if the client approved it. Without, the call
+    runs at once. See :mod:`callcenter.emulator.mcp`.
+    """
+
+    server_label: str
+    name: str
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    output: str = "{}"
+    approval: bool = True
+
+
+@dataclass(frozen=True)
 class Dtmf:
     """The caller presses a keypad key (0-9, *, #, A-D)."""
 
@@ -154,6 +170,7 @@ Step = (
     Say
     | ModelSay
     | ModelCallTool
+    | ModelCallMcp
     | Dtmf
     | Silence
     | Wait
@@ -168,6 +185,7 @@ STEP_TYPES: dict[str, type[Step]] = {
     "say": Say,
     "model_say": ModelSay,
     "model_call_tool": ModelCallTool,
+    "model_call_mcp": ModelCallMcp,
     "dtmf": Dtmf,
     "silence": Silence,
     "wait": Wait,

@@ -1,10 +1,11 @@
 """The emulator: OpenAI's side of SIP calls on one aiohttp server, and its handle.
 
-``Emulator`` serves the calls REST endpoints and the sideband WebSocket under ``/v1`` (point
-the SDK at ``emulator.base_url``), delivers signed webhooks to ``webhook_url``, and offers
-a JSON control API under ``/_emulator/``. Tests inspect ``emulator.calls`` and arm
-``emulator.faults``. Use it from a running event loop; ``runner.EmulatorThread`` wraps it
-for synchronous code.
+``Emulator`` serves the calls REST endpoints, the sideband WebSocket and the Webhook
+Endpoints API under ``/v1`` (point the SDK at ``emulator.base_url``), delivers signed
+webhooks to ``webhook_url`` and to the registered endpoints (each signed with its own
+secret), and offers a JSON control API under ``/_emulator/``. Tests inspect
+``emulator.calls`` and arm ``emulator.faults``. Use it from a running event loop;
+``runner.EmulatorThread`` wraps it for synchronous code.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from callcenter.emulator.schema import server_event_problem
 from callcenter.emulator.script import Step
 from callcenter.emulator.sideband import NORMAL_CLOSURE, SidebandApi
 from callcenter.emulator.state import EmulatedCall, RestRequest, WebhookAttempt
+from callcenter.emulator.webhook_endpoints import WebhookEndpoints, WebhookEndpointsApi
 from callcenter.emulator.webhooks import (
     Delivery,
     RedeliveryPolicy,
@@ -75,6 +77,7 @@ class Emulator:
         self.calls: dict[str, EmulatedCall] = {}
         self.conversations: dict[str, Conversation] = {}
         self.faults = FaultPlan()
+        self.webhook_endpoints = WebhookEndpoints()
         self.rest_requests: list[RestRequest] = []
         self.webhook_attempts: list[WebhookAttempt] = []
         self.event_problems: list[str] = []
@@ -99,7 +102,8 @@ class Emulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on ``host:port`` (0: any free port; read ``.port`` afterwards)."""
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        for api in (CallsApi(self), SidebandApi(self), ControlApi(self)):
+        apis = (CallsApi(self), SidebandApi(self), ControlApi(self), WebhookEndpointsApi(self))
+        for api in apis:
             app.add_routes(api.routes())
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0
@@ -160,9 +164,9 @@ class Emulator:
             loop = asyncio.get_running_loop()
             self._timers[call_id] = loop.call_later(self.ring_timeout, self._ring_out, call)
         logger.info("call ringing call_id=%s from=%s to=%s", call_id, from_number, to_number)
-        if self.webhook_url is not None:
-            event = incoming_call_event(call_id, call.sip_headers)
-            self._deliver(self.webhook_url, event, delivery or Delivery(), call)
+        event = incoming_call_event(call_id, call.sip_headers)
+        for url in self.webhook_targets(event["type"]):
+            self._deliver(url, event, delivery or Delivery(), call)
         return call
 
     def caller_hangs_up(self, call_id: str) -> bool:
@@ -183,12 +187,21 @@ class Emulator:
         url: str | None = None,
     ) -> dict[str, Any]:
         """Deliver any webhook event (``batch.completed``, ``live.transport.incoming``…)."""
-        target = url or self.webhook_url
-        if target is None:
-            raise ValueError("send_webhook needs a url: none given and no webhook_url configured")
+        targets = [url] if url else self.webhook_targets(event_type)
+        if not targets:
+            raise ValueError(
+                "send_webhook needs a url: none given, no webhook_url configured "
+                f"and no webhook endpoint subscribed to {event_type}"
+            )
         event = webhook_event(event_type, data if data is not None else sample_data(event_type))
-        self._deliver(target, event, delivery or Delivery(), None)
+        for target in targets:
+            self._deliver(target, event, delivery or Delivery(), None)
         return event
+
+    def webhook_targets(self, event_type: str) -> list[str]:
+        """Where an event goes: ``webhook_url``, then each endpoint subscribed to it, once each."""
+        urls = [self.webhook_url] if self.webhook_url else []
+        return list(dict.fromkeys(urls + self.webhook_endpoints.subscribed(event_type)))
 
     async def wait_for(
         self,
@@ -260,7 +273,8 @@ class Emulator:
     ) -> None:
         if self._http is None:
             raise RuntimeError("the emulator is not started")
-        sender = WebhookSender(self._http, self.webhook_secret, self.redelivery)
+        secret = self.webhook_endpoints.signing_secret(url) or self.webhook_secret
+        sender = WebhookSender(self._http, secret, self.redelivery)
 
         def record(attempt: WebhookAttempt) -> None:
             self.webhook_attempts.append(attempt)

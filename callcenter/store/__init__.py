@@ -17,6 +17,7 @@ from callcenter.store.records import (
     ClaimResult,
     DecisionRecord,
     NewCall,
+    NewEvent,
     WebhookEventRecord,
 )
 
@@ -33,6 +34,7 @@ __all__ = [
     "ClaimResult",
     "DecisionRecord",
     "NewCall",
+    "NewEvent",
     "Store",
     "WebhookEventRecord",
     "default_sqlite_url",

@@ -8,7 +8,7 @@ failure leaves as StoreError.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final
@@ -33,6 +33,7 @@ from callcenter.store.records import (
     ClaimResult,
     DecisionRecord,
     NewCall,
+    NewEvent,
     WebhookEventRecord,
 )
 from callcenter.store.schema import UtcDateTime, call_events, calls, webhook_events
@@ -236,6 +237,38 @@ class Store:
                 insert(call_events).values(call_id=call_id, at=at, kind=kind, data=dict(data))
             )
 
+    def add_events(self, events: Sequence[NewEvent]) -> None:
+        """Append several events, of any calls, in order and in one transaction."""
+        if not events:
+            return
+        rows = [
+            {"call_id": e.call_id, "at": e.at, "kind": e.kind, "data": dict(e.data)} for e in events
+        ]
+        with transaction(self._engine, "add_events", write=True) as conn:
+            conn.execute(insert(call_events), rows)
+
+    def record_handoff(
+        self, call_id: str, *, ticket: str, trigger: str, summary: str | None, at: datetime
+    ) -> None:
+        """Record an escalation's ticket, trigger and the model's summary on the call."""
+        values = {"ticket": ticket, "escalation_trigger": trigger, "summary": summary}
+        with transaction(self._engine, "record_handoff", write=True) as conn:
+            conn.execute(
+                update(calls).where(calls.c.call_id == call_id).values(**values, updated_at=at)
+            )
+
+    def record_usage(self, call_id: str, usage: Mapping[str, int | float], *, at: datetime) -> None:
+        """Record the call's usage totals (``input_tokens`` and ``output_tokens`` also apart)."""
+        values = {
+            "usage": dict(usage),
+            "input_tokens": int(usage.get("input_tokens", 0)),
+            "output_tokens": int(usage.get("output_tokens", 0)),
+        }
+        with transaction(self._engine, "record_usage", write=True) as conn:
+            conn.execute(
+                update(calls).where(calls.c.call_id == call_id).values(**values, updated_at=at)
+            )
+
     def _transition(
         self,
         what: str,
@@ -289,6 +322,22 @@ class Store:
         with transaction(self._engine, "events", write=False) as conn:
             rows = conn.execute(query).all()
         return [CallEvent(**row._mapping) for row in rows]
+
+    def transcript(self, call_id: str) -> list[CallEvent]:
+        """The call's ``transcript`` events in conversation order (their ``seq``).
+
+        Caller lines can be stored after the agent's answer (transcription runs beside the
+        conversation), so store order is not conversation order.
+        """
+        query = (
+            select(call_events)
+            .where(call_events.c.call_id == call_id, call_events.c.kind == "transcript")
+            .order_by(call_events.c.id)
+        )
+        with transaction(self._engine, "transcript", write=False) as conn:
+            rows = conn.execute(query).all()
+        lines = [CallEvent(**row._mapping) for row in rows]
+        return sorted(lines, key=_seq)
 
     def webhook_event(self, webhook_id: str) -> WebhookEventRecord | None:
         """What the store saw of one webhook delivery (and its copies), or None."""
@@ -358,6 +407,11 @@ def _new_call_columns(call: NewCall) -> dict[str, Any]:
         "sip_headers": [[name, value] for name, value in call.sip_headers],
         "media_security": call.media_security,
     }
+
+
+def _seq(event: CallEvent) -> int:
+    seq = event.data.get("seq")
+    return seq if isinstance(seq, int) else 0
 
 
 def _call_record(row: Row[Any]) -> CallRecord:

@@ -83,6 +83,12 @@ class CallRecord:
     owner: str | None
     error: str | None
     updated_at: datetime
+    ticket: str | None = None
+    escalation_trigger: str | None = None
+    summary: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    usage: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,16 @@ class CallEvent:
     at: datetime
     kind: str
     data: dict[str, object]
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append to a call's history (see :meth:`Store.add_events`)."""
+
+    call_id: str
+    kind: str
+    data: dict[str, object]
+    at: datetime
 
 
 @dataclass(frozen=True)

@@ -85,9 +85,17 @@ calls = Table(
     Column("owner", Text),  # "host:pid" of the worker holding the call
     Column("error", Text),
     Column("updated_at", UtcDateTime, nullable=False),
+    # what the sideband learned (revision 0002)
+    Column("ticket", Text),  # the last escalation's ticket, which a human's desk looks up
+    Column("escalation_trigger", Text),  # what escalated the call (see escalation.TRIGGERS)
+    Column("summary", Text),  # the model's handoff note for the human
+    Column("input_tokens", BigInteger),  # usage summed over the call's responses
+    Column("output_tokens", BigInteger),
+    Column("usage", JSON),  # every usage total (see callcenter.usage.Usage)
     Index("ix_calls_status", "status"),
     Index("ix_calls_received_at", "received_at"),
     Index("ix_calls_route", "route"),
+    Index("ix_calls_ticket", "ticket"),
 )
 
 webhook_events = Table(
