@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -25,6 +26,10 @@ def main(ctx: click.Context, log_level: str, json_logs: bool | None) -> None:
     ctx.ensure_object(dict)
     ctx.obj["log_level"] = log_level
     configure_logging(log_level, json_logs)
+    # Tool modules named in the config are imported from the working directory too, as with
+    # `python -m callcenter` (a console script's sys.path starts at its own directory).
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 @main.command()
@@ -71,11 +76,16 @@ def serve(
 @main.command("check-config")
 @click.argument("config_path", type=click.Path(dir_okay=False))
 def check_config(config_path: str) -> None:
-    """Validate a config file and print a summary (exit 1 on error)."""
-    from callcenter.config import load_config
+    """Validate a config file and its tools; print a summary (exit 1 on error)."""
+    from callcenter.config import check_route_tools, load_config
+    from callcenter.tools import load_tools
 
     try:
         config = load_config(config_path)
+        tools = load_tools(
+            config.tool_modules, default_timeout=config.tool_timeout, file=config.path
+        )
+        check_route_tools(config, tools)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{config_path}: OK ({config.summary()})")
