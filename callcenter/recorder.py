@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CallStore", "Recorder"]
 
-_MAX_BATCH: Final = 500
+_MAX_BATCH: Final = 32  # events per transaction: short, so a webhook's claim never waits long
 
 
 class CallStore(Protocol):
