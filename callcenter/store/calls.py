@@ -14,11 +14,22 @@ from types import TracebackType
 from typing import Any, Final
 
 from alembic.util import CommandError
-from sqlalchemy import Connection, Row, bindparam, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callcenter.errors import StoreError
-from callcenter.store.engine import create_store_engine, lock_exclusively, transaction
+from callcenter.store.engine import create_store_engine, dispose, lock_exclusively, transaction
 from callcenter.store.records import (
     ACTIVE,
     ANSWERED_STATUSES,
@@ -65,9 +76,14 @@ class Store:
         """The database URL with its password masked, fit for logs."""
         return self._engine.url.render_as_string(hide_password=True)
 
+    @property
+    def engine(self) -> Engine:
+        """The engine, shared with the store's other tables (see ``store.operators``)."""
+        return self._engine
+
     def close(self) -> None:
         """Close every pooled connection."""
-        self._engine.dispose()
+        dispose(self._engine)
 
     def __enter__(self) -> Store:
         return self
@@ -297,7 +313,7 @@ class Store:
         """The call, or None if the store never claimed it."""
         with transaction(self._engine, "get_call", write=False) as conn:
             row = conn.execute(select(calls).where(calls.c.call_id == call_id)).one_or_none()
-        return None if row is None else _call_record(row)
+        return None if row is None else call_record(row)
 
     def list_calls(
         self, *, status: str | None = None, limit: int = 100, before: datetime | None = None
@@ -310,7 +326,7 @@ class Store:
             query = query.where(calls.c.received_at < before)
         with transaction(self._engine, "list_calls", write=False) as conn:
             rows = conn.execute(query.limit(limit)).all()
-        return [_call_record(row) for row in rows]
+        return [call_record(row) for row in rows]
 
     def events(self, call_id: str, *, after_id: int = 0) -> list[CallEvent]:
         """The call's events with an id above ``after_id``, oldest first."""
@@ -414,7 +430,8 @@ def _seq(event: CallEvent) -> int:
     return seq if isinstance(seq, int) else 0
 
 
-def _call_record(row: Row[Any]) -> CallRecord:
+def call_record(row: Row[Any]) -> CallRecord:
+    """A ``calls`` row as a CallRecord."""
     columns = dict(row._mapping)
     columns["sip_headers"] = tuple(
         (str(name), str(value)) for name, value in columns["sip_headers"]

@@ -2,16 +2,14 @@
 
 SQLite is tuned for several processes sharing one file (WAL, a busy timeout, and
 ``BEGIN IMMEDIATE`` for every write transaction, so that writers queue instead of failing
-when a read lock cannot be upgraded). Within one process, writers also queue on a lock of
-their own first: SQLite's busy handler waits by sleeping (1, 2, 5, 10… ms), which would put
-milliseconds of idle time into a webhook's path whenever two threads write at once.
+when a read lock cannot be upgraded). Writers also queue in front of that lock, across
+threads and processes (see ``_writers``), because SQLite's busy handler waits by sleeping.
 PostgreSQL gets pre-ping and a short connect timeout, so that a database that is down fails
 a request in about two seconds.
 """
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -23,14 +21,15 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
 
 from callcenter.errors import StoreError
+from callcenter.store._writers import WriterQueue
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
 POSTGRES_CONNECT_TIMEOUT_S: Final = 2
 
 # Execution option that marks a connection's transactions as writes (SQLite: BEGIN IMMEDIATE).
 _WRITE_OPTION: Final = "callcenter_write"
-# The lock that queues this process's writers, for each SQLite engine.
-_writer_locks: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
+# The queue of writers in front of each SQLite engine's database.
+_writer_queues: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -61,13 +60,15 @@ def create_store_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database
+    lock_file = None
     if database and database != ":memory:" and not database.startswith("file:"):
         try:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the directory of {database}: {exc}") from exc
+        lock_file = Path(f"{database}-writers.lock")
     engine = create_engine(url)
-    _writer_locks[engine] = threading.Lock()
+    _writer_queues[engine] = WriterQueue(lock_file)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
@@ -104,12 +105,13 @@ def _postgresql_engine(url: URL) -> Engine:
 def transaction(engine: Engine, what: str, *, write: bool) -> Iterator[Connection]:
     """A connection inside one transaction, committed when the block ends without error.
 
-    ``write=True`` takes SQLite's write lock up front (BEGIN IMMEDIATE), after this process's
-    writer lock. Any SQLAlchemy or driver error becomes a StoreError naming ``what`` failed.
+    ``write=True`` takes SQLite's write lock up front (BEGIN IMMEDIATE), after its turn in
+    the writers' queue. Any SQLAlchemy or driver error becomes a StoreError naming ``what``
+    failed.
     """
-    writer_lock = _writer_locks.get(engine) if write else None
+    queue = _writer_queues.get(engine) if write else None
     try:
-        with writer_lock or nullcontext(), engine.connect() as conn:
+        with queue.turn() if queue else nullcontext(), engine.connect() as conn:
             if write:
                 conn.execution_options(**{_WRITE_OPTION: True})
             with conn.begin():
@@ -134,3 +136,11 @@ def _describe(exc: SQLAlchemyError) -> str:
     if isinstance(exc, StatementError) and exc.orig is not None:
         cause = exc.orig
     return f"{type(cause).__name__}: {' '.join(str(cause).split())}"
+
+
+def dispose(engine: Engine) -> None:
+    """Close the engine's connections and its writers' queue."""
+    queue = _writer_queues.pop(engine, None)
+    if queue is not None:
+        queue.close()
+    engine.dispose()
