@@ -229,8 +229,10 @@ def _summary(
     parts = [decision or "no decision"]
     if code is not None:
         parts[0] += f" {code}"
-    if target is not None:
+    if target is not None and decision == "refer":
         parts[0] += f" to {target}"
+    elif target is not None:
+        parts.append(f"transferred to {target}")
     if outcome and outcome not in ("rejected", "referred"):
         parts.append(outcome)
     return ", ".join(parts)

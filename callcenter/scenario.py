@@ -120,6 +120,7 @@ class Expectations:
     hung_up_by: str | None = None
     said_contains: tuple[str, ...] = ()
     tool_output_contains: tuple[ToolOutputExpectation, ...] = ()
+    summary_contains: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ def _expect(section: Section) -> Expectations:
         hung_up_by=_choice(section, "hung_up_by", ("caller", "controller")),
         said_contains=section.texts("said_contains", single=True),
         tool_output_contains=_tool_outputs(section),
+        summary_contains=section.texts("summary_contains", single=True),
     )
 
 

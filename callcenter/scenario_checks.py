@@ -23,6 +23,7 @@ __all__ = [
     "emulator_outcome",
     "evaluate",
     "said_texts",
+    "summary_texts",
     "tool_outputs",
 ]
 
@@ -101,6 +102,11 @@ def evaluate(expect: Expectations, call: EmulatedCall) -> list[CheckResult]:
         found = any(text in line for line in said)
         actual = _listing(said, "nothing was said")
         checks.append(CheckResult(f"said_contains[{index}]", found, _show(text), actual))
+    summaries = summary_texts(call)
+    for index, text in enumerate(expect.summary_contains):
+        found = any(text in summary for summary in summaries)
+        actual = _listing(summaries, "no summary was asked for out of band")
+        checks.append(CheckResult(f"summary_contains[{index}]", found, _show(text), actual))
     outputs = tool_outputs(call)
     for index, wanted in enumerate(expect.tool_output_contains):
         sent = outputs.get(wanted.tool, [])
@@ -119,18 +125,28 @@ def evaluate(expect: Expectations, call: EmulatedCall) -> list[CheckResult]:
 
 
 def said_texts(call: EmulatedCall) -> list[str]:
-    """What the agent was asked to say (``response.create`` instructions), then what it said."""
+    """What the agent was asked to say (``response.create`` instructions), then what it said.
+
+    Out-of-band responses (a handoff summary) are not said to the caller and are left out.
+    """
     asked = []
     for event in call.client_events:
         response = event.get("response") if event.get("type") == "response.create" else None
-        if isinstance(response, dict) and response.get("instructions"):
+        if not isinstance(response, dict) or response.get("conversation") == "none":
+            continue
+        if response.get("instructions"):
             asked.append(str(response["instructions"]))
+    aside = _out_of_band_ids(call)
     spoken = [
-        str(event.get("transcript", event.get("text", "")))
-        for event in call.server_events
-        if event["type"] in ("response.output_audio_transcript.done", "response.output_text.done")
+        _text_of(event) for event in _texts_done(call) if event.get("response_id") not in aside
     ]
     return asked + spoken
+
+
+def summary_texts(call: EmulatedCall) -> list[str]:
+    """What the model wrote in the responses the controller asked for out of band."""
+    aside = _out_of_band_ids(call)
+    return [_text_of(event) for event in _texts_done(call) if event.get("response_id") in aside]
 
 
 def tool_outputs(call: EmulatedCall) -> dict[str, list[str]]:
@@ -177,6 +193,25 @@ def _accepted_checks(expected: AcceptedExpectation, call: EmulatedCall) -> list[
         want = _show(expected.instructions_contains)
         results.append(CheckResult("accepted.instructions_contains", found, want, shown))
     return results
+
+
+def _out_of_band_ids(call: EmulatedCall) -> set[str]:
+    """The ids of the responses that ran outside the conversation (``conversation_id`` null)."""
+    ids = set()
+    for event in call.server_events:
+        response = event.get("response") if event["type"] == "response.created" else None
+        if isinstance(response, dict) and response.get("conversation_id") is None:
+            ids.add(str(response.get("id")))
+    return ids
+
+
+def _texts_done(call: EmulatedCall) -> list[dict[str, Any]]:
+    kinds = ("response.output_audio_transcript.done", "response.output_text.done")
+    return [event for event in call.server_events if event["type"] in kinds]
+
+
+def _text_of(event: dict[str, Any]) -> str:
+    return str(event.get("transcript", event.get("text", "")))
 
 
 def _no_decision(call: EmulatedCall) -> str:

@@ -24,10 +24,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "scenarios"
 DEMO_TIMEOUT = 60
 SAMPLES = (
     "support call answered",
+    "support: order looked up, then a human",
+    "billing handed to a person",
     "deny-listed caller declined",
     "sales after hours",
     "busy when full",
-    "billing handed to a person",
     "caller hangs up while ringing",
 )
 
@@ -60,6 +61,16 @@ def test_the_demo_runs_every_sample_call_and_exits_0() -> None:
         assert re.search(rf"^{re.escape(name)}\s+.*\s+ok$", out, re.MULTILINE), name
     for line in (
         "controller  accepts: model gpt-realtime-2, voice marin",
+        'agent       calls lookup_order(order_id="A-1042")',
+        'controller  sends the output of lookup_order: {"found": true, "order_id": "A-1042", '
+        '"status": "shipped"',
+        'caller      says "Thanks. Can I talk to a human, please?"',
+        'controller  escalates after the caller said "Thanks. Can I talk to a human, please?": '
+        "asks the agent for a handoff summary, out of band",
+        'agent       writes the summary: "Ada asked where order A-1042 is',
+        "controller  asks the agent to say the handoff line: "
+        '"Let me connect you with a colleague, one moment please."',
+        "controller  refers the call to tel:+14155550123",
         "controller  rejects with 603",
         "controller  rejects with 480",
         "holding 2 live calls to +18005550100",
@@ -138,6 +149,28 @@ def test_the_example_scenarios_are_copies_of_the_bundled_ones() -> None:
     examples = {path.name: path.read_bytes() for path in EXAMPLES.glob("*.toml")}
     assert examples == bundled
     assert [scenario.name for scenario in demo_scenarios()] == list(SAMPLES)
+
+
+def test_a_transfer_in_the_summary_names_where_the_call_went() -> None:
+    """An accepted call handed to a person reads "accept, transferred to <target>"."""
+    scenario = next(s for s in demo_scenarios() if s.name == SAMPLES[1])
+    call = EmulatedCall(
+        "rtc_1",
+        "+1",
+        "+2",
+        state=CallState.REFERRED,
+        refer_target="tel:+14155550123",
+    )
+    call.webhook_attempts.append(
+        WebhookAttempt("wh", "t", 1, 0, 0, 200, None, 0.0, 0.0, {"decision": "accept"})
+    )
+    result = ScenarioResult(scenario, call, (CheckResult("referred_to", True, "x", "x"),))
+    (row,) = summary_table([result])[2:]
+    assert re.split(r"\s{2,}", row)[1:] == [
+        "accept, transferred to tel:+14155550123",
+        "accept, transferred to tel:+14155550123",
+        "ok",
+    ]
 
 
 def test_the_summary_shows_expected_and_got_for_each_call() -> None:

@@ -34,7 +34,14 @@ from callcenter.scenario import (
     parse_scenario,
     scenario_files,
 )
-from callcenter.scenario_checks import CheckResult, controller_answer, emulator_outcome, evaluate
+from callcenter.scenario_checks import (
+    CheckResult,
+    controller_answer,
+    emulator_outcome,
+    evaluate,
+    said_texts,
+    summary_texts,
+)
 
 BRIEF_EXAMPLE = """\
 name = "support call is answered and greeted"
@@ -64,6 +71,7 @@ referred_to = "sip:billing@pbx.example.com"
 hung_up_by = "caller"
 said_contains = ["Thanks for calling"]
 tool_output_contains = { tool = "lookup_order", text = "shipped" }
+summary_contains = "order A-1042"
 """
 
 
@@ -98,6 +106,7 @@ def test_the_documented_example_parses_into_frozen_values() -> None:
         hung_up_by="caller",
         said_contains=("Thanks for calling",),
         tool_output_contains=(ToolOutputExpectation("lookup_order", "shipped"),),
+        summary_contains=("order A-1042",),
     )
     with pytest.raises(dataclasses.FrozenInstanceError):
         scenario.name = "changed"  # type: ignore[misc]
@@ -387,6 +396,48 @@ def test_tool_output_is_matched_by_the_tools_call_id() -> None:
     assert found.passed
     assert found.actual == '"\\"shipped\\""'
     assert (missing.passed, missing.actual) == (False, "no output for refund")
+
+
+def handed_off_call() -> EmulatedCall:
+    """A call whose controller asked for a summary out of band and then said its line."""
+    summary = {"conversation": "none", "instructions": "Write a note for the colleague"}
+    return answered_call(
+        client_events=[
+            {"type": "response.create", "response": summary},
+            {"type": "response.create", "response": {"instructions": "Say exactly: One moment."}},
+        ],
+        server_events=[
+            {"type": "response.created", "response": {"id": "r1", "conversation_id": None}},
+            {"type": "response.created", "response": {"id": "r2", "conversation_id": "conv_1"}},
+            {"type": "response.output_text.done", "response_id": "r1", "text": "Wants A-1042."},
+            {"type": "response.output_audio_transcript.done", "response_id": "r2",
+             "transcript": "One moment."},
+        ],
+    )  # fmt: skip
+
+
+def test_summary_contains_reads_the_out_of_band_response() -> None:
+    """summary_contains holds for the text of a response that ran outside the conversation."""
+    expect = Expectations(summary_contains=("A-1042", "refund"))
+    found, missing = evaluate(expect, handed_off_call())
+    assert (found.name, found.passed) == ("summary_contains[0]", True)
+    assert (missing.passed, missing.expected, missing.actual) == (
+        False,
+        '"refund"',
+        '"Wants A-1042."',
+    )
+
+
+def test_without_a_summary_the_check_says_none_was_asked_for() -> None:
+    """A call with no out-of-band response fails summary_contains, saying so."""
+    (check,) = evaluate(Expectations(summary_contains=("A-1042",)), answered_call())
+    assert (check.passed, check.actual) == (False, "no summary was asked for out of band")
+
+
+def test_an_out_of_band_summary_is_not_what_the_agent_said() -> None:
+    """said_contains leaves out the summary's request and its text: the caller heard neither."""
+    assert said_texts(handed_off_call()) == ["Say exactly: One moment.", "One moment."]
+    assert summary_texts(handed_off_call()) == ["Wants A-1042."]
 
 
 def test_a_script_error_fails_the_scenario() -> None:

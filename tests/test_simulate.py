@@ -29,7 +29,15 @@ from callcenter.serve_process import free_port
 from callcenter.settings import Settings
 from callcenter.simulate import ScenarioResult, results_table, webhook_url
 from callcenter.store import Store, default_sqlite_url
-from callcenter.timeline import CallOver, Placed, SidebandEvent, SocketClosed, interleave, render
+from callcenter.timeline import (
+    CallOver,
+    Moment,
+    Placed,
+    SidebandEvent,
+    SocketClosed,
+    interleave,
+    render,
+)
 from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController, wait_for
 
 DENIED_BUT_EXPECTED_ACCEPTED = """\
@@ -61,7 +69,7 @@ def test_the_demo_scenarios_all_pass_against_our_own_controller(tmp_path: Path) 
     result = run_simulate(str(SCENARIO_DIR), "--config", str(config))
     assert result.exit_code == 0, result.output
     table = rows(result.output)
-    assert len(table) == 6
+    assert len(table) == 7
     assert all(" PASS" in row for row in table.values()), result.output
     assert "controller  accepts: model gpt-realtime-2, voice marin" in result.output
     assert (
@@ -69,6 +77,8 @@ def test_the_demo_scenarios_all_pass_against_our_own_controller(tmp_path: Path) 
     )
     assert "controller  refers the call to sip:billing@pbx.example.com" in result.output
     assert "caller      hangs up while it rings" in result.output
+    assert 'agent       calls lookup_order(order_id="A-1042")' in result.output
+    assert "controller  refers the call to tel:+14155550123" in result.output
 
 
 def test_a_scenario_that_fails_exits_1_with_expected_and_actual(tmp_path: Path) -> None:
@@ -123,9 +133,10 @@ def test_simulate_drives_a_running_controller(
         SCENARIO_DIR / name
         for name in (
             "01-support-answered.toml",
-            "02-deny-listed.toml",
-            "05-billing-refer.toml",
-            "06-hangs-up-while-ringing.toml",
+            "02-support-tool-and-human.toml",
+            "03-billing-refer.toml",
+            "04-deny-listed.toml",
+            "07-hangs-up-while-ringing.toml",
         )
     ]
     result = run_simulate(
@@ -145,7 +156,7 @@ def test_simulate_drives_a_running_controller(
 def test_controller_mode_needs_the_controllers_key_and_secret() -> None:
     """Without OPENAI_API_KEY and OPENAI_WEBHOOK_SECRET, --controller is a usage error."""
     result = run_simulate(
-        str(SCENARIO_DIR / "02-deny-listed.toml"),
+        str(SCENARIO_DIR / "04-deny-listed.toml"),
         "--controller",
         "http://127.0.0.1:9",
         env={"OPENAI_API_KEY": None, "OPENAI_WEBHOOK_SECRET": None},
@@ -171,7 +182,7 @@ def attempt(body: object, status: int | None = 200, at: float = 100.02) -> Webho
 
 def test_a_timeline_reads_like_the_call() -> None:
     """Each kind of moment becomes one line: when, who, what."""
-    moments = [
+    moments: list[Moment] = [
         Placed(100.0, "+18005550100", "+14155550123", "Ada"),
         RestRequest("accept", "rtc_1", {"model": "m", "audio": {"output": {"voice": "v"}}}, 200,
                     100.01),
@@ -200,8 +211,8 @@ def test_a_timeline_reads_like_the_call() -> None:
         '    +0.10s  controller  asks the agent: "Say hi"',
         '    +0.50s  agent       says "Hi!"',
         "    +1.00s  caller      presses 0",
-        "    +1.20s  agent       calls lookup({})",
-        '    +1.30s  controller  returns lookup output "shipped"',
+        "    +1.20s  agent       calls lookup()",
+        '    +1.30s  controller  sends the output of lookup: "shipped"',
         "    +2.00s  caller      hangs up",
         "    +2.00s  openai      sideband closed",
     ]
@@ -209,7 +220,7 @@ def test_a_timeline_reads_like_the_call() -> None:
 
 def test_failed_deliveries_and_requests_say_what_went_wrong() -> None:
     """A webhook without an answer and a refused accept are shown as such."""
-    moments = [
+    moments: list[Moment] = [
         attempt(None, status=None),
         RestRequest("accept", "rtc_1", {}, 404, 100.5),
         CallOver(100.3, "missed", "caller"),
