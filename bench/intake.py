@@ -139,7 +139,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ]
             attempts = [a for c in call_ids for a in emulator.calls[c].webhook_attempts]
             server.stop()
+            if args.keep_log is not None:
+                args.keep_log.write_text(log_file.read_text())
             acting, handling = controller_timings(log_file.read_text().splitlines()[warm_lines:])
+            not_accepted = [c for c in call_ids if webhook_to_accept_ms(emulator, c) is None]
+            for call_id in not_accepted[:5]:
+                call = emulator.calls[call_id]
+                print(
+                    f"not accepted: {call_id} state={call.state} rest={call.rest_requests} "
+                    f"webhooks={[(a.status, a.error) for a in call.webhook_attempts]}",
+                    file=sys.stderr,
+                )
         finally:
             server.stop()
             emulator.stop()
@@ -176,6 +186,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--out", type=Path, default=Path("bench/results/intake.json"))
+    parser.add_argument("--keep-log", type=Path, default=None, help="copy the server's log here")
     args = parser.parse_args()
     results = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
