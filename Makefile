@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench-intake clean
+.PHONY: demo test lint bench-intake bench-sideband clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ lint: $(VENV)/.installed-dev
 
 bench-intake: $(VENV)/.installed  ## webhook -> accept latency at 100 calls/s; writes bench/results/intake.json
 	$(BIN)/python bench/intake.py --out bench/results/intake.json
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench-sideband: $(VENV)/.installed-bench  ## memory per live call and tool round trip, vs the Agents SDK; writes bench/results/sideband.json
+	$(BIN)/python bench/sideband.py --out bench/results/sideband.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
