@@ -42,6 +42,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from callcenter import metrics
 from callcenter._logging import set_call
+from callcenter._server_events import use_fast_parsing
 from callcenter.actions import (
     Action,
     CancelTools,
@@ -150,12 +151,14 @@ class CallRunner:
     # -- executing actions -------------------------------------------------------------------
 
     async def _execute(self, actions: list[Action]) -> None:
+        tool_started = False
         for action in actions:
             match action:
                 case Send(event=event):
                     await self._send(json.dumps(event, separators=(",", ":")))
                 case RunTool():
                     self._start_tool(action)
+                    tool_started = True
                 case CancelTools():
                     for task in self._tasks.values():
                         task.cancel()
@@ -171,6 +174,8 @@ class CallRunner:
                     self._save_handoff(action)
                 case Finish():
                     self._finish(action)
+        if tool_started:  # let the tool start (a sync one reach the pool) before queued events
+            await asyncio.sleep(0)
 
     async def _send(self, data: str) -> None:
         connection = self._connection
@@ -306,6 +311,7 @@ class CallRunner:
             code: int | None = None
             try:
                 async with self._services.connect(self._call_id, self._on_reconnecting) as conn:
+                    use_fast_parsing(conn)
                     self._connection, self._dropped_at = conn, None
                     delay = reattach.first_delay
                     await self._flush_outbox(conn)
