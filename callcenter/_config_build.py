@@ -28,6 +28,7 @@ from callcenter._config_model import (
     Match,
     OpenAISettings,
     OpenWindow,
+    Operators,
     ReferAction,
     RejectAction,
     Route,
@@ -70,6 +71,7 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
             "openai",
             "limits",
             "screening",
+            "operators",
             "targets",
             "routes",
         )
@@ -103,6 +105,7 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
         tool_modules=tool_modules,
         tool_timeout=_positive_or_default(root, "tool_timeout"),
         slow_tool_notice=_positive_or_default(root, "slow_tool_notice"),
+        operators=_operators(root.table_or_empty("operators")),
     )
     shutdowns = announced_shutdowns()
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:
@@ -123,6 +126,11 @@ def _positive_or_default(section: Section, key: str) -> float:
     default = _CONFIG_DEFAULTS[key]
     assert isinstance(default, float)
     return default
+
+
+def _operators(section: Section) -> Operators:
+    section.check_keys(("allow_uri_targets",))
+    return Operators(allow_uri_targets=section.boolean("allow_uri_targets", False))
 
 
 def _openai(section: Section) -> OpenAISettings:

@@ -93,6 +93,13 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class Operators:
+    """What operators may do through the API, the console and the CLI."""
+
+    allow_uri_targets: bool = False  # transfer to a typed tel:/sip: URI, not only a target
+
+
+@dataclass(frozen=True, slots=True)
 class Screening:
     """Caller-number patterns (normalised globs) checked before any route."""
 
@@ -240,6 +247,7 @@ class Config:
     tool_modules: tuple[str, ...] = ()
     tool_timeout: float = 10.0  # seconds a tool may run unless it sets its own timeout
     slow_tool_notice: float = 2.0  # seconds of tool work before "one moment" is said
+    operators: Operators = Operators()
 
     def route(self, name: str) -> Route:
         """The route called ``name``; KeyError if there is none."""

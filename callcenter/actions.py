@@ -23,6 +23,7 @@ __all__ = [
     "Input",
     "OperatorCommand",
     "OperatorHangup",
+    "OperatorInstruct",
     "OperatorTransfer",
     "Record",
     "Refer",
@@ -97,7 +98,15 @@ class OperatorHangup:
     operator: str
 
 
-OperatorCommand = OperatorTransfer | OperatorHangup
+@dataclass(frozen=True, slots=True)
+class OperatorInstruct:
+    """A supervisor's instruction to the agent: a system item, then a new response."""
+
+    text: str
+    operator: str
+
+
+OperatorCommand = OperatorTransfer | OperatorHangup | OperatorInstruct
 Input = ToolDone | TimerFired | ControlDone | SocketDropped | SocketClosed | OperatorCommand
 
 # -- actions -----------------------------------------------------------------------------------

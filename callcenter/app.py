@@ -16,9 +16,11 @@ from werkzeug.exceptions import HTTPException
 
 from callcenter import metrics
 from callcenter.config import Config, check_route_tools, load_config, resolve_mcp_headers
+from callcenter.console import install_console
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.errors import StoreError
 from callcenter.intake import Intake, Reply
+from callcenter.operator_api import install_operator_api
 from callcenter.runtime import Runtime, RuntimeTimeouts
 from callcenter.settings import Settings
 from callcenter.store import Store
@@ -44,9 +46,12 @@ class Services:
         self.store = store
         self.runtime = runtime
         self.intake = intake
+        self.on_close: list[Callable[[], None]] = []  # run first by close()
 
     def close(self) -> None:
         """Release the calls held by this worker and the store's connections."""
+        for hook in self.on_close:
+            hook()
         self.runtime.shutdown()
         self.store.close()
 
@@ -108,10 +113,11 @@ def create_app(
     )
     app = Flask("callcenter")
     app.config["MAX_CONTENT_LENGTH"] = MAX_WEBHOOK_BYTES
-    app.extensions[EXTENSION] = Services(
-        settings=settings, config=config, store=store, runtime=runtime, intake=intake
-    )
+    found = Services(settings=settings, config=config, store=store, runtime=runtime, intake=intake)
+    app.extensions[EXTENSION] = found
     app.register_blueprint(bp)
+    install_operator_api(app, found, clock=clock, owner=owner)
+    install_console(app, settings)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     logger.info("controller ready owner=%s config=%s", owner, config.summary())
@@ -165,7 +171,11 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
     message = exc.description or exc.name or "Error."
     if status == 413:
         message = f"The body is larger than {MAX_WEBHOOK_BYTES} bytes."
-    return jsonify(error={"code": code, "message": message}), status
+    response = jsonify(error={"code": code, "message": message})
+    for name, value in exc.get_headers():  # such as Allow on a 405
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response, status
 
 
 def _unexpected_error(exc: Exception) -> tuple[Response, int]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from callcenter._logging import configure_logging
+from callcenter.cli_calls import calls
 from callcenter.cli_setup import doctor, sip_uri
 from callcenter.cli_sim import demo, emulator, simulate
 from callcenter.errors import ConfigError, StoreError
@@ -120,3 +121,4 @@ main.add_command(emulator)
 main.add_command(simulate)
 main.add_command(demo)
 main.add_command(webhooks)
+main.add_command(calls)

@@ -143,13 +143,15 @@ def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) ->
                     echo(line)
                 status = 0 if all(result.passed for result in results) else 1
                 if keep:
-                    _keep_serving(setup.emulator, setup.controller.url, echo)
+                    _keep_serving(setup.emulator, setup.controller.url, setup.operator_token, echo)
         except KeyboardInterrupt:
             echo("stopping")
         return status
 
 
-def _keep_serving(emulator: EmulatorThread, controller_url: str, echo: Echo) -> None:
+def _keep_serving(
+    emulator: EmulatorThread, controller_url: str, operator_token: str, echo: Echo
+) -> None:
     """Print how to reach both and watch new calls until interrupted."""
     place = json.dumps(
         {
@@ -171,6 +173,8 @@ def _keep_serving(emulator: EmulatorThread, controller_url: str, echo: Echo) -> 
         "",
         "the emulator and the controller keep running (Ctrl-C to stop):",
         f"  controller      {controller_url}",
+        f"  console         {controller_url}/console  (log in with the operator token)",
+        f"  operator token  {operator_token}  (throwaway; also for the API and `callcenter calls`)",
         f"  emulator        {emulator.url}  (OPENAI_BASE_URL={emulator.base_url})",
         f"  API key         {emulator.emulator.api_key}  (throwaway, for this demo only)",
         f"  webhook secret  {emulator.emulator.webhook_secret}  (throwaway)",

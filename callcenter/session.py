@@ -51,6 +51,7 @@ from callcenter.actions import (
     ControlDone,
     Input,
     OperatorHangup,
+    OperatorInstruct,
     OperatorTransfer,
     Record,
     Send,
@@ -128,6 +129,7 @@ class CallSession:
         self._answered = False
         self._keys = 0
         self._rate_limits_at: float | None = None
+        self._held: list[OperatorTransfer | OperatorInstruct] = []  # operator commands, early
 
     # -- state the executor reads ----------------------------------------------------------
 
@@ -197,10 +199,10 @@ class CallSession:
             return [Record("sideband_dropped", {"code": item.code})]
         if isinstance(item, SocketClosed):
             return self._socket_closed(item.lost)
-        if isinstance(item, OperatorTransfer):
-            return self._escalate("operator", f"operator {item.operator}", item.target)
         if isinstance(item, OperatorHangup):
             return departure.end(f"operator {item.operator}", "ended_by_agent", None)
+        if isinstance(item, OperatorTransfer | OperatorInstruct):
+            return self._operator(item)
         return self._event(item, now)
 
     def _event(self, event: RealtimeServerEvent, now: float) -> list[Action]:
@@ -250,7 +252,12 @@ class CallSession:
             return self._departure.transfer_route(self.call.transfer_to, self.call.handoff)
         actions = self._say("greeting", self.call.greeting) if self.call.greeting else []
         limit = self._triggers.max_length_seconds
-        return [*actions, SetTimer("max_length", limit)] if limit is not None else actions
+        if limit is not None:
+            actions.append(SetTimer("max_length", limit))
+        held, self._held = self._held, []
+        for command in held:  # an operator acted before the session was up
+            actions += self._operator(command)
+        return actions
 
     def _item(self, item: ConversationItem) -> list[Action]:
         if self._transcript.item_added(item):
@@ -341,6 +348,26 @@ class CallSession:
         if action.kind == "end":
             return actions + self._departure.end(f"key {key}", "ended_by_agent", GOODBYE)
         return actions + self._escalate("dtmf", f"the caller pressed {key}", action.target)
+
+    def _operator(self, command: OperatorTransfer | OperatorInstruct) -> list[Action]:
+        if self.phase == "starting":  # kept until the sideband is up
+            self._held.append(command)
+            return []
+        if isinstance(command, OperatorTransfer):
+            return self._escalate("operator", f"operator {command.operator}", command.target)
+        return self._instruct(command)
+
+    def _instruct(self, command: OperatorInstruct) -> list[Action]:
+        data = {"operator": command.operator, "text": command.text}
+        if self.phase != "talking":
+            return [Record("operator_instruction_ignored", {**data, "phase": self.phase})]
+        note = {
+            "type": "message",
+            "role": "system",
+            "content": [{"type": "input_text", "text": command.text}],
+        }
+        item = {"type": "conversation.item.create", "event_id": self._event_id(), "item": note}
+        return [Record("operator_instruction", data), Send(item), *self._ask("instruct")]
 
     def _silence(self) -> list[Action]:
         trigger = self._triggers.on_silence()

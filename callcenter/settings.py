@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from callcenter.errors import ConfigError
+from callcenter.operator_auth import OperatorToken, parse_operator_tokens
 from callcenter.store import default_sqlite_url
 
 ENV_FILE = "environment"
@@ -30,6 +31,8 @@ class Settings:
     webhook_secrets: tuple[str, ...] = field(repr=False)
     openai_base_url: str | None = None
     control_deadline: float = 5.0
+    operator_tokens: tuple[OperatorToken, ...] = field(default=(), repr=False)
+    secret_key: str | None = field(default=None, repr=False)  # signs console cookies
 
     @classmethod
     def from_env(
@@ -66,6 +69,8 @@ class Settings:
             webhook_secrets=secrets,
             openai_base_url=env.get("OPENAI_BASE_URL") or None,
             control_deadline=control_deadline,
+            operator_tokens=parse_operator_tokens(env.get("CALLCENTER_OPERATOR_TOKENS", "")),
+            secret_key=env.get("CALLCENTER_SECRET_KEY") or None,
         )
 
 

@@ -343,6 +343,7 @@ class LocalSetup:
     controller: ServeProcess
     store: Store
     workdir: Path
+    operator_token: str  # "demo:<token>" is the controller's one operator
 
     def controller_idle(self) -> bool:
         """The controller's store holds no ringing or active call."""
@@ -362,8 +363,9 @@ def local_setup(
 ) -> Iterator[LocalSetup]:
     """Start the emulator and ``callcenter serve`` (SQLite in a temporary directory).
 
-    The API key and webhook secret are fresh throwaway values. The controller's log goes to
-    ``controller.log`` in the work directory, which is removed afterwards unless given.
+    The API key, webhook secret and operator token are fresh throwaway values. The
+    controller's log goes to ``controller.log`` in the work directory, which is removed
+    afterwards unless given.
     """
     with contextlib.ExitStack() as stack:
         if workdir is None:
@@ -376,7 +378,9 @@ def local_setup(
         emulator.start()
         stack.callback(emulator.stop)
         database_url = default_sqlite_url(workdir / "data")
+        operator_token = secrets.token_urlsafe(18)
         env = {
+            "CALLCENTER_OPERATOR_TOKENS": f"demo:{operator_token}",
             "OPENAI_API_KEY": emulator.emulator.api_key,
             "OPENAI_WEBHOOK_SECRET": emulator.emulator.webhook_secret,
             "OPENAI_BASE_URL": emulator.base_url,
@@ -389,7 +393,7 @@ def local_setup(
         controller.wait_ready()
         emulator.emulator.webhook_url = controller.webhook_url
         store = stack.enter_context(Store.open(database_url))
-        yield LocalSetup(emulator, controller, store, workdir)
+        yield LocalSetup(emulator, controller, store, workdir, operator_token)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,8 @@ import urllib.request
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import httpx
+
 from callcenter import routing
 from callcenter.config import load_config
 from callcenter.demo import SCENARIO_DIR, demo_scenarios, summary_table, write_demo_config
@@ -111,6 +113,13 @@ def test_demo_keep_serves_until_sigterm() -> None:
         controller = found.group(1)
         assert re.search(r"^  API key\s+sk-local-\w+", text, re.MULTILINE)
         assert re.search(r"^  webhook secret\s+whsec_\S+", text, re.MULTILINE)
+        assert re.search(rf"^  console\s+{controller}/console\b", text, re.MULTILINE)
+        token = re.search(r"^  operator token\s+(\S+)", text, re.MULTILINE)
+        assert token, text
+        calls = httpx.get(
+            f"{controller}/api/v1/calls", headers={"Authorization": f"Bearer {token.group(1)}"}
+        )
+        assert calls.status_code == 200
         assert healthy(controller)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0

@@ -126,3 +126,44 @@ call_events = Table(
     Column("data", JSON, nullable=False),
     Index("ix_call_events_call_id_id", "call_id", "id"),
 )
+
+# -- operators (revision 0003) ----------------------------------------------------------------
+
+commands = Table(
+    "commands",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("call_id", Text, nullable=False),
+    Column("kind", Text, nullable=False),  # transfer | hangup | instruct
+    Column("payload", JSON, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("claimed_by", Text),  # "host:pid" of the worker executing it
+    Column("done_at", UtcDateTime),
+    Column("result", Text),
+    Index("ix_commands_call_id_done_at", "call_id", "done_at"),
+)
+
+audit = Table(
+    "audit",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("at", UtcDateTime, nullable=False),
+    Column("operator", Text),  # None for a failed login
+    Column("action", Text, nullable=False),
+    Column("call_id", Text),
+    Column("result", Text, nullable=False),
+    Column("client", Text),  # the client's IP address
+    Column("detail", JSON, nullable=False),
+    Index("ix_audit_at", "at"),
+)

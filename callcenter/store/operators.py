@@ -1,0 +1,201 @@
+"""The operators' side of the store: call search, the commands queue and the audit trail.
+
+Commands carry an operator's transfer, hang-up or instruction to the worker that holds the
+call's sideband, whichever worker or node received the request: the API inserts a row, the
+holding worker claims it (one conditional UPDATE, so exactly one claimer wins), executes it
+and writes the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+
+from callcenter.store.calls import Store, call_record
+from callcenter.store.engine import transaction
+from callcenter.store.records import CallRecord
+from callcenter.store.schema import audit, calls, commands
+
+__all__ = ["AuditRecord", "CallFilter", "CommandRecord", "OperatorStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallFilter:
+    """Which calls to list; every field None means no condition."""
+
+    status: str | None = None
+    route: str | None = None
+    number: str | None = None  # the caller's or the dialled number
+    since: datetime | None = None  # received at or after
+    until: datetime | None = None  # received before
+
+
+@dataclass(frozen=True, slots=True)
+class CommandRecord:
+    """One row of ``commands``."""
+
+    id: int
+    call_id: str
+    kind: str
+    payload: dict[str, object]
+    operator: str
+    created_at: datetime
+    claimed_by: str | None
+    done_at: datetime | None
+    result: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One row of ``audit``: who did what to which call, when, and how it went."""
+
+    id: int
+    at: datetime
+    operator: str | None
+    action: str
+    call_id: str | None
+    result: str
+    client: str | None
+    detail: dict[str, object]
+
+
+class OperatorStore:
+    """Operator tables on a :class:`Store`'s engine; safe to share between threads."""
+
+    def __init__(self, store: Store) -> None:
+        self._engine = store.engine
+
+    # -- calls -------------------------------------------------------------------------------
+
+    def search_calls(
+        self, where: CallFilter, *, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[CallRecord]:
+        """Calls matching ``where``, newest first, after the ``(received_at, call_id)`` cursor."""
+        query = select(calls).order_by(calls.c.received_at.desc(), calls.c.call_id.desc())
+        if where.status is not None:
+            query = query.where(calls.c.status == where.status)
+        if where.route is not None:
+            query = query.where(calls.c.route == where.route)
+        if where.number is not None:
+            query = query.where(
+                or_(calls.c.caller_number == where.number, calls.c.dialled_number == where.number)
+            )
+        if where.since is not None:
+            query = query.where(calls.c.received_at >= where.since)
+        if where.until is not None:
+            query = query.where(calls.c.received_at < where.until)
+        if after is not None:
+            at, call_id = after
+            query = query.where(
+                or_(
+                    calls.c.received_at < at,
+                    and_(calls.c.received_at == at, calls.c.call_id < call_id),
+                )
+            )
+        with transaction(self._engine, "search_calls", write=False) as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [call_record(row) for row in rows]
+
+    # -- commands ----------------------------------------------------------------------------
+
+    def add_command(
+        self,
+        call_id: str,
+        kind: str,
+        payload: Mapping[str, object],
+        *,
+        operator: str,
+        at: datetime,
+    ) -> int:
+        """Queue a command for the worker holding ``call_id``; its id."""
+        values = {
+            "call_id": call_id,
+            "kind": kind,
+            "payload": dict(payload),
+            "operator": operator,
+            "created_at": at,
+        }
+        with transaction(self._engine, "add_command", write=True) as conn:
+            result = conn.execute(insert(commands).values(**values))
+            key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def claim_commands(self, call_ids: Sequence[str], *, owner: str) -> list[CommandRecord]:
+        """Claim the unclaimed commands of ``call_ids`` for ``owner``, oldest first."""
+        if not call_ids:
+            return []
+        query = (
+            select(commands)
+            .where(commands.c.call_id.in_(list(call_ids)), commands.c.claimed_by.is_(None))
+            .order_by(commands.c.id)
+        )
+        claimed: list[CommandRecord] = []
+        with transaction(self._engine, "claim_commands", write=True) as conn:
+            for row in conn.execute(query).all():
+                won = conn.execute(
+                    update(commands)
+                    .where(commands.c.id == row.id, commands.c.claimed_by.is_(None))
+                    .values(claimed_by=owner)
+                )
+                if won.rowcount > 0:
+                    claimed.append(_command({**row._mapping, "claimed_by": owner}))
+        return claimed
+
+    def finish_command(self, command_id: int, *, result: str, at: datetime) -> None:
+        """Record how a claimed command went."""
+        with transaction(self._engine, "finish_command", write=True) as conn:
+            conn.execute(
+                update(commands)
+                .where(commands.c.id == command_id)
+                .values(done_at=at, result=result)
+            )
+
+    def command(self, command_id: int) -> CommandRecord | None:
+        """The command, or None."""
+        with transaction(self._engine, "command", write=False) as conn:
+            row = conn.execute(select(commands).where(commands.c.id == command_id)).one_or_none()
+        return None if row is None else _command(dict(row._mapping))
+
+    # -- audit -------------------------------------------------------------------------------
+
+    def add_audit(
+        self,
+        *,
+        operator: str | None,
+        action: str,
+        call_id: str | None,
+        result: str,
+        client: str | None,
+        at: datetime,
+        detail: Mapping[str, object] | None = None,
+    ) -> None:
+        """Append a row to the audit trail."""
+        values = {
+            "operator": operator,
+            "action": action,
+            "call_id": call_id,
+            "result": result,
+            "client": client,
+            "at": at,
+            "detail": dict(detail or {}),
+        }
+        with transaction(self._engine, "add_audit", write=True) as conn:
+            conn.execute(insert(audit).values(**values))
+
+    def audit(self, *, limit: int, before_id: int | None = None) -> list[AuditRecord]:
+        """Audit rows, newest first, with an id below ``before_id``."""
+        query = select(audit).order_by(audit.c.id.desc())
+        if before_id is not None:
+            query = query.where(audit.c.id < before_id)
+        with transaction(self._engine, "audit", write=False) as conn:
+            rows = conn.execute(query.limit(limit)).all()
+        return [AuditRecord(**row._mapping) for row in rows]
+
+
+def _command(columns: Mapping[str, Any]) -> CommandRecord:
+    return CommandRecord(**columns)

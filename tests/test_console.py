@@ -1,0 +1,143 @@
+"""The console over real HTTP: login, session, CSRF, escaping, actions, history and CSV."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from callcenter.console import SECRET_FILE
+from callcenter.emulator import EmulatorThread, Say
+from tests.harness import InProcessController, wait_for
+from tests.operator_support import ADA, GREETED, HOLD, Api, live_call, operator_center
+from tests.sideband_support import SUPPORT, finished
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+@pytest.fixture
+def controller(
+    tmp_path: Path, emulator: EmulatorThread, controller_env: dict[str, str]
+) -> Iterator[InProcessController]:
+    """A controller with the test operators' tokens."""
+    center = operator_center(tmp_path, emulator, controller_env)
+    yield center.start()
+    center.stop()
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token a rendered page carries."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def logged_in(controller: InProcessController, token: str = ADA) -> httpx.Client:
+    """An HTTP client with a console session."""
+    client = httpx.Client(base_url=controller.url, timeout=10)
+    csrf = csrf_of(client.get("/console/login").text)
+    response = client.post("/console/login", data={"token": token, "csrf": csrf})
+    assert response.status_code == 302, response.text
+    return client
+
+
+def test_pages_need_a_session(controller: InProcessController) -> None:
+    """Without logging in, every page sends the visitor to the login form."""
+    for path in ("/console", "/console/history", "/console/calls/rtc_x", "/console/live"):
+        response = httpx.get(controller.url + path)
+        assert response.status_code == 302
+        assert response.headers["location"].endswith("/console/login")
+
+
+def test_a_wrong_token_does_not_log_in(controller: InProcessController) -> None:
+    """A wrong token: 401, the form again, an audit row."""
+    client = httpx.Client(base_url=controller.url)
+    csrf = csrf_of(client.get("/console/login").text)
+    response = client.post("/console/login", data={"token": "nope-0000000000000", "csrf": csrf})
+    assert response.status_code == 401
+    assert "not valid" in response.text
+    audit = Api(controller.url).get("/audit").json()["entries"]
+    assert audit[0]["result"] == "wrong_token"
+
+
+def test_a_post_without_the_csrf_token_is_refused(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """A form posted without (or with another) CSRF token: 400, nothing done."""
+    call = live_call(emulator, Api(controller.url))
+    client = logged_in(controller)
+    for data in ({}, {"csrf": "forged"}):
+        response = client.post(f"/console/calls/{call.call_id}/hangup", data=data)
+        assert response.status_code == 400
+    assert call.ended_by is None
+
+
+def test_the_session_cookie_is_signed_with_a_kept_key(
+    controller: InProcessController, tmp_path: Path
+) -> None:
+    """The generated key lives 0600 in the data dir; the cookie is HttpOnly, SameSite."""
+    client = httpx.Client(base_url=controller.url)
+    csrf = csrf_of(client.get("/console/login").text)
+    response = client.post("/console/login", data={"token": ADA, "csrf": csrf})
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    key = tmp_path / "data" / SECRET_FILE
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+
+
+def test_untrusted_values_are_escaped(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """A malicious display name, SIP header and transcript line are shown as text."""
+    script = [*GREETED, Say(EVIL), HOLD]
+    call = emulator.place_call(
+        to_number=SUPPORT, caller_name=EVIL, headers=[("X-Evil", EVIL)], script=script
+    )
+    store = controller.services.store
+    wait_for(lambda: any(e.data["text"] == EVIL for e in store.transcript(call.call_id)))
+    client = logged_in(controller)
+    for path in (f"/console/calls/{call.call_id}", "/console", "/console/history"):
+        page = client.get(path).text
+        assert "<img src=x" not in page, path
+        assert "&lt;img src=x onerror=alert(1)&gt;" in page, path
+
+
+def test_transfer_from_the_call_page(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """The transfer form refers the call to the chosen target."""
+    call = live_call(emulator, Api(controller.url))
+    client = logged_in(controller)
+    csrf = csrf_of(client.get(f"/console/calls/{call.call_id}").text)
+    response = client.post(
+        f"/console/calls/{call.call_id}/transfer", data={"csrf": csrf, "target": "sales"}
+    )
+    assert response.status_code == 302
+    finished(controller, call.call_id)
+    assert call.refer_target == "tel:+14155550199"
+    (entry,) = [
+        e for e in Api(controller.url).get("/audit").json()["entries"] if e["action"] == "transfer"
+    ]
+    assert (entry["operator"], entry["result"]) == ("ada", "delivered")
+
+
+def test_history_searches_and_exports_csv(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """History finds a call by number; the CSV export has it with a header row."""
+    call = live_call(emulator, Api(controller.url))
+    client = logged_in(controller)
+    page = client.get("/console/history", params={"q": SUPPORT}).text
+    assert call.call_id in page
+    assert call.call_id not in client.get("/console/history", params={"q": "+1999"}).text
+    exported = client.get("/console/history.csv", params={"q": SUPPORT})
+    assert exported.headers["content-type"].startswith("text/csv")
+    header, row = exported.text.strip().splitlines()
+    assert header.startswith("call_id,status,route")
+    assert row.startswith(call.call_id)

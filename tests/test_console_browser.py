@@ -1,0 +1,86 @@
+"""The console end to end in headless Chromium: log in, watch a call live, transfer it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from callcenter.emulator import CallState, EmulatorThread, Say, WaitFor
+from tests.harness import InProcessController, wait_for
+from tests.operator_support import ADA, GREETED, HOLD, Api, operator_center
+from tests.sideband_support import SUPPORT
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]  # fmt: skip
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture
+def controller(
+    tmp_path: Path, emulator: EmulatorThread, controller_env: dict[str, str]
+) -> Iterator[InProcessController]:
+    """A controller with the test operators' tokens."""
+    center = operator_center(tmp_path, emulator, controller_env)
+    yield center.start()
+    center.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    """A page in Debian's headless Chromium."""
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        opened = browser.new_page()
+        opened.set_default_timeout(TIMEOUT_MS)
+        yield opened
+        browser.close()
+
+
+def test_an_operator_watches_a_call_and_transfers_it(
+    page: Page,
+    controller: InProcessController,
+    emulator: EmulatorThread,
+    tmp_path: Path,
+) -> None:
+    """Log in, see the call appear, its transcript grow, press transfer: the REFER goes out."""
+    expect = playwright_api.expect
+    page.goto(controller.url + "/console/login")
+    page.fill("input[name=token]", ADA)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Live calls")
+
+    script = [*GREETED, WaitFor("conversation.item.create"), Say("Where is my parcel?"), HOLD]
+    call = emulator.place_call(to_number=SUPPORT, script=script)
+    row = page.locator(f"tr[data-call-id='{call.call_id}']")
+    expect(row).to_be_visible()  # appeared without a reload, through the live stream
+    expect(row).to_contain_text("Hello, Acme support.")
+
+    row.locator("a").click()
+    transcript = page.locator("#transcript li")
+    expect(transcript).to_have_count(1)
+    instructed = Api(controller.url).post(f"/calls/{call.call_id}/instruct", {"text": "Hurry."})
+    assert instructed.status_code == 200
+    expect(page.locator("#transcript")).to_contain_text("Where is my parcel?")  # grew live
+
+    page.select_option("#transfer-target", "sales")
+    page.click("#transfer")
+    wait_for(lambda: call.state is CallState.REFERRED, what="the REFER")
+    assert call.refer_target == "tel:+14155550199"
+    expect(page.locator(".flash")).to_contain_text("transfer")
+    expect(page.locator("#call-status")).to_have_text("referred")
+    expect(page.locator("#escalations li", has_text="escalation:")).to_have_count(1)
+    page.screenshot(path=str(tmp_path / "console-call.png"), full_page=True)
+    assert (tmp_path / "console-call.png").stat().st_size > 0

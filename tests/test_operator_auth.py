@@ -1,0 +1,77 @@
+"""Operator tokens and the failed-login limiter, as pure functions and objects."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.errors import ConfigError
+from callcenter.operator_auth import (
+    FailureLimiter,
+    OperatorToken,
+    TokenChecker,
+    bearer_token,
+    parse_operator_tokens,
+)
+from callcenter.settings import Settings
+
+ADA = "ada-0123456789abcdef"
+
+
+def test_tokens_are_parsed_from_name_token_pairs() -> None:
+    """Comma-separated name:token pairs, spaces and empty entries ignored."""
+    tokens = parse_operator_tokens(f" ada:{ADA} ,, bob:{ADA[::-1]} ")
+    assert [t.name for t in tokens] == ["ada", "bob"]
+
+
+@pytest.mark.parametrize("value", ["ada", f":{ADA}", "ada:", "ada:short", f"ada:{ADA},ada:{ADA}x"])
+def test_bad_token_lists_are_config_errors(value: str) -> None:
+    """No colon, no name, no token, a short token or a repeated name: ConfigError."""
+    with pytest.raises(ConfigError, match="CALLCENTER_OPERATOR_TOKENS"):
+        parse_operator_tokens(value)
+
+
+def test_tokens_are_masked_in_settings_repr() -> None:
+    """Neither a token nor the console's secret key shows in repr."""
+    env = {
+        "CALLCENTER_CONFIG": "x.toml",
+        "OPENAI_API_KEY": "sk-x",
+        "OPENAI_WEBHOOK_SECRET": "whsec_dGVzdA==",
+        "CALLCENTER_OPERATOR_TOKENS": f"ada:{ADA}",
+        "CALLCENTER_SECRET_KEY": "very-secret-key",
+    }
+    settings = Settings.from_env(env)
+    assert settings.operator_tokens == (OperatorToken("ada", ADA),)
+    assert ADA not in repr(settings)
+    assert "very-secret-key" not in repr(settings)
+
+
+def test_the_checker_names_the_operator_of_a_token() -> None:
+    """A configured token gives its operator; anything else gives None."""
+    checker = TokenChecker(parse_operator_tokens(f"ada:{ADA}"))
+    assert checker.operator(ADA) == "ada"
+    assert checker.operator(ADA + "x") is None
+    assert checker.operator("") is None
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [("Bearer abc", "abc"), ("bearer  abc ", "abc"), ("Basic abc", None), ("Bearer", None),
+     (None, None)],
+)  # fmt: skip
+def test_bearer_tokens_are_read_from_the_header(header: str | None, token: str | None) -> None:
+    """Only the Bearer scheme carries a token."""
+    assert bearer_token(header) == token
+
+
+def test_the_limiter_blocks_after_max_failures_until_the_window_passes() -> None:
+    """Three failures in 60 s block the client for the rest of the window; others are free."""
+    now = [1000.0]
+    limiter = FailureLimiter(max_failures=3, window=60.0, clock=lambda: now[0])
+    for _ in range(3):
+        assert limiter.retry_after("10.0.0.1") is None
+        limiter.failed("10.0.0.1")
+        now[0] += 10
+    assert limiter.retry_after("10.0.0.1") == 30
+    assert limiter.retry_after("10.0.0.2") is None
+    now[0] += 30
+    assert limiter.retry_after("10.0.0.1") is None

@@ -1,0 +1,88 @@
+"""Operator commands reach the worker holding the call, whichever worker got the request."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from callcenter.config import example_config_path
+from callcenter.emulator import CallState, EmulatorThread, Wait
+from callcenter.store import Store
+from callcenter.store.operators import OperatorStore
+from tests.harness import GunicornController, wait_for
+from tests.operator_support import TOKENS, Api, live_call, operator_center
+from tests.sideband_support import SUPPORT, CallCenter, finished
+
+SUPPORT_DESK = "tel:+14155550123"
+
+
+@pytest.fixture
+def center(
+    tmp_path: Path, emulator: EmulatorThread, controller_env: dict[str, str]
+) -> Iterator[CallCenter]:
+    """Controllers on the sideband test config, with the test operators' tokens."""
+    started = operator_center(tmp_path, emulator, controller_env)
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def served(
+    emulator: EmulatorThread, controller_env: dict[str, str]
+) -> Iterator[GunicornController]:
+    """`callcenter serve` with two workers and operator tokens, wired to the emulator."""
+    env = {**controller_env, "CALLCENTER_OPERATOR_TOKENS": TOKENS}
+    controller = GunicornController(env, example_config_path(), workers=2)
+    emulator.emulator.webhook_url = controller.webhook_url
+    yield controller
+    controller.stop()
+
+
+def test_a_command_sent_to_another_controller_goes_through_the_store(
+    emulator: EmulatorThread, center: CallCenter
+) -> None:
+    """Two controllers on one store: the one without the call queues, the holder executes."""
+    other = center.start()
+    holder = center.start()  # the emulator's webhooks go to the last one started
+    call = live_call(emulator, Api(holder.url))
+    response = Api(other.url).post(f"/calls/{call.call_id}/transfer", {"target": "sales"})
+    assert response.status_code == 200, response.text
+    record = finished(holder, call.call_id)
+    assert record.escalation_trigger == "operator"
+    assert call.refer_target == "tel:+14155550199"
+    (entry,) = [e for e in Api(other.url).get("/audit").json()["entries"] if e["action"] != "login"]
+    assert entry["detail"]["command_id"] is not None
+
+
+def test_transfers_sent_to_any_gunicorn_worker_are_executed(
+    served: GunicornController, emulator: EmulatorThread
+) -> None:
+    """Two workers: a transfer of each of four calls is executed, whoever received it."""
+    api = Api(served.url)
+    calls = [live_call(emulator, api, [Wait(30)]) for _ in range(4)]
+    for call in calls:
+        response = api.post(f"/calls/{call.call_id}/transfer", {"target": "support-desk"})
+        assert response.status_code == 200, response.text
+    wait_for(lambda: all(c.state is CallState.REFERRED for c in calls), what="every REFER")
+    assert {c.refer_target for c in calls} == {SUPPORT_DESK}
+
+
+def test_a_command_queued_by_another_node_is_executed(
+    served: GunicornController, emulator: EmulatorThread, store_url: str
+) -> None:
+    """A command row written straight into the store is claimed by the holding worker."""
+    call = emulator.place_call(to_number=SUPPORT, script=[Wait(30)])
+    wait_for(lambda: call.attaches == 1, what="the sideband")
+    with Store.open(store_url) as store:
+        operators = OperatorStore(store)
+        command_id = operators.add_command(
+            call.call_id, "hangup", {}, operator="ada", at=datetime.now(UTC)
+        )
+        wait_for(lambda: call.state is CallState.ENDED, what="the hang-up")
+        wait_for(lambda: (c := operators.command(command_id)) is not None and c.result)
+        done = operators.command(command_id)
+    assert done is not None
+    assert (done.result, done.claimed_by is not None) == ("delivered", True)
