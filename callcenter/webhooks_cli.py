@@ -10,7 +10,6 @@ Registered on the main group by :mod:`callcenter.cli`.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ import openai
 from openai.types.webhooks.webhook_test_params import WebhookTestParams
 
 from callcenter import _env_file
+from callcenter._net import is_loopback
 
 __all__ = ["webhooks"]
 
@@ -202,18 +202,9 @@ def url_problem(url: str) -> str | None:
         return "not a URL with a host (e.g. https://callcenter.example.com/webhooks/openai)"
     if parts.scheme == "https":
         return None
-    if parts.scheme == "http" and _is_loopback(parts.hostname):
+    if parts.scheme == "http" and is_loopback(parts.hostname):
         return None
     return "OpenAI delivers webhooks over https only (plain http only to a loopback address)"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_writable(env_file: Path, *, exists: bool) -> None:

@@ -22,7 +22,6 @@ delivery carries both signatures, as Standard Webhooks allows.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import time
@@ -39,6 +38,7 @@ from openai.types.webhooks.webhook_rotate_secret_params import WebhookRotateSecr
 from openai.types.webhooks.webhook_test_params import WebhookTestParams
 from openai.types.webhooks.webhook_update_params import WebhookUpdateParams
 
+from callcenter._net import is_loopback
 from callcenter.emulator.api_error import ApiError, bad_request
 from callcenter.emulator.ids import hex_id
 from callcenter.emulator.rest import bearer_problem, error_response
@@ -358,16 +358,6 @@ def url_problem(url: str) -> str | None:
     if parts.scheme == "http" and is_loopback(parts.hostname):
         return None
     return "webhook endpoints must use https (http only to a loopback address)"
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` is this machine: ``localhost`` or a loopback IP address."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_fields(body: dict[str, Any]) -> None:
