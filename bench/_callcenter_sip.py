@@ -1,6 +1,6 @@
 """callcenter as ``bench/sideband.py`` runs it: the app of one worker, minus the HTTP server.
 
-The worker is built by :func:`callcenter.app.create_app` from a config whose one route
+The worker is built by :func:`callcenter.web.app.create_app` from a config whose one route
 greets the caller and offers the no-op tool, with a SQLite store in a temp dir. Each call's
 signed webhook goes to the app's real intake (verification, claim, routing, the accept
 through the REST endpoint), which hands the call to the app's real runtime: its loop
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from _sideband_ramp import GREETING, INSTRUCTIONS, TOOL_NAME, Emulator
 
-from callcenter.app import EXTENSION, Services, create_app
 from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
+from callcenter.web.app import EXTENSION, Services, create_app
 
 CONFIG = f"""
 tool_modules = ["_sideband_tools"]

@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callcenter.config import example_config_path
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread, HangUp, RedeliveryPolicy
 from callcenter.emulator.webhooks import new_webhook_secret
-from callcenter.serve_process import ServeProcess
 from callcenter.store import Store, default_sqlite_url
+from callcenter.web.serve_process import ServeProcess
 
 API_KEY = "sk-bench-emulator"
 SUPPORT = "+18005550100"

@@ -12,7 +12,7 @@ from callcenter.errors import (
     SipParseError,
     StoreError,
 )
-from callcenter.tools import tool
+from callcenter.tools.registry import tool
 
 __all__ = [
     "CallApiError",

@@ -1,5 +1,5 @@
 """``python -m callcenter``: the same as the ``callcenter`` console script."""
 
-from callcenter.cli import main
+from callcenter.cli.main import main
 
 main()

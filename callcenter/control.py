@@ -26,8 +26,8 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from callcenter import metrics
 from callcenter.errors import CallApiError, CallConflictError, CallGoneError
+from callcenter.observability import metrics
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Process settings from the environment: keys, secrets, paths and the database URL.
 
-Read once, by the CLI or :func:`callcenter.app.create_app`, never at import. Secrets are
+Read once, by the CLI or :func:`callcenter.web.app.create_app`, never at import. Secrets are
 masked in ``repr`` so that settings can be logged.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from callcenter.errors import ConfigError
-from callcenter.operator_auth import OperatorToken, parse_operator_tokens
+from callcenter.operators.auth import OperatorToken, parse_operator_tokens
 from callcenter.store import default_sqlite_url
 
 ENV_FILE = "environment"

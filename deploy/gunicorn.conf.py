@@ -25,11 +25,11 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from callcenter import metrics
-from callcenter._logging import JsonFormatter, configure_logging
 from callcenter.errors import CallcenterError
-from callcenter.server import mark_worker_dead, prepare, release_worker, tune_worker
+from callcenter.observability import metrics
+from callcenter.observability.logs import JsonFormatter, configure_logging
 from callcenter.settings import Settings
+from callcenter.web.server import mark_worker_dead, prepare, release_worker, tune_worker
 
 
 def _default_workers() -> int:
@@ -38,7 +38,7 @@ def _default_workers() -> int:
 
 
 # -- what runs, and where ---------------------------------------------------------------------
-wsgi_app = "callcenter.app:create_app()"
+wsgi_app = "callcenter.web.app:create_app()"
 bind = [part.strip() for part in os.environ.get("CALLCENTER_BIND", "127.0.0.1:8080").split(",")]
 proc_name = "callcenter"
 control_socket_disable = True  # gunicorn >= 25.1 would open a control socket under $HOME

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from callcenter.config import example_config_path
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import EmulatorThread, RedeliveryPolicy
 from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url

@@ -16,10 +16,10 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from callcenter.app import EXTENSION, Services, create_app
-from callcenter.runtime import RuntimeTimeouts
-from callcenter.serve_process import ServeProcess
+from callcenter.call.runtime import RuntimeTimeouts
 from callcenter.settings import Settings
+from callcenter.web.app import EXTENSION, Services, create_app
+from callcenter.web.serve_process import ServeProcess
 
 API_KEY = "sk-test-emulator"
 WEBHOOK_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWNhbGxjZW50ZXItdGVzdHM="

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from callcenter.call.runtime import RuntimeTimeouts
 from callcenter.emulator import EmulatedCall, EmulatorThread
-from callcenter.runtime import RuntimeTimeouts
 from callcenter.settings import Settings
 from callcenter.store import CallRecord, Store
 from tests.harness import InProcessController, wait_for

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.config import example_config_path
+from callcenter.config.loader import example_config_path
 
 CONSOLE_SCRIPT = Path(sys.executable).with_name("callcenter")
 
@@ -39,8 +39,8 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def with_tools(config: str) -> str:
     """The example config with one more tool module and the support route using its tool."""
     more_modules = config.replace(
-        'tool_modules = ["callcenter.example_tools"]',
-        'tool_modules = ["callcenter.example_tools", "shop_tools"]',
+        'tool_modules = ["callcenter.tools.examples"]',
+        'tool_modules = ["callcenter.tools.examples", "shop_tools"]',
     )
     return more_modules.replace(
         'tools = ["lookup_order", "transfer_to_human", "end_call"]',

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from callcenter.cli_calls import calls
+from callcenter.cli.calls import calls
 from callcenter.emulator import CallState, EmulatorThread, Say, Wait
 from tests.harness import InProcessController, wait_for
 from tests.operator_support import ADA, GREETED, Api, live_call, operator_center

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from callcenter._config_lines import KeyLocator
-from callcenter.config import (
+from callcenter.config.lines import KeyLocator
+from callcenter.config.loader import (
     AcceptAction,
     ConfigError,
     OpenWindow,

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callcenter.console import SECRET_FILE
 from callcenter.emulator import EmulatorThread, Say
+from callcenter.operators.console import SECRET_FILE
 from tests.harness import InProcessController, wait_for
 from tests.operator_support import ADA, GREETED, HOLD, Api, live_call, operator_center
 from tests.sideband_support import SUPPORT, finished

@@ -13,13 +13,18 @@ from pathlib import Path
 
 import httpx
 
-from callcenter import routing
-from callcenter.config import load_config
-from callcenter.demo import SCENARIO_DIR, demo_scenarios, summary_table, write_demo_config
+from callcenter.config.loader import load_config
 from callcenter.emulator import CallState, EmulatedCall, WebhookAttempt
-from callcenter.scenario_checks import CheckResult
-from callcenter.simulate import ScenarioResult
-from callcenter.sip import IncomingCall
+from callcenter.intake import routing
+from callcenter.simulation.checks import CheckResult
+from callcenter.simulation.demo import (
+    SCENARIO_DIR,
+    demo_scenarios,
+    summary_table,
+    write_demo_config,
+)
+from callcenter.simulation.simulate import ScenarioResult
+from callcenter.sip.invite import IncomingCall
 from tests.harness import wait_for
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "scenarios"

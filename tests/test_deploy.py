@@ -30,9 +30,9 @@ from gunicorn.config import Config as GunicornConfig
 from gunicorn.glogging import Logger as GunicornLogger
 from werkzeug.serving import make_server
 
-from callcenter import server
-from callcenter.config import example_config_path, parse_config
-from callcenter.serve_process import free_port
+from callcenter.config.loader import example_config_path, parse_config
+from callcenter.web import server
+from callcenter.web.serve_process import free_port
 from tests.harness import API_KEY, WEBHOOK_SECRET, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,7 +70,7 @@ def load_gunicorn_conf(monkeypatch: pytest.MonkeyPatch, **env: str) -> dict[str,
 def test_gunicorn_conf_selects_gthread_and_safe_lifetimes(monkeypatch: pytest.MonkeyPatch) -> None:
     """gthread with 8 threads, no preload, no recycling, and a shutdown shorter than systemd's."""
     conf = load_gunicorn_conf(monkeypatch)
-    assert conf["wsgi_app"] == "callcenter.app:create_app()"
+    assert conf["wsgi_app"] == "callcenter.web.app:create_app()"
     assert (conf["worker_class"], conf["threads"]) == ("gthread", 8)
     assert 2 <= conf["workers"] <= 8
     assert (conf["preload_app"], conf["max_requests"]) == (False, 0)
@@ -202,7 +202,7 @@ def test_error_log_is_json_lines(gunicorn_served: dict[str, Any]) -> None:
     lines = gunicorn_served["stderr"].read_text().splitlines()
     entries = [json.loads(line) for line in lines]
     loggers = {entry["logger"] for entry in entries}
-    assert {"gunicorn.error", "callcenter.app"} <= loggers
+    assert {"gunicorn.error", "callcenter.web.app"} <= loggers
     assert any(entry["msg"] == "Using worker: gthread" for entry in entries)
 
 

@@ -16,11 +16,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
-from callcenter._http_probe import ProbeAnswer
-from callcenter._model_catalog import parse_model_catalog, sdk_model_catalog
-from callcenter.cli_setup import doctor
-from callcenter.config import example_config_path, parse_config
-from callcenter.doctor import (
+from callcenter.cli.doctor import (
     Status,
     check_api_key,
     check_gunicorn,
@@ -30,10 +26,14 @@ from callcenter.doctor import (
     judge_worker_class,
     mask_secret,
 )
-from callcenter.serve_process import free_port
+from callcenter.cli.http_probe import ProbeAnswer
+from callcenter.cli.setup import doctor
+from callcenter.config.catalog import parse_model_catalog, sdk_model_catalog
+from callcenter.config.loader import example_config_path, parse_config
 from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.store.engine import create_store_engine
+from callcenter.web.serve_process import free_port
 from tests.harness import WEBHOOK_SECRET, InProcessController
 
 REPO = Path(__file__).resolve().parent.parent

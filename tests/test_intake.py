@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from callcenter.config import example_config_path
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait, sign_webhook
 from callcenter.store import Store
 from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController, wait_for

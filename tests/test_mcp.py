@@ -11,7 +11,7 @@ import pytest
 from openai.types.realtime import ConversationItem, RealtimeMcpApprovalRequest
 from openai.types.realtime.realtime_tools_config_union import RealtimeToolsConfigUnion
 
-from callcenter.mcp import (
+from callcenter.call.mcp import (
     McpServer,
     approval_decision,
     approval_response_item,

@@ -12,8 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from callcenter import metrics
-from callcenter.config import example_config_path
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import (
     CallState,
     Delivery,
@@ -25,6 +24,7 @@ from callcenter.emulator import (
     Wait,
     sign_webhook,
 )
+from callcenter.observability import metrics
 from callcenter.store import Store
 from tests.harness import WEBHOOK_SECRET, GunicornController, InProcessController, wait_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callcenter.errors import ConfigError
-from callcenter.operator_auth import (
+from callcenter.operators.auth import (
     FailureLimiter,
     OperatorToken,
     TokenChecker,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.config import example_config_path
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread, Wait
 from callcenter.store import Store
 from callcenter.store.operators import OperatorStore

@@ -18,9 +18,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from callcenter.emulator import EmulatorThread
-from callcenter.openapi import openapi_document
-from callcenter.operator_api import OPERATORS
-from callcenter.operator_auth import FailureLimiter
+from callcenter.operators.api import OPERATORS
+from callcenter.operators.auth import FailureLimiter
+from callcenter.operators.openapi import openapi_document
 from tests.harness import InProcessController
 from tests.operator_support import ADA, operator_center
 

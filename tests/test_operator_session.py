@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callcenter.actions import Action, OperatorInstruct, OperatorTransfer, Send
+from callcenter.call.actions import Action, OperatorInstruct, OperatorTransfer, Send
 from tests.test_sideband_session import (
     CONFIG,
     escalated_by,

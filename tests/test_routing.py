@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.config import Config, parse_config
-from callcenter.routing import Accept, Refer, Reject, decide
-from callcenter.sip import IncomingCall
+from callcenter.config.loader import Config, parse_config
+from callcenter.intake.routing import Accept, Refer, Reject, decide
+from callcenter.sip.invite import IncomingCall
 
 NEW_YORK = ZoneInfo("America/New_York")
 # Wednesday 2026-06-10, 12:00 in New York: inside every opening below.

@@ -25,7 +25,15 @@ from callcenter.emulator import (
     WebhookAttempt,
 )
 from callcenter.errors import ConfigError
-from callcenter.scenario import (
+from callcenter.simulation.checks import (
+    CheckResult,
+    controller_answer,
+    emulator_outcome,
+    evaluate,
+    said_texts,
+    summary_texts,
+)
+from callcenter.simulation.scenario import (
     AcceptedExpectation,
     Expectations,
     Hold,
@@ -33,14 +41,6 @@ from callcenter.scenario import (
     load_scenario,
     parse_scenario,
     scenario_files,
-)
-from callcenter.scenario_checks import (
-    CheckResult,
-    controller_answer,
-    emulator_outcome,
-    evaluate,
-    said_texts,
-    summary_texts,
 )
 
 BRIEF_EXAMPLE = """\

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from callcenter.config import example_config_path
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait
 from callcenter.store import Store
 from tests.harness import API_KEY, GunicornController, wait_for

@@ -10,7 +10,7 @@ from openai._models import construct_type_unchecked
 from openai.types.realtime import RealtimeServerEvent
 from openai.types.realtime.realtime_server_event import ConversationItemRetrieved
 
-from callcenter._server_events import event_classes, parse_server_event
+from callcenter.call.server_events import event_classes, parse_server_event
 from callcenter.emulator import events, mcp
 from callcenter.emulator.api_error import ApiError
 

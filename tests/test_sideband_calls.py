@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.call.runtime import RuntimeTimeouts
 from callcenter.emulator import (
     CallState,
     DropSocket,
@@ -21,7 +22,6 @@ from callcenter.emulator import (
     Wait,
     WaitFor,
 )
-from callcenter.runtime import RuntimeTimeouts
 from tests import sideband_tools
 from tests.harness import wait_for
 from tests.sideband_support import (

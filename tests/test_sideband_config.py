@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from callcenter.config import (
+from callcenter.config.loader import (
     DtmfAction,
     check_route_tools,
     example_config_path,
@@ -16,7 +16,7 @@ from callcenter.config import (
     session_config,
 )
 from callcenter.errors import ConfigError
-from callcenter.tools import ToolRegistry, load_tools
+from callcenter.tools.registry import ToolRegistry, load_tools
 
 TARGETS = """
 [[targets]]

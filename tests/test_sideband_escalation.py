@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.actions import OperatorTransfer
+from callcenter.call.actions import OperatorTransfer
+from callcenter.call.escalation import ticket_for
 from callcenter.emulator import (
     CallState,
     Dtmf,
@@ -22,7 +23,6 @@ from callcenter.emulator import (
     Wait,
     WaitFor,
 )
-from callcenter.escalation import ticket_for
 from tests.harness import wait_for
 from tests.sideband_support import (
     GREETING,

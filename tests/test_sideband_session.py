@@ -9,7 +9,7 @@ import pytest
 from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
-from callcenter.actions import (
+from callcenter.call.actions import (
     Action,
     CancelTools,
     ControlDone,
@@ -29,10 +29,10 @@ from callcenter.actions import (
     TimerFired,
     ToolDone,
 )
-from callcenter.config import parse_config
-from callcenter.escalation import ticket_for
-from callcenter.session import CallSession, LiveCall
-from callcenter.tools import ToolResult
+from callcenter.call.escalation import ticket_for
+from callcenter.call.session import CallSession, LiveCall
+from callcenter.config.loader import parse_config
+from callcenter.tools.registry import ToolResult
 
 CONFIG = parse_config(
     """

@@ -14,22 +14,20 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner, Result
 
-from callcenter.cli_sim import simulate
-from callcenter.config import example_config_path
-from callcenter.demo import SCENARIO_DIR, write_demo_config
+from callcenter.cli.sim import simulate
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import (
     CallState,
     Emulator,
     RestRequest,
     WebhookAttempt,
 )
-from callcenter.scenario import parse_scenario
-from callcenter.scenario_checks import CheckResult
-from callcenter.serve_process import free_port
 from callcenter.settings import Settings
-from callcenter.simulate import ScenarioResult, results_table, webhook_url
-from callcenter.store import Store, default_sqlite_url
-from callcenter.timeline import (
+from callcenter.simulation.checks import CheckResult
+from callcenter.simulation.demo import SCENARIO_DIR, write_demo_config
+from callcenter.simulation.scenario import parse_scenario
+from callcenter.simulation.simulate import ScenarioResult, results_table, webhook_url
+from callcenter.simulation.timeline import (
     CallOver,
     Moment,
     Placed,
@@ -38,6 +36,8 @@ from callcenter.timeline import (
     interleave,
     render,
 )
+from callcenter.store import Store, default_sqlite_url
+from callcenter.web.serve_process import free_port
 from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController, wait_for
 
 DENIED_BUT_EXPECTED_ACCEPTED = """\

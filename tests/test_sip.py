@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.sip import (
+from callcenter.sip.invite import (
     IncomingCall,
     SipHeaders,
     SipParseError,

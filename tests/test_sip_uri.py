@@ -7,8 +7,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from callcenter.cli_setup import sip_uri
-from callcenter.trunk import SIP_HOST, TRUNK_CHECKS, trunk_target, validate_project_id
+from callcenter.cli.setup import sip_uri
+from callcenter.sip.trunk import SIP_HOST, TRUNK_CHECKS, trunk_target, validate_project_id
 
 ALPHANUMERIC = st.text(
     alphabet=st.characters(min_codepoint=48, max_codepoint=122)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from callcenter.call.escalation import SUMMARY_INSTRUCTIONS
 from callcenter.emulator import RestRequest
-from callcenter.escalation import SUMMARY_INSTRUCTIONS
-from callcenter.timeline import (
+from callcenter.simulation.timeline import (
     LONG_WIDTH,
     SidebandEvent,
     Timeline,

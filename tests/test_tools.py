@@ -21,7 +21,7 @@ from openai.types.realtime.realtime_tools_config_union import RealtimeToolsConfi
 
 import callcenter
 from callcenter.errors import ConfigError
-from callcenter.tools import (
+from callcenter.tools.registry import (
     BUILTIN_TOOLS,
     ToolRegistry,
     ToolSpec,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from callcenter.config import example_config_path
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import Delivery, EmulatorThread, Wait, sign_webhook
 from callcenter.settings import Settings
 from callcenter.store import Store

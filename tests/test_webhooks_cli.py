@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from callcenter import _env_file
-from callcenter.config import example_config_path
+from callcenter.cli import env_file as _env_file
+from callcenter.cli.webhooks import webhooks
+from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, Delivery, EmulatorThread, Wait, new_webhook_secret
 from callcenter.emulator.webhook_endpoints import WebhookEndpoint
-from callcenter.serve_process import ServeProcess, free_port
-from callcenter.webhooks_cli import webhooks
+from callcenter.web.serve_process import ServeProcess, free_port
 from tests.harness import API_KEY, InProcessController, wait_for
 
 PUBLIC_URL = "https://callcenter.example.com/webhooks/openai"

@@ -38,7 +38,6 @@ from openai.types.webhooks.webhook_rotate_secret_params import WebhookRotateSecr
 from openai.types.webhooks.webhook_test_params import WebhookTestParams
 from openai.types.webhooks.webhook_update_params import WebhookUpdateParams
 
-from callcenter._net import is_loopback
 from callcenter.emulator.api_error import ApiError, bad_request
 from callcenter.emulator.ids import hex_id
 from callcenter.emulator.rest import bearer_problem, error_response
@@ -53,6 +52,7 @@ from callcenter.emulator.webhooks import (
     sip_headers,
     webhook_event,
 )
+from callcenter.net import is_loopback
 
 if TYPE_CHECKING:
     from callcenter.emulator.server import Emulator

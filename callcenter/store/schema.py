@@ -91,7 +91,7 @@ calls = Table(
     Column("summary", Text),  # the model's handoff note for the human
     Column("input_tokens", BigInteger),  # usage summed over the call's responses
     Column("output_tokens", BigInteger),
-    Column("usage", JSON),  # every usage total (see callcenter.usage.Usage)
+    Column("usage", JSON),  # every usage total (see callcenter.call.usage.Usage)
     Index("ix_calls_status", "status"),
     Index("ix_calls_received_at", "received_at"),
     Index("ix_calls_route", "route"),

@@ -1,1 +1,1 @@
-"""Example tool modules for tests of :func:`callcenter.tools.load_tools`, one case per module."""
+"""Example tool modules for tests of :func:`callcenter.tools.registry.load_tools`, one a case."""

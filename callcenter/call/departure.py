@@ -1,0 +1,262 @@
+"""How a call leaves us: handed to a human, or ended; and the outcome that follows. Pure.
+
+A handoff asks the model for a summary out of band and says the handoff line at once;
+once both are in (each within its bound) it stores the ticket and REFERs down the target's
+fallback chain. A refer route does the same without summary or ticket. When every target
+fails, the caller hears why and the call is hung up. An ending says goodbye (boundedly)
+and hangs up. Part of :mod:`callcenter.call.session`, which feeds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from openai.types.realtime import RealtimeResponse
+
+from callcenter.call import escalation
+from callcenter.call.actions import (
+    Action,
+    CancelTools,
+    ControlDone,
+    Finish,
+    HangUp,
+    Record,
+    Refer,
+    SaveHandoff,
+    Send,
+    SetTimer,
+)
+from callcenter.call.escalation import TransferTarget, Trigger
+from callcenter.call.responses import Heard, ResponseQueue, say_exactly
+from callcenter.config.loader import Target
+
+__all__ = ["DEFAULT_HANDOFF", "Departure", "SessionTimings", "Stage"]
+
+DEFAULT_HANDOFF = "Let me connect you with a colleague. One moment, please."
+NO_ONE_AVAILABLE = (
+    "I'm sorry, I couldn't reach a colleague right now. Please call again later. Goodbye."
+)
+
+Stage = Literal["none", "handing_off", "transferring", "ending", "over"]
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTimings:
+    """Bounds, in seconds, on what a call waits for."""
+
+    line_said: float = 10.0  # a handoff line or goodbye to be heard
+    summary: float = 5.0  # the model's handoff summary
+
+
+@dataclass(slots=True)
+class _Handoff:
+    chain: tuple[TransferTarget, ...]
+    trigger: Trigger | None  # None: the route itself transfers (a refer route)
+    ticket: str | None = None
+    summary_key: str | None = None  # the summary response still awaited
+    line_key: str | None = None  # the handoff line still to be heard
+    summary: str | None = None
+    index: int = 0
+
+
+@dataclass(slots=True)
+class _Ending:
+    outcome: str
+    line_key: str | None
+    hangup_sent: bool = False
+
+
+class Departure:
+    """The way out of one call, once one is taken."""
+
+    def __init__(
+        self,
+        call_id: str,
+        queue: ResponseQueue,
+        *,
+        targets: Mapping[str, Target],
+        default_target: str | None,
+        handoff_line: str,
+        timings: SessionTimings,
+        key: Callable[[str], str],
+    ) -> None:
+        self._call_id = call_id
+        self._queue = queue
+        self._targets = targets
+        self._default_target = default_target
+        self._handoff_line = handoff_line
+        self._timings = timings
+        self._key = key
+        self._handoff: _Handoff | None = None
+        self._ending: _Ending | None = None
+        self._escalations = 0
+        self.stage: Stage = "none"
+        self.outcome: str | None = None
+        self.trigger: Trigger | None = None
+        self.socket_open = True
+
+    @property
+    def leaving(self) -> bool:
+        """A REFER or hang-up was sent: a closed socket now means the call is over."""
+        ending = self._ending is not None and self._ending.hangup_sent
+        return self.stage in ("transferring", "over") or ending
+
+    def transfer_route(self, uris: tuple[str, ...], line: str | None) -> list[Action]:
+        """A refer route: say its line (if any), then REFER to ``uris`` in turn."""
+        self._handoff = _Handoff(tuple(TransferTarget(uri) for uri in uris), None)
+        if line is None:
+            return self._refer_next()
+        self.stage = "handing_off"
+        return self._say_handoff(line)
+
+    def escalate(self, trigger: Trigger, reason: str, target: str | None) -> list[Action]:
+        """Hand the call to a human: ``target`` (a name or URI) or the route's target."""
+        if self.stage != "none":
+            return []
+        name = target or self._default_target
+        try:
+            if name is None:
+                raise ValueError("no target configured for this route")
+            chain = escalation.transfer_chain(self._targets, name)
+        except ValueError as error:
+            return [Record("escalation_unavailable", {"trigger": trigger, "reason": str(error)})]
+        self._escalations += 1
+        self.trigger = trigger
+        ticket = escalation.ticket_for(self._call_id, self._escalations)
+        summary_key = self._key("summary")
+        self._handoff = _Handoff(chain, trigger, ticket, summary_key)
+        self.stage = "handing_off"
+        self._queue.drop_waiting()
+        data = {"trigger": trigger, "reason": reason, "target": name, "ticket": ticket}
+        summary = self._queue.aside(summary_key, escalation.summary_request())
+        return [
+            Record("escalation", data),
+            Send(summary),
+            SetTimer(summary_key, self._timings.summary),
+            *self._say_handoff(self._handoff_line),
+        ]
+
+    def end(self, reason: str, outcome: str, line: str | None) -> list[Action]:
+        """End the call with ``outcome``: say ``line`` (boundedly), then hang up."""
+        if self.stage != "none":
+            return []
+        self.stage = "ending"
+        self._queue.drop_waiting()
+        actions: list[Action] = [Record("ending", {"reason": reason, "outcome": outcome})]
+        if line is None or not self.socket_open:
+            self._ending = _Ending(outcome, None, hangup_sent=True)
+            return [*actions, HangUp()]
+        key = self._key("goodbye")
+        self._ending = _Ending(outcome, key)
+        return [*actions, *self._say(key, line), SetTimer(key, self._timings.line_said)]
+
+    def finish(self, outcome: str, target: str | None = None) -> list[Action]:
+        """The call is over for us."""
+        self.stage = "over"
+        self.outcome = outcome
+        return [CancelTools(), Finish(outcome, target)]
+
+    def settle(self, heard: Heard) -> list[Action]:
+        """Send what the queue lets go; move on where a line we waited for is heard."""
+        actions: list[Action] = [Send(event) for event in heard.sends]
+        for key in heard.heard:
+            if self._handoff is not None and key == self._handoff.line_key:
+                self._handoff.line_key = None
+                actions += self._proceed()
+            ending = self._ending
+            if ending is not None and key == ending.line_key and not ending.hangup_sent:
+                ending.line_key, ending.hangup_sent = None, True
+                actions.append(HangUp())
+        return actions
+
+    def summary_done(self, key: str, response: RealtimeResponse) -> list[Action]:
+        """The out-of-band response ``key`` is done: the summary, if it is the one awaited."""
+        handoff = self._handoff
+        if handoff is None or key != handoff.summary_key:
+            return []
+        completed = response.status == "completed"
+        handoff.summary = escalation.summary_text(response) if completed else None
+        handoff.summary_key = None
+        return self._proceed()
+
+    def timer(self, name: str) -> list[Action]:
+        """A bound ran out: go on without the summary, or as if the line was heard."""
+        handoff = self._handoff
+        if handoff is not None and name == handoff.summary_key:
+            handoff.summary_key = None
+            return self._proceed()
+        return self.settle(Heard(heard=[name]))
+
+    def control_done(self, done: ControlDone) -> list[Action]:
+        """A REFER or hang-up finished."""
+        if done.verb == "hangup":
+            outcome = self._ending.outcome if self._ending is not None else "ended_by_agent"
+            if done.error is None or done.status == 404:
+                return self.finish(outcome)
+            return [Record("hangup_failed", {"status": done.status}), *self.finish("failed")]
+        handoff = self._handoff
+        if handoff is None:
+            return []
+        if done.error is None:
+            target = handoff.chain[handoff.index]
+            data = {"target": str(target), "uri": done.uri, "ticket": handoff.ticket}
+            outcome = "referred" if handoff.trigger is None else "transferred"
+            return [Record("transferred", data), *self.finish(outcome, done.uri)]
+        failed = Record("refer_failed", {"target": done.uri, "status": done.status})
+        if done.status == 404:  # the call is gone: no target can take it
+            return [failed, *self.finish("hung_up_by_caller")]
+        if done.status == 409:  # the call is no longer ours
+            return [failed, *self.finish("failed")]
+        handoff.index += 1
+        return [failed, *self._refer_next()]
+
+    def socket_closed(self, lost: bool) -> list[Action]:
+        """The sideband is gone for good while leaving (``lost``: the call may go on)."""
+        self.socket_open = False
+        handoff, ending = self._handoff, self._ending
+        if self.stage == "handing_off" and handoff is not None:
+            if not lost:
+                return [Record("handoff_abandoned", {}), *self.finish("hung_up_by_caller")]
+            handoff.line_key = handoff.summary_key = None
+            return self._proceed()
+        if self.stage == "ending" and ending is not None and not ending.hangup_sent:
+            if not lost:
+                return self.finish(ending.outcome)
+            ending.line_key, ending.hangup_sent = None, True
+            return [HangUp()]
+        return []
+
+    def _say_handoff(self, line: str) -> list[Action]:
+        assert self._handoff is not None
+        key = self._handoff.line_key = self._key("handoff")
+        return [*self._say(key, line), SetTimer(key, self._timings.line_said)]
+
+    def _proceed(self) -> list[Action]:
+        handoff = self._handoff
+        if self.stage != "handing_off" or handoff is None:
+            return []
+        if handoff.line_key is not None or handoff.summary_key is not None:
+            return []
+        actions: list[Action] = []
+        if handoff.ticket is not None and handoff.trigger is not None:
+            actions.append(SaveHandoff(handoff.ticket, handoff.trigger, handoff.summary))
+        return actions + self._refer_next()
+
+    def _refer_next(self) -> list[Action]:
+        handoff = self._handoff
+        assert handoff is not None
+        if handoff.index < len(handoff.chain):
+            self.stage = "transferring"
+            return [Refer(escalation.refer_uri(handoff.chain[handoff.index], handoff.ticket))]
+        if handoff.trigger is None:  # a refer route: nothing to tell the caller, hang up
+            self.stage = "ending"
+            self._ending = _Ending("failed", None, hangup_sent=True)
+            return [HangUp()]
+        self.stage = "none"  # so that the ending can start
+        record = Record("transfer_failed", {"trigger": handoff.trigger, "ticket": handoff.ticket})
+        return [record, *self.end("no target took the call", "failed", NO_ONE_AVAILABLE)]
+
+    def _say(self, key: str, line: str) -> list[Action]:
+        return [Send(event) for event in self._queue.request(key, say_exactly(line))]

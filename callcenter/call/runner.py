@@ -1,0 +1,419 @@
+"""The executor of one call: its sideband, its tools, its REST actions and its records.
+
+A :class:`CallRunner` runs on the runtime's event loop. It feeds its
+:class:`~callcenter.call.session.CallSession` one input at a time (server events, tool results,
+timers, REST results, the socket's fate, operator commands) and executes the actions the
+session returns: client events go out on the socket, tools run in tasks (sync ones in the
+runtime's thread pool), REFER and hang-up run in threads, records go to the
+:class:`~callcenter.call.recorder.Recorder`.
+
+The socket closes for many reasons. After our own REFER or hang-up, or with a normal close,
+the call is over. A drop (1006, 1012...) is retried in place once by the SDK (our
+``on_reconnecting`` decides), then by fresh attaches with backoff until the reattach window
+passes; a handshake refused with a 4xx means the call is over. Pending tools are cancelled
+when the call ends, and one summary line is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+import openai
+from openai.resources.realtime.realtime import (
+    AsyncRealtimeConnection,
+    AsyncRealtimeConnectionManager,
+)
+from openai.types.realtime import RealtimeServerEvent
+from openai.types.websocket_reconnection import (
+    ReconnectingEvent,
+    ReconnectingOverrides,
+    is_recoverable_close,
+)
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from callcenter.call.actions import (
+    Action,
+    CancelTools,
+    ControlDone,
+    Finish,
+    HangUp,
+    Input,
+    Record,
+    Refer,
+    RunTool,
+    SaveHandoff,
+    Send,
+    SetTimer,
+    SocketClosed,
+    SocketDropped,
+    TimerFired,
+    ToolDone,
+)
+from callcenter.call.recorder import Recorder
+from callcenter.call.server_events import use_fast_parsing
+from callcenter.call.session import CallSession
+from callcenter.errors import CallApiError
+from callcenter.observability import metrics
+from callcenter.observability.logs import set_call
+from callcenter.tools.registry import ToolRegistry, ToolResult, run_tool
+
+__all__ = ["CallActions", "CallRunner", "CallServices", "Connect", "Reattach"]
+
+logger = logging.getLogger(__name__)
+
+OnReconnecting = Callable[[ReconnectingEvent], ReconnectingOverrides | None]
+Connect = Callable[[str, OnReconnecting], AsyncRealtimeConnectionManager]
+
+
+class CallActions(Protocol):
+    """The call actions a call needs (a subset of :class:`callcenter.control.CallControl`)."""
+
+    def refer(self, call_id: str, target_uri: str) -> None: ...
+
+    def hangup(self, call_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Reattach:
+    """How long a dropped sideband is retried, in seconds, and the backoff between tries."""
+
+    window: float = 30.0
+    first_delay: float = 0.25
+    max_delay: float = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class CallServices:
+    """What every call of a runtime shares."""
+
+    recorder: Recorder
+    control: CallActions
+    connect: Connect
+    clock: Callable[[], datetime]
+    tools: ToolRegistry
+    executor: concurrent.futures.Executor
+    reattach: Reattach = Reattach()
+    close_timeout: float = 1.0  # our close of the socket at the end of a call
+
+
+class CallRunner:
+    """Holds one call until it is over; :meth:`run` is its task."""
+
+    def __init__(self, session: CallSession, services: CallServices) -> None:
+        self.session = session
+        self._services = services
+        self._call_id = session.call.call_id
+        self._inbox: asyncio.Queue[Input | RealtimeServerEvent] = asyncio.Queue()
+        self._connection: AsyncRealtimeConnection | None = None
+        self._outbox: list[str] = []  # client events waiting for a socket
+        self._tasks: dict[str, asyncio.Task[None]] = {}  # tool runs by call_id
+        self._control: set[asyncio.Task[None]] = set()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._dropped_at: float | None = None  # when the current drop began
+        self.drops = 0
+
+    def submit(self, item: Input) -> None:
+        """Feed an input from outside, such as an operator command (on the loop's thread)."""
+        self._inbox.put_nowait(item)
+
+    async def run(self) -> None:
+        """Hold the call: attach, feed the session, execute its actions, until it is over."""
+        set_call(self._call_id)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reader: asyncio.Task[None] | None = None
+        try:
+            await self._execute(self.session.start())
+            if self.session.needs_sideband and not self.session.finished:
+                reader = asyncio.create_task(self._hold_sideband())
+            while not self.session.finished:
+                item = await self._inbox.get()
+                await self._execute(self.session.feed(item, loop.time()))
+        except asyncio.CancelledError:
+            logger.info("call released call_id=%s (worker shutting down)", self._call_id)
+            raise
+        except Exception:
+            logger.exception("call session failed call_id=%s", self._call_id)
+            self._finish(Finish("failed"))
+        finally:
+            await self._stop(reader)
+            self._log_summary(loop.time() - started)
+
+    # -- executing actions -------------------------------------------------------------------
+
+    async def _execute(self, actions: list[Action]) -> None:
+        tool_started = False
+        for action in actions:
+            match action:
+                case Send(event=event):
+                    await self._send(json.dumps(event, separators=(",", ":")))
+                case RunTool():
+                    self._start_tool(action)
+                    tool_started = True
+                case CancelTools():
+                    for task in self._tasks.values():
+                        task.cancel()
+                case Refer(uri=uri):
+                    self._start_control("refer", uri)
+                case HangUp():
+                    self._start_control("hangup", None)
+                case SetTimer(name=name, seconds=seconds):
+                    self._set_timer(name, seconds)
+                case Record(kind=kind, data=data):
+                    self._record(kind, data)
+                case SaveHandoff():
+                    self._save_handoff(action)
+                case Finish():
+                    self._finish(action)
+        if tool_started:  # let the tool start (a sync one reach the pool) before queued events
+            await asyncio.sleep(0)
+
+    async def _send(self, data: str) -> None:
+        connection = self._connection
+        if connection is None:
+            self._outbox.append(data)
+            return
+        try:
+            await connection.send_raw(data)
+        except (ConnectionClosed, openai.WebSocketConnectionClosedError, OSError):
+            self._outbox.append(data)  # sent again after a reattach, if one comes
+
+    def _start_tool(self, action: RunTool) -> None:
+        task = asyncio.create_task(self._run_tool(action))
+        self._tasks[action.call_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(action.call_id, None))
+
+    async def _run_tool(self, action: RunTool) -> None:
+        tools = self._services.tools
+        spec = tools.get(action.name)
+        if spec is None:  # the route's tools were checked at start-up
+            result = ToolResult(False, '{"error": "no such tool"}', "no such tool", 0.0)
+        else:
+            result = await run_tool(
+                spec,
+                action.arguments,
+                timeout=tools.timeout_for(spec),
+                executor=self._services.executor,
+                call_id=self._call_id,
+            )
+        outcome = "ok" if result.ok else "error"
+        if result.error is not None and result.error.startswith("the tool timed out"):
+            outcome = "timeout"
+        metrics.tool_ran(action.name, outcome, result.duration)
+        logger.info(
+            "tool done call_id=%s name=%s result=%s ms=%.1f",
+            self._call_id,
+            action.name,
+            outcome,
+            result.duration * 1000,
+        )
+        self._inbox.put_nowait(ToolDone(action.call_id, result))
+
+    def _start_control(self, verb: Literal["refer", "hangup"], uri: str | None) -> None:
+        task = asyncio.create_task(self._run_control(verb, uri))
+        self._control.add(task)
+        task.add_done_callback(self._control.discard)
+
+    async def _run_control(self, verb: Literal["refer", "hangup"], uri: str | None) -> None:
+        control = self._services.control
+        try:
+            if verb == "refer" and uri is not None:
+                await asyncio.to_thread(control.refer, self._call_id, uri)
+            else:
+                await asyncio.to_thread(control.hangup, self._call_id)
+        except CallApiError as exc:
+            logger.warning("%s failed call_id=%s target=%s: %s", verb, self._call_id, uri, exc)
+            self._inbox.put_nowait(ControlDone(verb, uri, exc.status, str(exc)))
+            return
+        except Exception as exc:  # a task boundary: the session must hear how it ended
+            logger.exception("%s failed call_id=%s target=%s", verb, self._call_id, uri)
+            self._inbox.put_nowait(ControlDone(verb, uri, None, type(exc).__name__))
+            return
+        logger.info("%s done call_id=%s target=%s", verb, self._call_id, uri)
+        self._inbox.put_nowait(ControlDone(verb, uri))
+
+    def _set_timer(self, name: str, seconds: float) -> None:
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        loop = asyncio.get_running_loop()
+        self._timers[name] = loop.call_later(seconds, self._fire, name)
+
+    def _fire(self, name: str) -> None:
+        self._timers.pop(name, None)
+        self._inbox.put_nowait(TimerFired(name))
+
+    def _record(self, kind: str, data: Mapping[str, object]) -> None:
+        payload = dict(data)
+        self._services.recorder.event(self._call_id, kind, payload, self._services.clock())
+        if kind == "escalation":
+            metrics.escalation(str(payload["trigger"]))
+            logger.info(
+                "call escalating call_id=%s trigger=%s target=%s ticket=%s",
+                self._call_id,
+                payload["trigger"],
+                payload["target"],
+                payload["ticket"],
+            )
+        elif logger.isEnabledFor(logging.DEBUG):  # transcripts and arguments: DEBUG only
+            logger.debug("call %s call_id=%s %s", kind, self._call_id, payload)
+
+    def _save_handoff(self, handoff: SaveHandoff) -> None:
+        store = self._services.recorder.store
+        write = functools.partial(
+            store.record_handoff,
+            self._call_id,
+            ticket=handoff.ticket,
+            trigger=handoff.trigger,
+            summary=handoff.summary,
+            at=self._services.clock(),
+        )
+        self._services.recorder.write(self._call_id, "record_handoff", write)
+
+    def _finish(self, finish: Finish) -> None:
+        recorder, call_id, at = self._services.recorder, self._call_id, self._services.clock()
+        store = recorder.store
+        usage = self.session.usage.as_data()
+        recorder.write(
+            call_id, "record_usage", functools.partial(store.record_usage, call_id, usage, at=at)
+        )
+        if finish.outcome in ("transferred", "referred"):
+            mark = functools.partial(
+                store.mark_answered,
+                call_id,
+                status="referred",
+                outcome=finish.outcome,
+                target=finish.target,
+                at=at,
+            )
+        else:
+            mark = functools.partial(store.mark_ended, call_id, outcome=finish.outcome, at=at)
+        recorder.write(call_id, "outcome", mark)
+        metrics.call_outcome(self.session.call.route, finish.outcome)
+
+    # -- the sideband ------------------------------------------------------------------------
+
+    async def _hold_sideband(self) -> None:
+        """Attach, pass events to the inbox, reattach after drops; report the socket's end."""
+        loop = asyncio.get_running_loop()
+        reattach = self._services.reattach
+        delay = reattach.first_delay
+        while True:
+            code: int | None = None
+            try:
+                async with self._services.connect(self._call_id, self._on_reconnecting) as conn:
+                    use_fast_parsing(conn)
+                    self._connection, self._dropped_at = conn, None
+                    delay = reattach.first_delay
+                    await self._flush_outbox(conn)
+                    async for event in conn:
+                        self._dropped_at = None
+                        self._inbox.put_nowait(event)
+                code = 1000  # closed normally: the call is over
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                logger.info("sideband refused call_id=%s status=%d", self._call_id, status)
+                code = 1000 if status < 500 else None
+            except openai.WebSocketConnectionClosedError as exc:
+                self._outbox[:0] = exc.unsent_messages
+                code = _close_code(exc.__cause__)
+            except ConnectionClosed as exc:
+                code = _close_code(exc)
+            except (OSError, TimeoutError) as exc:
+                logger.info("sideband attach failed call_id=%s: %s", self._call_id, exc)
+            except Exception:  # a task boundary: a bug here must not leave the call unheld
+                logger.exception("sideband failed call_id=%s; reattaching", self._call_id)
+            finally:
+                self._connection = None
+            if (code is not None and not is_recoverable_close(code)) or self.session.leaving:
+                self._inbox.put_nowait(SocketClosed())
+                return
+            now = loop.time()
+            dropped_at = (
+                self._dropped_at if self._dropped_at is not None else self._dropped(now, code)
+            )
+            if now - dropped_at >= reattach.window:
+                logger.warning("sideband lost call_id=%s: no reattach in time", self._call_id)
+                self._inbox.put_nowait(SocketClosed(lost=True))
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, reattach.max_delay)
+            metrics.sideband_reattach()
+
+    def _on_reconnecting(self, event: ReconnectingEvent) -> ReconnectingOverrides | None:
+        """The SDK's one reconnect in place; any further attempt is ours to make."""
+        if event.attempt > 1 or self.session.leaving or self.session.finished:
+            return {"abort": True}
+        if self._dropped_at is None:
+            self._dropped(asyncio.get_running_loop().time(), event.close_code)
+        metrics.sideband_reattach()
+        return None
+
+    def _dropped(self, now: float, code: int | None) -> float:
+        """A drop begins at ``now``: tell the session, return ``now``."""
+        self._dropped_at = now
+        self.drops += 1
+        logger.warning("sideband dropped call_id=%s code=%s; reattaching", self._call_id, code)
+        self._inbox.put_nowait(SocketDropped(code))
+        return now
+
+    async def _flush_outbox(self, connection: AsyncRealtimeConnection) -> None:
+        """Send what waited for a socket; what cannot be sent waits for the next one."""
+        pending, self._outbox = self._outbox, []
+        for index, data in enumerate(pending):
+            try:
+                await connection.send_raw(data)
+            except BaseException:
+                self._outbox[:0] = pending[index:]
+                raise
+
+    async def _stop(self, reader: asyncio.Task[None] | None) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        for task in (*self._tasks.values(), *self._control):
+            task.cancel()
+        connection = self._connection
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._services.close_timeout):
+                    await connection.close()
+        if reader is not None:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+
+    def _log_summary(self, seconds: float) -> None:
+        session = self.session
+        if not session.finished:
+            return
+        usage = session.usage
+        logger.info(
+            "call over call_id=%s route=%s outcome=%s seconds=%.1f trigger=%s tools=%d "
+            "lines=%d attaches=%d drops=%d input_tokens=%d output_tokens=%d",
+            self._call_id,
+            session.call.route,
+            session.outcome,
+            seconds,
+            session.trigger,
+            session.tool_runs,
+            session.transcript_lines,
+            session.attaches,
+            self.drops,
+            usage.input_tokens,
+            usage.output_tokens,
+        )
+
+
+def _close_code(exc: BaseException | None) -> int:
+    """The close code a peer sent, 1006 when the connection was cut without one."""
+    if isinstance(exc, ConnectionClosed) and exc.rcvd is not None:
+        return exc.rcvd.code
+    return 1006

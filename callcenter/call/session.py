@@ -1,0 +1,449 @@
+"""The policy of one live call: server events and other inputs in, actions out. Pure.
+
+:class:`CallSession` greets the caller, runs the route's tools (several per response; one
+``function_call_output`` each, then one ``response.create``), answers MCP approval
+requests by policy, handles keypad presses, watches the escalation triggers, and carries
+out the built-ins ``transfer_to_human`` and ``end_call``. Its life::
+
+    starting ─session.created─▶ talking ─trigger─▶ handing_off ─▶ transferring ─▶ over
+                                   │                (summary, line)   (REFER, fallbacks)
+                                   └─end_call, key─▶ ending (goodbye, hang-up) ─▶ over
+
+A handoff asks the model for a summary out of band and says the handoff line at once,
+waits (boundedly) for both, stores the ticket, then REFERs down the target's fallback
+chain; if every target fails it tells the caller and hangs up. It reads no clock (``now``
+is given) and does no I/O: :mod:`callcenter.call.runner` executes its actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from openai.types.realtime import (
+    ConversationItem,
+    ConversationItemAdded,
+    ConversationItemDone,
+    ConversationItemInputAudioTranscriptionCompletedEvent,
+    ConversationItemInputAudioTranscriptionFailedEvent,
+    InputAudioBufferDtmfEventReceivedEvent,
+    InputAudioBufferSpeechStartedEvent,
+    InputAudioBufferTimeoutTriggered,
+    RateLimitsUpdatedEvent,
+    RealtimeErrorEvent,
+    RealtimeMcpApprovalRequest,
+    RealtimeResponse,
+    RealtimeServerEvent,
+    ResponseCreatedEvent,
+    ResponseDoneEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
+    ResponseOutputItemDoneEvent,
+    SessionCreatedEvent,
+)
+from openai.types.realtime.realtime_server_event import (
+    OutputAudioBufferCleared,
+    OutputAudioBufferStarted,
+    OutputAudioBufferStopped,
+)
+
+from callcenter.call.actions import (
+    Action,
+    ControlDone,
+    Input,
+    OperatorHangup,
+    OperatorInstruct,
+    OperatorTransfer,
+    Record,
+    Send,
+    SetTimer,
+    SocketClosed,
+    SocketDropped,
+    TimerFired,
+    ToolDone,
+)
+from callcenter.call.departure import DEFAULT_HANDOFF, Departure, SessionTimings
+from callcenter.call.escalation import Trigger, Triggers
+from callcenter.call.responses import KEY, ResponseQueue, say_exactly
+from callcenter.call.tool_calls import ToolCalls, output_event
+from callcenter.call.transcript import Transcript, TranscriptLine
+from callcenter.call.usage import Usage
+from callcenter.config.loader import Config, Route
+
+__all__ = ["CallSession", "LiveCall", "Phase", "SessionTimings"]
+
+ONE_MOMENT = "One moment, please, I'm still looking that up."
+GOODBYE = "Thank you for calling. Goodbye."
+RATE_LIMITS_EVERY = 60.0  # seconds between two recorded rate-limit snapshots (unless low)
+
+Phase = Literal["starting", "talking", "handing_off", "transferring", "ending", "over"]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCall:
+    """An accepted call, as the runtime needs it."""
+
+    call_id: str
+    route: str | None
+    greeting: str | None = None
+    handoff: str | None = None  # said before transferring, for a refer route
+    transfer_to: tuple[str, ...] = field(default=())  # URIs to REFER to, for a refer route
+
+
+class CallSession:
+    """The decisions of one call; feed it with :meth:`feed` and execute what it returns."""
+
+    def __init__(
+        self,
+        call: LiveCall,
+        *,
+        route: Route | None,
+        config: Config,
+        timings: SessionTimings | None = None,
+    ) -> None:
+        self.call = call
+        self._route = route
+        self._slow_tool_notice = config.slow_tool_notice
+        self._triggers = Triggers(route.escalation if route else None)
+        self._queue = ResponseQueue()
+        default_target = route.escalation.target if route and route.escalation else None
+        self._tools = ToolCalls(
+            route.tools if route else (),
+            targets=config.targets,
+            default_target=default_target,
+            mcp=route.mcp if route else (),
+        )
+        self._transcript = Transcript()
+        self._departure = Departure(
+            call.call_id,
+            self._queue,
+            targets=config.targets,
+            default_target=default_target,
+            handoff_line=(route.handoff if route else None) or DEFAULT_HANDOFF,
+            timings=timings or SessionTimings(),
+            key=self._key,
+        )
+        self.usage = Usage()
+        self.attaches = 0
+        self.rate_limits: list[dict[str, object]] = []
+        self._caller_turns = 0
+        self._answered = False
+        self._keys = 0
+        self._rate_limits_at: float | None = None
+        self._held: list[OperatorTransfer | OperatorInstruct] = []  # operator commands, early
+
+    # -- state the executor reads ----------------------------------------------------------
+
+    @property
+    def phase(self) -> Phase:
+        """Where the call is in its life (see the module docstring)."""
+        stage = self._departure.stage
+        if stage != "none":
+            return stage
+        return "talking" if self.attaches else "starting"
+
+    @property
+    def finished(self) -> bool:
+        """The call is over for us (a Finish action was given)."""
+        return self._departure.stage == "over"
+
+    @property
+    def outcome(self) -> str | None:
+        """How the call ended, once it has."""
+        return self._departure.outcome
+
+    @property
+    def trigger(self) -> Trigger | None:
+        """What escalated the call, if anything did."""
+        return self._departure.trigger
+
+    @property
+    def needs_sideband(self) -> bool:
+        """False for a refer route with nothing to say: it transfers without attaching."""
+        return not (self.call.transfer_to and not self.call.handoff)
+
+    @property
+    def leaving(self) -> bool:
+        """A REFER or hang-up was sent: a closed socket now means the call is over."""
+        return self._departure.leaving
+
+    @property
+    def transcript_lines(self) -> int:
+        """How many transcript lines were recorded."""
+        return len(self._transcript)
+
+    @property
+    def tool_runs(self) -> int:
+        """How many function tool calls finished."""
+        return self._tools.finished
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def start(self) -> list[Action]:
+        """The first actions: a refer route with no line transfers at once; others wait."""
+        if self.needs_sideband:
+            return []
+        return self._departure.transfer_route(self.call.transfer_to, None)
+
+    def feed(self, item: Input | RealtimeServerEvent, now: float) -> list[Action]:
+        """Take one input (``now``: monotonic seconds); return what to do, in order."""
+        if self.finished:
+            return []
+        departure = self._departure
+        if isinstance(item, ToolDone):
+            return self._tool_done(item)
+        if isinstance(item, TimerFired):
+            return self._timer(item.name)
+        if isinstance(item, ControlDone):
+            return departure.control_done(item)
+        if isinstance(item, SocketDropped):
+            return [Record("sideband_dropped", {"code": item.code})]
+        if isinstance(item, SocketClosed):
+            return self._socket_closed(item.lost)
+        if isinstance(item, OperatorHangup):
+            return departure.end(f"operator {item.operator}", "ended_by_agent", None)
+        if isinstance(item, OperatorTransfer | OperatorInstruct):
+            return self._operator(item)
+        return self._event(item, now)
+
+    def _event(self, event: RealtimeServerEvent, now: float) -> list[Action]:
+        settle = self._departure.settle
+        if isinstance(event, SessionCreatedEvent):
+            return self._attached()
+        if isinstance(event, ConversationItemAdded | ConversationItemDone):
+            return self._item(event.item)
+        if isinstance(event, ResponseCreatedEvent):
+            self._queue.created(event.response)
+            return []
+        if isinstance(event, ResponseFunctionCallArgumentsDoneEvent):
+            return self._function_call(event)
+        if isinstance(event, ResponseOutputItemDoneEvent):
+            return self._item(event.item)
+        if isinstance(event, ResponseDoneEvent):
+            return self._response_done(event.response)
+        if isinstance(event, OutputAudioBufferStarted):
+            return settle(self._queue.playback("started", event.response_id))
+        if isinstance(event, OutputAudioBufferStopped | OutputAudioBufferCleared):
+            return settle(self._queue.playback("stopped", event.response_id))
+        if isinstance(event, ConversationItemInputAudioTranscriptionCompletedEvent):
+            return self._caller_said(event)
+        if isinstance(event, ConversationItemInputAudioTranscriptionFailedEvent):
+            return self._line(self._transcript.caller_unheard(event.item_id))
+        if isinstance(event, InputAudioBufferSpeechStartedEvent):
+            self._triggers.on_speech()
+            return []
+        if isinstance(event, InputAudioBufferTimeoutTriggered):
+            return self._silence()
+        if isinstance(event, InputAudioBufferDtmfEventReceivedEvent):
+            return self._dtmf(event.event)
+        if isinstance(event, RateLimitsUpdatedEvent):
+            return self._rate_limits(event, now)
+        if isinstance(event, RealtimeErrorEvent):
+            return self._error(event)
+        return []
+
+    # -- the conversation --------------------------------------------------------------------
+
+    def _attached(self) -> list[Action]:
+        self.attaches += 1
+        if self.attaches > 1:
+            resend = [Send(event) for event in self._queue.reattached()]
+            return [Record("sideband_reattached", {"attach": self.attaches}), *resend]
+        if self.call.transfer_to:  # a refer route: say its line, then transfer
+            return self._departure.transfer_route(self.call.transfer_to, self.call.handoff)
+        actions = self._say("greeting", self.call.greeting) if self.call.greeting else []
+        limit = self._triggers.max_length_seconds
+        if limit is not None:
+            actions.append(SetTimer("max_length", limit))
+        held, self._held = self._held, []
+        for command in held:  # an operator acted before the session was up
+            actions += self._operator(command)
+        return actions
+
+    def _item(self, item: ConversationItem) -> list[Action]:
+        if self._transcript.item_added(item):
+            self._caller_turns += 1
+        if item.type == "mcp_approval_request":
+            return self._approve(item)
+        if item.type == "mcp_call":
+            return self._tools.mcp_call(item)
+        return []
+
+    def _caller_said(
+        self, event: ConversationItemInputAudioTranscriptionCompletedEvent
+    ) -> list[Action]:
+        self.usage.add_transcription(event.usage)
+        actions = self._line(self._transcript.caller_said(event.item_id, event.transcript))
+        phrase = self._triggers.phrase_in(event.transcript)
+        if phrase is not None:
+            actions += self._escalate("phrase", f"the caller said {phrase!r}")
+        return actions
+
+    def _response_done(self, response: RealtimeResponse) -> list[Action]:
+        self.usage.add_response(response.usage)
+        key = (response.metadata or {}).get(KEY)
+        if isinstance(key, str) and key.startswith("summary-"):  # out of band
+            settled = self._departure.settle(self._queue.done(response))
+            return settled + self._departure.summary_done(key, response)
+        lines = self._transcript.agent_lines(response)
+        actions: list[Action] = [Record("transcript", line.as_data()) for line in lines]
+        if response.status == "completed" and self._caller_turns and self.phase == "talking":
+            self._answered = True
+        if self._tools.response_done(response.id or "") and self.phase == "talking":
+            actions += self._ask("followup")
+        return actions + self._departure.settle(self._queue.done(response))
+
+    def _function_call(self, event: ResponseFunctionCallArgumentsDoneEvent) -> list[Action]:
+        if self.phase != "talking":
+            output = {"error": "the call is being transferred or is ending"}
+            return [output_event(event.call_id, output, self._event_id())]
+        begun = self._tools.begin(event, self._event_id, self._slow_tool_notice)
+        actions = list(begun.actions)
+        if begun.builtin == "end_call":
+            return actions + self._departure.end("end_call", "ended_by_agent", GOODBYE)
+        if begun.builtin == "transfer_to_human":
+            return actions + self._escalate("tool", begun.reason, begun.target)
+        if begun.failed:
+            actions += self._tool_result(False, event.response_id)
+        return actions
+
+    def _tool_done(self, done: ToolDone) -> list[Action]:
+        finished = self._tools.finish(done, self._event_id())
+        if finished is None:
+            return []
+        actions, response_id = finished
+        return actions + self._tool_result(done.result.ok, response_id)
+
+    def _tool_result(self, ok: bool, response_id: str) -> list[Action]:
+        trigger = self._triggers.on_tool_result(ok)
+        if trigger is not None and self.phase == "talking":
+            return self._escalate(
+                trigger, f"{self._triggers.failed_tools} tool calls failed in a row"
+            )
+        if self._tools.complete(response_id) and self.phase == "talking":
+            return self._ask("followup")
+        return []
+
+    def _approve(self, request: RealtimeMcpApprovalRequest) -> list[Action]:
+        actions = self._tools.approve(request, self._event_id)
+        if not actions or self.phase != "talking":
+            return actions
+        if self._queue.idle:  # no response to wait for: the model goes on now
+            return actions + self._ask("followup")
+        self._tools.go_on_after_response()
+        return actions
+
+    def _dtmf(self, key: str) -> list[Action]:
+        actions: list[Action] = [Record("dtmf", {"key": key})]
+        if self.phase != "talking":
+            return actions
+        action = self._route.dtmf_action(key) if self._route else None
+        if action is None:
+            note = {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": f"The caller pressed {key}."}],
+            }
+            item = {"type": "conversation.item.create", "event_id": self._event_id(), "item": note}
+            return [*actions, Send(item), *self._ask("dtmf")]
+        if action.kind == "end":
+            return actions + self._departure.end(f"key {key}", "ended_by_agent", GOODBYE)
+        return actions + self._escalate("dtmf", f"the caller pressed {key}", action.target)
+
+    def _operator(self, command: OperatorTransfer | OperatorInstruct) -> list[Action]:
+        if self.phase == "starting":  # kept until the sideband is up
+            self._held.append(command)
+            return []
+        if isinstance(command, OperatorTransfer):
+            return self._escalate("operator", f"operator {command.operator}", command.target)
+        return self._instruct(command)
+
+    def _instruct(self, command: OperatorInstruct) -> list[Action]:
+        data = {"operator": command.operator, "text": command.text}
+        if self.phase != "talking":
+            return [Record("operator_instruction_ignored", {**data, "phase": self.phase})]
+        note = {
+            "type": "message",
+            "role": "system",
+            "content": [{"type": "input_text", "text": command.text}],
+        }
+        item = {"type": "conversation.item.create", "event_id": self._event_id(), "item": note}
+        return [Record("operator_instruction", data), Send(item), *self._ask("instruct")]
+
+    def _silence(self) -> list[Action]:
+        trigger = self._triggers.on_silence()
+        actions: list[Action] = [Record("silence", {"in_a_row": self._triggers.silences})]
+        if trigger is not None:
+            actions += self._escalate(trigger, f"{self._triggers.silences} silences in a row")
+        return actions
+
+    def _error(self, event: RealtimeErrorEvent) -> list[Action]:
+        refused = self._queue.refused(event.error)
+        if refused is not None:
+            return self._departure.settle(refused)
+        error = event.error
+        data = {
+            "type": error.type,
+            "code": error.code,
+            "message": error.message,
+            "event_id": error.event_id,
+        }
+        actions: list[Action] = [Record("error", data)]
+        trigger = self._triggers.on_error()
+        if trigger is not None:
+            actions += self._escalate(trigger, f"{self._triggers.errors} error events")
+        return actions
+
+    def _rate_limits(self, event: RateLimitsUpdatedEvent, now: float) -> list[Action]:
+        self.rate_limits = [limit.model_dump(exclude_none=True) for limit in event.rate_limits]
+        low = any(
+            limit.limit and limit.remaining is not None and limit.remaining < limit.limit / 10
+            for limit in event.rate_limits
+        )
+        last = self._rate_limits_at
+        if last is not None and not low and now - last < RATE_LIMITS_EVERY:
+            return []
+        self._rate_limits_at = now
+        return [Record("rate_limits", {"limits": self.rate_limits})]
+
+    def _timer(self, name: str) -> list[Action]:
+        if name == "max_length":
+            return self._escalate("max_length", "the call reached its maximum length")
+        if name.startswith("slow:"):
+            if self.phase == "talking" and self._tools.needs_notice(name.removeprefix("slow:")):
+                return self._say(self._key("notice"), ONE_MOMENT)
+            return []
+        return self._departure.timer(name)
+
+    def _escalate(self, trigger: Trigger, reason: str, target: str | None = None) -> list[Action]:
+        if self.phase != "talking":
+            return []
+        return self._departure.escalate(trigger, reason, target)
+
+    def _socket_closed(self, lost: bool) -> list[Action]:
+        departure = self._departure
+        if departure.stage != "none":
+            return departure.socket_closed(lost)
+        departure.socket_open = False
+        if lost:  # the call may go on, unsupervised: end it
+            return departure.end("sideband lost", "failed", None)
+        idle = self._answered and self._tools.idle and self._queue.idle
+        return departure.finish("completed" if idle else "hung_up_by_caller")
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _say(self, key: str, line: str) -> list[Action]:
+        return [Send(event) for event in self._queue.request(key, say_exactly(line))]
+
+    def _ask(self, prefix: str) -> list[Action]:
+        return [Send(event) for event in self._queue.request(self._key(prefix), {})]
+
+    def _line(self, line: TranscriptLine | None) -> list[Action]:
+        return [Record("transcript", line.as_data())] if line is not None else []
+
+    def _key(self, prefix: str) -> str:
+        self._keys += 1
+        return f"{prefix}-{self._keys}"
+
+    def _event_id(self) -> str:
+        self._keys += 1
+        return f"cc_{self._keys}"

@@ -1,0 +1,1 @@
+"""The ``callcenter`` command line, one module per command group."""

@@ -1,0 +1,191 @@
+"""``callcenter calls``: the operator API from a terminal.
+
+``list``, ``show``, ``transfer``, ``hangup``, ``instruct`` and ``tail`` talk to a running
+server at ``--url`` (or ``CALLCENTER_URL``) with ``--token`` (or
+``CALLCENTER_OPERATOR_TOKEN``); ``tail`` follows a live call's transcript over SSE.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import click
+import httpx
+
+from callcenter.simulation.timeline import clip, table
+
+__all__ = ["calls"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TIMEOUT = 15.0
+LIST_COLUMNS = ("call_id", "status", "route", "caller_number", "dialled_number", "received_at")
+
+
+class OperatorClient:
+    """The operator API at ``url`` with a bearer ``token``."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.base = url.rstrip("/") + "/api/v1"
+        self._token = token
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header; UsageError when no token was given."""
+        if not self._token:
+            raise click.UsageError("no token: pass --token or set CALLCENTER_OPERATOR_TOKEN")
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def get(self, path: str, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """GET ``path``; ClickException on an error reply."""
+        return _answer(self._send("GET", path, params=dict(params or {})))
+
+    def post(self, path: str, body: Mapping[str, object] | None = None) -> dict[str, Any]:
+        """POST ``body`` as JSON to ``path``; ClickException on an error reply."""
+        return _answer(self._send("POST", path, json=dict(body or {})))
+
+    def events(self, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The ``(event, data)`` pairs of an SSE stream, until it ends."""
+        try:
+            with httpx.stream(
+                "GET", self.base + path, headers=self.headers, timeout=httpx.Timeout(TIMEOUT)
+            ) as response:
+                if response.status_code != 200:
+                    response.read()
+                    _answer(response)
+                event = "message"
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        event = line.removeprefix("event: ")
+                    elif line.startswith("data: "):
+                        yield event, json.loads(line.removeprefix("data: "))
+                        event = "message"
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach {self.base}: {exc}") from exc
+
+    def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        try:
+            return httpx.request(
+                method, self.base + path, headers=self.headers, timeout=TIMEOUT, **options
+            )
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"cannot reach {self.base}: {exc}") from exc
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code >= 400 or not isinstance(body, dict):
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        message = error.get("message") or response.text[:200]
+        code = error.get("code") or "error"
+        raise click.ClickException(f"{response.status_code} {code}: {message}")
+    return body
+
+
+@click.group()
+@click.option("--url", envvar="CALLCENTER_URL", default=DEFAULT_URL, show_default=True)
+@click.option("--token", envvar="CALLCENTER_OPERATOR_TOKEN", help="An operator's bearer token.")
+@click.pass_context
+def calls(ctx: click.Context, url: str, token: str | None) -> None:
+    """Watch and act on calls through a running server's operator API."""
+    ctx.obj = OperatorClient(url, token)
+
+
+@calls.command("list")
+@click.option("--status", help="ringing, active, rejected, referred, ended or failed.")
+@click.option("--route", help="Only calls of this route.")
+@click.option("--number", help="The caller's or the dialled number.")
+@click.option("--since", help="ISO time with a zone, e.g. 2026-01-31T09:00:00+00:00.")
+@click.option("--until", help="ISO time with a zone.")
+@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
+@click.option("--cursor", help="The next_cursor of a previous page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@click.pass_obj
+def list_calls(client: OperatorClient, /, as_json: bool, **filters: str | int | None) -> None:
+    """List calls, newest first."""
+    params = {key: str(value) for key, value in filters.items() if value is not None}
+    body = client.get("/calls", params)
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    rows = [[str(call.get(column) or "-") for column in LIST_COLUMNS] for call in body["calls"]]
+    for line in table(LIST_COLUMNS, rows):
+        click.echo(line)
+    if body.get("next_cursor"):
+        click.echo(f"more: --cursor {body['next_cursor']}")
+
+
+@calls.command()
+@click.argument("call_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@click.pass_obj
+def show(client: OperatorClient, call_id: str, as_json: bool) -> None:
+    """Show one call's timeline."""
+    body = client.get(f"/calls/{call_id}")
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    for key in ("call_id", "status", "route", "caller_number", "dialled_number", "outcome"):
+        click.echo(f"{key}: {body.get(key) or '-'}")
+    handoff = body.get("handoff") or {}
+    if handoff.get("ticket"):
+        click.echo(f"ticket: {handoff['ticket']} ({handoff.get('trigger')})")
+    click.echo("transcript:")
+    for line in body.get("transcript", []):
+        click.echo(f"  {line.get('speaker')}: {line.get('text')}")
+    for tool in body.get("tool_calls", []):
+        click.echo(f"tool: {clip(json.dumps(tool['data']), 100)}")
+    for escalation in body.get("escalations", []):
+        click.echo(f"escalation: {clip(json.dumps(escalation['data']), 100)}")
+
+
+@calls.command()
+@click.argument("call_id")
+@click.argument("target")
+@click.pass_obj
+def transfer(client: OperatorClient, call_id: str, target: str) -> None:
+    """Transfer a live call to TARGET (a target name, or a URI where config allows)."""
+    _done(client.post(f"/calls/{call_id}/transfer", {"target": target}))
+
+
+@calls.command()
+@click.argument("call_id")
+@click.pass_obj
+def hangup(client: OperatorClient, call_id: str) -> None:
+    """Hang a live call up."""
+    _done(client.post(f"/calls/{call_id}/hangup"))
+
+
+@calls.command()
+@click.argument("call_id")
+@click.argument("text")
+@click.pass_obj
+def instruct(client: OperatorClient, call_id: str, text: str) -> None:
+    """Give the agent on a live call a supervisor's instruction."""
+    _done(client.post(f"/calls/{call_id}/instruct", {"text": text}))
+
+
+@calls.command()
+@click.argument("call_id")
+@click.option("--events", "every_event", is_flag=True, help="Print every event, not only lines.")
+@click.pass_obj
+def tail(client: OperatorClient, call_id: str, every_event: bool) -> None:
+    """Follow a call's transcript live until the call ends."""
+    for event, data in client.events(f"/calls/{call_id}/stream"):
+        if event == "transcript":
+            line = data.get("data", {})
+            click.echo(f"{line.get('speaker')}: {line.get('text')}")
+        elif event in ("end", "timeout"):
+            click.echo(f"-- {event}: {data.get('status') or 'stream closed'}")
+            return
+        elif every_event:
+            click.echo(f"[{event}] {clip(json.dumps(data.get('data', {})), 100)}")
+
+
+def _done(body: Mapping[str, Any]) -> None:
+    result = body.get("result")
+    click.echo(f"{body.get('action')} {body.get('call_id')}: {result}")

@@ -1,0 +1,178 @@
+"""Commands that play calls without OpenAI: ``simulate``, ``demo`` and ``emulator``.
+
+Registered on the main group by :mod:`callcenter.cli.main`. The work is done by
+:mod:`callcenter.simulation.simulate`, :mod:`callcenter.simulation.demo` and
+:mod:`callcenter.emulator`; these commands read the options and the environment, and choose
+the exit code: 0 when every scenario passed, 1 when one failed, 2 for a bad scenario file,
+config or usage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from callcenter.errors import ConfigError
+
+__all__ = ["demo", "emulator", "simulate"]
+
+DEFAULT_EMULATOR_PORT = 8765
+DEFAULT_API_KEY = "sk-emulator"
+
+
+class InvalidInput(click.ClickException):
+    """A scenario file or the config is invalid: exit code 2, like a usage error."""
+
+    exit_code = 2
+
+
+@click.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--controller",
+    "controller_url",
+    metavar="URL",
+    help="A running controller to drive (its base URL or webhook URL). Without it, "
+    "a controller of our own is started with --config.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="CALLCENTER_CONFIG",
+    help="Config of our own controller (or CALLCENTER_CONFIG; default: the example config).",
+)
+@click.option(
+    "--emulator-port",
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_EMULATOR_PORT,
+    show_default=True,
+    help="With --controller: the port the emulator listens on (the controller's "
+    "OPENAI_BASE_URL must be http://127.0.0.1:PORT/v1).",
+)
+@click.pass_context
+def simulate(
+    ctx: click.Context,
+    scenarios: tuple[Path, ...],
+    controller_url: str | None,
+    config_path: Path | None,
+    emulator_port: int,
+) -> None:
+    """Play scenario files (or directories of them) against a controller.
+
+    Prints each call's timeline as it happens, then a pass/fail table.
+    """
+    from callcenter.config.loader import example_config_path, load_config
+    from callcenter.simulation.scenario import load_scenario, scenario_files
+    from callcenter.simulation.simulate import (
+        Simulator,
+        local_setup,
+        remote_emulator,
+        results_table,
+        sigterm_as_interrupt,
+    )
+
+    _quiet_emulator_logs(ctx)
+    if controller_url and ctx.get_parameter_source("config_path") is ParameterSource.COMMANDLINE:
+        raise click.UsageError("--config is for a controller of our own; drop it or --controller")
+    try:
+        loaded = [load_scenario(path) for path in scenario_files(scenarios)]
+        own_config = config_path or example_config_path()
+        if not controller_url:
+            load_config(own_config)
+    except ConfigError as exc:
+        raise InvalidInput(str(exc)) from exc
+    if not loaded:
+        raise InvalidInput("no scenario files found (*.toml)")
+    with sigterm_as_interrupt(), contextlib.ExitStack() as stack:
+        try:
+            if controller_url:
+                api_key, secret = _controller_credentials()
+                emulator = stack.enter_context(
+                    remote_emulator(
+                        controller_url, port=emulator_port, api_key=api_key, webhook_secret=secret
+                    )
+                )
+                idle = None
+                click.echo(f"emulator at {emulator.base_url}, delivering to {controller_url}")
+            else:
+                click.echo(f"starting a controller with {own_config} and the emulator...")
+                setup = stack.enter_context(local_setup(own_config))
+                emulator, idle = setup.emulator, setup.controller_idle
+        except (OSError, RuntimeError) as exc:
+            raise click.ClickException(f"cannot start: {exc}") from exc
+        results = Simulator(emulator, click.echo, controller_idle=idle).run(loaded)
+    for line in results_table(results):
+        click.echo(line)
+    ctx.exit(0 if all(result.passed for result in results) else 1)
+
+
+@click.command()
+@click.option("--keep", is_flag=True, help="Keep the emulator and controller running afterwards.")
+@click.pass_context
+def demo(ctx: click.Context, keep: bool) -> None:
+    """Run the whole loop on this machine, no OpenAI account needed: the emulator of
+    OpenAI's side, the controller and a few sample calls, printed as they happen."""
+    from callcenter.simulation.demo import run_demo
+
+    _quiet_emulator_logs(ctx)
+    try:
+        status = run_demo(click.echo, keep=keep)
+    except (OSError, RuntimeError) as exc:
+        raise click.ClickException(f"the demo could not start: {exc}") from exc
+    ctx.exit(status)
+
+
+@click.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=DEFAULT_EMULATOR_PORT, show_default=True, type=int)
+@click.option(
+    "--api-key",
+    default=DEFAULT_API_KEY,
+    show_default=True,
+    help="The key the controller must send.",
+)
+@click.option("--webhook-secret", help="Signing secret (default: a fresh whsec_ one).")
+@click.option("--webhook-url", metavar="URL", help="Where to deliver realtime.call.incoming.")
+def emulator(
+    host: str, port: int, api_key: str, webhook_secret: str | None, webhook_url: str | None
+) -> None:
+    """Run the emulator of OpenAI's side (REST, sideband, webhooks) until Ctrl-C."""
+    from callcenter.emulator import Emulator, run_emulator
+
+    def ready(started: Emulator) -> None:
+        shown_key = api_key if api_key == DEFAULT_API_KEY else "the --api-key given"
+        click.echo(f"emulator serving on {started.url}")
+        click.echo(f"  OPENAI_BASE_URL={started.base_url}")
+        click.echo(f"  OPENAI_API_KEY={shown_key}")
+        click.echo(f"  OPENAI_WEBHOOK_SECRET={started.webhook_secret}")
+        click.echo(f"  webhooks go to {started.webhook_url or 'nowhere yet (--webhook-url)'}")
+        click.echo(f"  place a call: POST {started.url}/_emulator/calls")
+
+    run_emulator(host, port, api_key, webhook_secret, webhook_url, on_ready=ready)
+
+
+def _controller_credentials() -> tuple[str, str]:
+    """The key and the (first) webhook secret the user's controller is configured with."""
+    api_key = os.environ.get("OPENAI_API_KEY", "")
+    secret = os.environ.get("OPENAI_WEBHOOK_SECRET", "").split(",")[0].strip()
+    if not api_key or not secret:
+        raise click.UsageError(
+            "--controller needs OPENAI_API_KEY and OPENAI_WEBHOOK_SECRET set to the values "
+            "the controller uses, so that the emulator accepts its requests and signs its "
+            "webhooks with its secret."
+        )
+    return api_key, secret
+
+
+def _quiet_emulator_logs(ctx: click.Context) -> None:
+    """Keep the in-process emulator's INFO lines out of the timeline unless a log level
+    was asked for (``callcenter --log-level INFO simulate …``)."""
+    root = ctx.find_root()
+    if root is not ctx and root.get_parameter_source("log_level") is ParameterSource.DEFAULT:
+        logging.getLogger("callcenter.emulator").setLevel(logging.WARNING)

@@ -1,0 +1,1 @@
+"""The TOML configuration: reading, validation and the frozen values it becomes."""

@@ -1,0 +1,293 @@
+"""Intake: verified, exactly-once handling of ``realtime.call.incoming`` webhooks.
+
+The path of one delivery: size and encoding checks, signature verification with the SDK,
+parsing into the SDK's typed event, an atomic claim in the store (which also records the
+routing decision, taken inside the claim so that the concurrency cap holds across
+workers), the call action through :mod:`callcenter.control`, and the hand-off of an
+accepted call to the runtime. Redeliveries, concurrent copies included, are answered 2xx
+and cause no second action.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import pydantic
+from openai.types.webhooks import RealtimeCallIncomingWebhookEvent
+
+from callcenter.call.runtime import LiveCall, Runtime
+from callcenter.config.loader import Config, session_config, transfer_session_config
+from callcenter.control import CallControl
+from callcenter.errors import (
+    CallApiError,
+    CallConflictError,
+    CallGoneError,
+    SignatureError,
+    StoreError,
+)
+from callcenter.intake import routing
+from callcenter.intake.verify import WebhookVerifier
+from callcenter.observability import metrics
+from callcenter.observability.logs import bind_call
+from callcenter.sip.invite import IncomingCall
+from callcenter.store import ClaimResult, DecisionRecord, NewCall, Store
+from callcenter.tools.registry import ToolRegistry
+
+logger = logging.getLogger(__name__)
+
+CALL_INCOMING = "realtime.call.incoming"
+
+# A claim older than this whose call is still "ringing" belongs to a worker that died
+# mid-decision; a redelivery may take it over. Longer than any control deadline.
+STALE_CLAIM = timedelta(seconds=15)
+
+# Outcomes of calls the runtime now holds: it records how they end.
+LIVE_OUTCOMES = ("accepted", "transferring")
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the webhook endpoint answers: an HTTP status and a JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def error_reply(status: int, code: str, message: str) -> Reply:
+    """A JSON error reply in the house shape ``{"error": {"code", "message"}}``."""
+    return Reply(status, {"error": {"code": code, "message": message}})
+
+
+class Intake:
+    """Handles one webhook delivery at a time; safe to share between threads."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        store: Store,
+        control: CallControl,
+        runtime: Runtime,
+        verifier: WebhookVerifier,
+        owner: str,
+        clock: Callable[[], datetime],
+        tools: ToolRegistry | None = None,
+    ) -> None:
+        self._config = config
+        self._tools = tools
+        self._store = store
+        self._control = control
+        self._runtime = runtime
+        self._verifier = verifier
+        self._owner = owner
+        self._clock = clock
+
+    def handle(self, body: bytes, headers: Mapping[str, str]) -> Reply:
+        """Verify, claim, decide and act on one delivery; never raises for bad input."""
+        received = time.perf_counter()
+        reply = self._handle(body, headers, received)
+        metrics.webhook_handled(*_delivery_result(reply), time.perf_counter() - received)
+        return reply
+
+    def _handle(self, body: bytes, headers: Mapping[str, str], received: float) -> Reply:
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError:
+            return error_reply(400, "invalid_encoding", "The body is not UTF-8.")
+        try:
+            webhook_id = self._verifier.verify(body, headers)
+        except SignatureError as exc:
+            logger.warning("webhook rejected reason=%s", exc.reason)
+            metrics.webhook_unverified(exc.reason)
+            if exc.reason in ("unsigned", "bad_timestamp"):
+                return error_reply(400, exc.reason, "The webhook signature headers are invalid.")
+            return error_reply(401, exc.reason, "The webhook signature does not verify.")
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return error_reply(400, "invalid_json", "The body is not JSON.")
+        event_type = payload.get("type") if isinstance(payload, dict) else None
+        if event_type != CALL_INCOMING:
+            logger.info("webhook ignored webhook_id=%s type=%s", webhook_id, event_type)
+            return Reply(200, {"status": "ignored", "type": event_type})
+        try:
+            event = RealtimeCallIncomingWebhookEvent.model_validate(payload)
+        except pydantic.ValidationError as exc:
+            return error_reply(400, "invalid_event", _first_error(exc))
+        with bind_call(event.data.call_id):
+            return self._incoming(webhook_id, event, received)
+
+    def _incoming(
+        self, webhook_id: str, event: RealtimeCallIncomingWebhookEvent, received: float
+    ) -> Reply:
+        data = event.data
+        call = IncomingCall.from_sip_headers(
+            data.call_id, [(h.name, h.value) for h in data.sip_headers], data.sip_media_security
+        )
+        now = self._clock()
+        decisions: list[routing.Decision] = []
+
+        def decide(active_calls: int) -> DecisionRecord:
+            decision = routing.decide(call, self._config, now, active_calls)
+            decisions.append(decision)
+            return _record_of(decision)
+
+        try:
+            result, _ = self._store.claim_call(
+                _new_call(call, webhook_id, event.id, now),
+                decide,
+                owner=self._owner,
+                stale_after=STALE_CLAIM,
+                now=now,
+            )
+        except StoreError:
+            logger.exception("store unavailable; asking for redelivery call_id=%s", call.call_id)
+            return error_reply(503, "store_unavailable", "The store is unavailable; retry later.")
+        if result is ClaimResult.DUPLICATE:
+            logger.info("webhook duplicate call_id=%s webhook_id=%s", call.call_id, webhook_id)
+            return Reply(200, {"status": "duplicate", "call_id": call.call_id})
+        decision = decisions[-1]
+        acting = time.perf_counter()
+        outcome = self._act(call.call_id, decision)
+        if outcome not in LIVE_OUTCOMES:
+            metrics.call_outcome(decision.route_name, outcome)
+        logger.info(
+            "webhook handled call_id=%s decision=%s route=%s outcome=%s act_ms=%.2f ms=%.1f "
+            "reason=%s",
+            call.call_id,
+            decision.kind,
+            decision.route_name,
+            outcome,
+            (acting - received) * 1000,
+            (time.perf_counter() - received) * 1000,
+            decision.reason,
+        )
+        return Reply(
+            200,
+            {
+                "status": "handled",
+                "call_id": call.call_id,
+                "decision": decision.kind,
+                "route": decision.route_name,
+                "outcome": outcome,
+            },
+        )
+
+    def _act(self, call_id: str, decision: routing.Decision) -> str:
+        """Execute the decision; return the outcome recorded for the call."""
+        try:
+            if isinstance(decision, routing.Reject):
+                self._control.reject(call_id, decision.status_code)
+                return self._answered(call_id, "rejected", "rejected")
+            if isinstance(decision, routing.Accept):
+                accept = session_config(decision.route, self._config, self._tools)
+                self._control.accept(call_id, accept)
+                self._answered(call_id, "active", "accepted")
+                self._runtime.start(
+                    LiveCall(call_id, decision.route.name, greeting=decision.route.greeting)
+                )
+                return "accepted"
+            return self._refer(call_id, decision)
+        except CallGoneError:
+            logger.warning("caller hung up before the answer call_id=%s", call_id)
+            return self._finished(call_id, "caller_gone", "the call no longer exists (404)")
+        except CallConflictError:
+            logger.warning("call already answered elsewhere call_id=%s", call_id)
+            return self._finished(call_id, "conflict", "the call was already answered (409)")
+        except CallApiError as exc:
+            logger.error("call action failed call_id=%s: %s", call_id, exc)
+            return self._finished(call_id, "failed", str(exc))
+
+    def _refer(self, call_id: str, decision: routing.Refer) -> str:
+        """Accept briefly (a REFER needs an established call); the runtime then transfers it."""
+        self._control.accept(call_id, transfer_session_config(decision.route, self._config))
+        self._answered(call_id, "active", "accepted")
+        self._runtime.start(
+            LiveCall(
+                call_id,
+                decision.route_name,
+                handoff=decision.handoff,
+                transfer_to=_transfer_chain(decision, self._config),
+            )
+        )
+        return "transferring"
+
+    def _answered(self, call_id: str, status: str, outcome: str, target: str | None = None) -> str:
+        try:
+            self._store.mark_answered(
+                call_id, status=status, outcome=outcome, target=target, at=self._clock()
+            )
+        except StoreError:
+            # The action is done and the claim stands, so a redelivery stays harmless.
+            logger.exception("could not record the answer call_id=%s", call_id)
+        return outcome
+
+    def _finished(self, call_id: str, outcome: str, error: str) -> str:
+        try:
+            self._store.mark_failed(call_id, outcome=outcome, error=error, at=self._clock())
+        except StoreError:
+            logger.exception("could not record the outcome call_id=%s", call_id)
+        return outcome
+
+
+def _new_call(call: IncomingCall, webhook_id: str, event_id: str, now: datetime) -> NewCall:
+    return NewCall(
+        call_id=call.call_id,
+        webhook_id=webhook_id,
+        event_id=event_id,
+        received_at=now,
+        caller_number=call.caller_number,
+        caller_uri=call.caller.uri if call.caller else None,
+        caller_name=call.caller.display_name if call.caller else None,
+        dialled_number=call.dialled_number,
+        dialled_uri=call.dialled.uri if call.dialled else None,
+        sip_headers=list(call.headers),
+        media_security=call.media_security,
+    )
+
+
+def _record_of(decision: routing.Decision) -> DecisionRecord:
+    if isinstance(decision, routing.Reject):
+        return DecisionRecord(
+            "reject", decision.route_name, decision.reason, decision.status_code, None
+        )
+    if isinstance(decision, routing.Refer):
+        return DecisionRecord(
+            "refer", decision.route_name, decision.reason, None, decision.target_uri
+        )
+    return DecisionRecord("accept", decision.route_name, decision.reason, None, None)
+
+
+def _transfer_chain(decision: routing.Refer, config: Config) -> tuple[str, ...]:
+    """The decision's target URI, then its fallback if the target is a configured one."""
+    chain = [decision.target_uri]
+    target = config.targets.get(decision.target)
+    if target and target.fallback:
+        chain.append(config.target_uri(target.fallback))
+    return tuple(chain)
+
+
+def _delivery_result(reply: Reply) -> tuple[str, str]:
+    """The event type and result (one of ``metrics.DELIVERY_RESULTS``) of an answered delivery."""
+    status = reply.body.get("status")
+    if reply.status == 200 and status in ("handled", "duplicate"):
+        return CALL_INCOMING, str(status)
+    if reply.status == 200:
+        event_type = reply.body.get("type")
+        return (event_type if isinstance(event_type, str) else "unknown"), "ignored"
+    if reply.status == 503:
+        return CALL_INCOMING, "store_unavailable"
+    code = reply.body.get("error", {}).get("code")
+    return (CALL_INCOMING if code == "invalid_event" else "unknown"), "invalid"
+
+
+def _first_error(exc: pydantic.ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"The event is malformed at {where}: {error['msg']}."

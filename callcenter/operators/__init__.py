@@ -1,0 +1,1 @@
+"""The operator surface: JSON API, web console, auth, audit, commands and streams."""

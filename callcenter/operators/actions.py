@@ -1,0 +1,123 @@
+"""An operator's transfer, hang-up or instruction, checked, delivered and audited.
+
+Shared by the JSON API and the console: :func:`check_transfer_target` decides whether a
+target may be used, :func:`execute` checks the call, delivers the command (see
+:mod:`callcenter.operators.commands`) and writes the audit row, answering with an :class:`Outcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from callcenter.call.actions import OperatorCommand
+from callcenter.call.runtime import Runtime
+from callcenter.config.loader import Config
+from callcenter.operators.audit import AuditTrail
+from callcenter.operators.commands import DELIVERED, deliver, describe_command
+from callcenter.sip.invite import is_transfer_uri
+from callcenter.store import ACTIVE, Store
+from callcenter.store.operators import OperatorStore
+
+__all__ = [
+    "MAX_INSTRUCTION",
+    "Outcome",
+    "audit_outcome",
+    "check_instruction",
+    "check_transfer_target",
+    "execute",
+]
+
+MAX_INSTRUCTION = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an action went: an HTTP status, a code (or result) and a message for people."""
+
+    status: int
+    code: str
+    message: str
+    command_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The command was delivered (200) or queued (202)."""
+        return self.status < 300
+
+
+def check_transfer_target(config: Config, target: object) -> Outcome | None:
+    """None if ``target`` may be transferred to; otherwise why not."""
+    if not isinstance(target, str) or not target.strip():
+        return Outcome(422, "invalid_body", "target must be a target name or a tel:/sip: URI")
+    target = target.strip()
+    if target in config.targets:
+        return None
+    if not is_transfer_uri(target):
+        names = ", ".join(config.targets) or "none"
+        return Outcome(422, "unknown_target", f"no target {target!r}; configured: {names}")
+    if not config.operators.allow_uri_targets:
+        return Outcome(403, "uri_targets_disabled", "transfers to typed URIs are disabled")
+    return None
+
+
+def check_instruction(text: object) -> Outcome | None:
+    """None if ``text`` is a usable instruction; otherwise why not."""
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_INSTRUCTION:
+        return Outcome(422, "invalid_body", f"text must be 1 to {MAX_INSTRUCTION} characters")
+    return None
+
+
+def execute(
+    *,
+    calls: Store,
+    runtime: Runtime,
+    store: OperatorStore,
+    audit: AuditTrail,
+    clock: Callable[[], datetime],
+    call_id: str,
+    command: OperatorCommand,
+    client: str,
+    wait: float,
+) -> Outcome:
+    """Check the call is live, deliver ``command``, audit; what happened."""
+    kind, payload = describe_command(command)
+    call = calls.get_call(call_id)
+    if call is None:
+        outcome = Outcome(404, "unknown_call", f"no call {call_id!r}")
+    elif call.status != ACTIVE:
+        outcome = Outcome(409, "call_not_live", f"call {call_id} is {call.status}, not active")
+    else:
+        delivery = deliver(runtime, store, call_id, command, clock=clock, wait=wait)
+        if delivery.result is None:
+            outcome = Outcome(202, "pending", "queued for the worker holding the call")
+        elif delivery.result == DELIVERED:
+            outcome = Outcome(200, DELIVERED, f"{kind} passed to the call")
+        else:
+            outcome = Outcome(409, "call_not_live", f"call {call_id} is no longer held")
+        outcome = Outcome(outcome.status, outcome.code, outcome.message, delivery.command_id)
+    audit_outcome(audit, command.operator, kind, call_id, client, outcome, payload)
+    return outcome
+
+
+def audit_outcome(
+    audit: AuditTrail,
+    operator: str,
+    action: str,
+    call_id: str,
+    client: str,
+    outcome: Outcome,
+    payload: dict[str, object] | None = None,
+) -> None:
+    """Write the audit row of an action, whether it went through or was refused."""
+    result = outcome.code if outcome.ok else f"refused:{outcome.status}:{outcome.code}"
+    detail = {**(payload or {}), "command_id": outcome.command_id}
+    audit.record(
+        operator=operator,
+        action=action,
+        call_id=call_id,
+        result=result,
+        client=client,
+        detail=detail,
+    )

@@ -1,0 +1,169 @@
+"""Operator commands delivered to the worker that holds the call, wherever the request landed.
+
+:func:`deliver` first offers the command to this worker's runtime; when another worker (or
+node) holds the call it queues a row in the store's ``commands`` table and waits, boundedly,
+for the result. Every worker runs a :class:`CommandPoller` that claims the queued commands
+of the calls it holds and passes them to its runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from callcenter.call.actions import (
+    OperatorCommand,
+    OperatorHangup,
+    OperatorInstruct,
+    OperatorTransfer,
+)
+from callcenter.call.runtime import Runtime
+from callcenter.errors import StoreError
+from callcenter.store.operators import OperatorStore
+
+__all__ = [
+    "DELIVERED",
+    "NOT_HELD",
+    "CommandPoller",
+    "Delivery",
+    "command_from_row",
+    "deliver",
+    "describe_command",
+]
+
+logger = logging.getLogger(__name__)
+
+DELIVERED = "delivered"  # the call's session got the command
+NOT_HELD = "not_held"  # the claiming worker no longer held the call
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How a command went: ``result`` None means no worker took it within the wait."""
+
+    result: str | None
+    command_id: int | None = None  # the queued row, when the command went through the store
+
+
+def describe_command(command: OperatorCommand) -> tuple[str, dict[str, object]]:
+    """The ``kind`` and JSON ``payload`` of a command (the ``commands`` table's columns)."""
+    if isinstance(command, OperatorTransfer):
+        return "transfer", {"target": command.target}
+    if isinstance(command, OperatorInstruct):
+        return "instruct", {"text": command.text}
+    return "hangup", {}
+
+
+def command_from_row(kind: str, payload: Mapping[str, object], operator: str) -> OperatorCommand:
+    """The command a ``commands`` row describes; ValueError for an unknown kind."""
+    if kind == "transfer":
+        return OperatorTransfer(str(payload["target"]), operator)
+    if kind == "instruct":
+        return OperatorInstruct(str(payload["text"]), operator)
+    if kind == "hangup":
+        return OperatorHangup(operator)
+    raise ValueError(f"unknown command kind {kind!r}")
+
+
+def deliver(
+    runtime: Runtime,
+    store: OperatorStore,
+    call_id: str,
+    command: OperatorCommand,
+    *,
+    clock: Callable[[], datetime],
+    wait: float = 5.0,
+    poll: float = 0.05,
+) -> Delivery:
+    """Pass ``command`` to the call, here or through the store; wait up to ``wait`` seconds."""
+    if runtime.command(call_id, command):
+        logger.info("operator command delivered here call_id=%s", call_id)
+        return Delivery(DELIVERED)
+    kind, payload = describe_command(command)
+    command_id = store.add_command(call_id, kind, payload, operator=command.operator, at=clock())
+    logger.info("operator command queued call_id=%s id=%s kind=%s", call_id, command_id, kind)
+    deadline = time.monotonic() + wait
+    while True:
+        row = store.command(command_id)
+        if row is not None and row.result is not None:
+            return Delivery(row.result, command_id)
+        if time.monotonic() >= deadline:
+            return Delivery(None, command_id)
+        time.sleep(poll)
+
+
+class CommandPoller:
+    """Claims queued commands for the calls this worker holds and executes them."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        store: OperatorStore,
+        *,
+        owner: str,
+        clock: Callable[[], datetime],
+        interval: float = 0.2,
+    ) -> None:
+        self._runtime = runtime
+        self._store = store
+        self._owner = owner
+        self._clock = clock
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start polling in a daemon thread (idempotent)."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(
+                target=self._run, name="callcenter-commands", daemon=True
+            )
+            self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop polling."""
+        self._stop.set()
+        with self._lock:
+            thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
+
+    def poll_once(self) -> int:
+        """Claim and execute the queued commands of the calls held here; how many ran."""
+        held = self._runtime.active_calls()
+        if not held:
+            return 0
+        claimed = self._store.claim_commands(held, owner=self._owner)
+        for row in claimed:
+            try:
+                command = command_from_row(row.kind, row.payload, row.operator)
+            except (KeyError, ValueError) as exc:
+                logger.warning(
+                    "bad operator command call_id=%s id=%s: %s", row.call_id, row.id, exc
+                )
+                self._store.finish_command(row.id, result="invalid", at=self._clock())
+                continue
+            result = DELIVERED if self._runtime.command(row.call_id, command) else NOT_HELD
+            self._store.finish_command(row.id, result=result, at=self._clock())
+            logger.info(
+                "operator command executed call_id=%s id=%s kind=%s result=%s",
+                row.call_id,
+                row.id,
+                row.kind,
+                result,
+            )
+        return len(claimed)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.poll_once()
+            except StoreError as exc:
+                logger.warning("polling operator commands failed: %s", exc)

@@ -1,0 +1,65 @@
+"""Server-Sent Events of one call's stored events, as they are recorded.
+
+The stream polls the store (so it sees events recorded by any worker or node), sends each
+event as ``id``/``event``/``data``, a comment line as a heartbeat, and ends with an ``end``
+event once the call is over and its last events are out, or when its lifetime runs out
+(the client reconnects with ``Last-Event-ID`` and loses nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from callcenter.operators.views import event_json
+from callcenter.store import LIVE_STATUSES, Store
+
+__all__ = ["StreamTimings", "call_events_stream", "sse"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamTimings:
+    """How often the stream polls, beats, and how long it may live, in seconds."""
+
+    poll: float = 0.25
+    heartbeat: float = 15.0
+    lifetime: float = 600.0
+
+
+def sse(event: str, data: object, event_id: int | None = None) -> str:
+    """One SSE message."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+def call_events_stream(
+    store: Store,
+    call_id: str,
+    *,
+    after_id: int = 0,
+    timings: StreamTimings = StreamTimings(),
+    monotonic: Callable[[], float] = time.monotonic,
+) -> Iterator[str]:
+    """The SSE text of ``call_id``'s events after ``after_id``, until the call ends."""
+    started = last_beat = monotonic()
+    yield ": stream of call events\n\n"
+    while True:
+        record = store.get_call(call_id)
+        over = record is None or record.status not in LIVE_STATUSES
+        for event in store.events(call_id, after_id=after_id):
+            after_id = event.id
+            yield sse(event.kind, event_json(event), event.id)
+        now = monotonic()
+        if over:
+            status = record.status if record is not None else None
+            yield sse("end", {"call_id": call_id, "status": status})
+            return
+        if now - started >= timings.lifetime:
+            yield sse("timeout", {"call_id": call_id, "last_id": after_id})
+            return
+        if now - last_beat >= timings.heartbeat:
+            last_beat = now
+            yield ": heartbeat\n\n"
+        time.sleep(timings.poll)

@@ -1,0 +1,1 @@
+"""Scenario files, their checks, timelines, ``callcenter simulate`` and the demo."""

@@ -1,0 +1,242 @@
+"""``callcenter demo``: the whole loop on this machine, with no OpenAI account.
+
+Starts the emulator of OpenAI's side and the controller (``callcenter serve``, SQLite in a
+temporary directory, the example config with a small overlay), plays the bundled demo
+scenarios with the emulator slowed down so that each timeline reads like a call, and prints
+a summary. With ``keep`` both stay up afterwards (until Ctrl-C or SIGTERM) for calls placed
+by hand through the emulator's control API.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tempfile
+import time
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import tomli_w
+
+from callcenter.config.loader import example_config_path
+from callcenter.emulator import EmulatorThread, Pacing
+from callcenter.simulation.checks import controller_answer, emulator_outcome
+from callcenter.simulation.scenario import Scenario, load_scenario, scenario_files
+from callcenter.simulation.simulate import (
+    FINAL_STATES,
+    POLL_INTERVAL,
+    CallWatcher,
+    Echo,
+    ScenarioResult,
+    Simulator,
+    local_setup,
+    sigterm_as_interrupt,
+)
+from callcenter.simulation.timeline import Timeline, table
+
+__all__ = [
+    "DEMO_PACING",
+    "ConfigOverlay",
+    "demo_scenarios",
+    "run_demo",
+    "summary_table",
+    "write_demo_config",
+]
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios" / "demo"
+MAX_CONCURRENT_CALLS = 2
+WHEN_FULL = "reject:486"
+CLOSED_ROUTE = "sales"
+
+# Slow enough to follow, fast enough that the whole demo takes seconds.
+DEMO_PACING = Pacing(
+    delta_interval=0.04,
+    playback_seconds=0.2,
+    playback_per_char=0.012,
+    speech_per_char=0.015,
+    close_delay=0.05,
+)
+
+
+@dataclass(frozen=True)
+class ConfigOverlay:
+    """The demo's config: where it was written and what it changes from the example."""
+
+    path: Path
+    changes: str
+
+
+def demo_scenarios() -> list[Scenario]:
+    """The bundled demo scenarios, in order."""
+    return [load_scenario(path) for path in scenario_files([SCENARIO_DIR])]
+
+
+def write_demo_config(directory: Path, *, now: datetime | None = None) -> ConfigOverlay:
+    """Write the example config with the demo's overlay into ``directory``.
+
+    The overlay makes "busy" reachable with two held calls (a limit of 2, rejecting with 486
+    when full) and "after hours" certain at any time (today, in the sales route's time zone,
+    becomes one of its closed dates).
+    """
+    source = example_config_path()
+    data: dict[str, Any] = tomllib.loads(source.read_text(encoding="utf-8"))
+    limits = data.setdefault("limits", {})
+    limits["max_concurrent_calls"] = MAX_CONCURRENT_CALLS
+    limits["when_full"] = WHEN_FULL
+    route = next(r for r in data.get("routes", []) if r.get("name") == CLOSED_ROUTE)
+    hours = route["hours"]
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(hours["timezone"])).date()
+    closed: list[date] = list(hours.get("closed_dates", []))
+    hours["closed_dates"] = [*closed, today] if today not in closed else closed
+    path = directory / "callcenter-demo.toml"
+    path.write_text(
+        f"# The demo's config: {source.name} with an overlay written by `callcenter demo`.\n"
+        + tomli_w.dumps(data),
+        encoding="utf-8",
+    )
+    changes = (
+        f"limits.max_concurrent_calls = {MAX_CONCURRENT_CALLS}, "
+        f'limits.when_full = "{WHEN_FULL}", and today ({today}) added to the '
+        f"{CLOSED_ROUTE} route's closed_dates"
+    )
+    return ConfigOverlay(path, changes)
+
+
+def summary_table(results: Sequence[ScenarioResult]) -> list[str]:
+    """One row per demo call: what was expected, what happened, and whether they match."""
+    rows = [
+        [
+            result.scenario.name,
+            _expected(result.scenario),
+            _got(result),
+            "ok" if result.passed else "MISMATCH",
+        ]
+        for result in results
+    ]
+    return table(["call", "expected", "got", "ok"], rows)
+
+
+def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) -> int:
+    """Run the demo; 0 if every call went as expected, else 1 (130 if interrupted)."""
+    scenarios = demo_scenarios()
+    with (
+        sigterm_as_interrupt(),
+        tempfile.TemporaryDirectory(prefix="callcenter-demo-") as tmp,
+    ):
+        workdir = Path(tmp)
+        overlay = write_demo_config(workdir)
+        echo(f"config: the example config with {overlay.changes}")
+        echo("starting the emulator of OpenAI's side and the controller on loopback...")
+        status = 130
+        try:
+            with local_setup(overlay.path, pacing=pacing, workdir=workdir) as setup:
+                echo(f"controller {setup.controller.url}  emulator {setup.emulator.url}")
+                echo("")
+                simulator = Simulator(setup.emulator, echo, controller_idle=setup.controller_idle)
+                results = simulator.run(scenarios)
+                for line in summary_table(results):
+                    echo(line)
+                status = 0 if all(result.passed for result in results) else 1
+                if keep:
+                    _keep_serving(setup.emulator, setup.controller.url, setup.operator_token, echo)
+        except KeyboardInterrupt:
+            echo("stopping")
+        return status
+
+
+def _keep_serving(
+    emulator: EmulatorThread, controller_url: str, operator_token: str, echo: Echo
+) -> None:
+    """Print how to reach both and watch new calls until interrupted."""
+    place = json.dumps(
+        {
+            "from_number": "+14155550123",
+            "to_number": "+18005550100",
+            "script": [
+                {"type": "wait_for", "kind": "output_audio_buffer.stopped"},
+                {"type": "say", "text": "Hi, where is my order?"},
+                {"type": "wait_for", "kind": "output_audio_buffer.stopped"},
+                {"type": "hang_up"},
+            ],
+        }
+    )
+    curl = (
+        f"curl -s -X POST {emulator.url}/_emulator/calls "
+        f"-H 'content-type: application/json' -d {shlex.quote(place)}"
+    )
+    for line in (
+        "",
+        "the emulator and the controller keep running (Ctrl-C to stop):",
+        f"  controller      {controller_url}",
+        f"  console         {controller_url}/console  (log in with the operator token)",
+        f"  operator token  {operator_token}  (throwaway; also for the API and `callcenter calls`)",
+        f"  emulator        {emulator.url}  (OPENAI_BASE_URL={emulator.base_url})",
+        f"  API key         {emulator.emulator.api_key}  (throwaway, for this demo only)",
+        f"  webhook secret  {emulator.emulator.webhook_secret}  (throwaway)",
+        "place another call:",
+        f"  {curl}",
+        f"see what happened to it:  curl -s {emulator.url}/_emulator/calls",
+        "",
+    ):
+        echo(line)
+    _watch_new_calls(emulator, echo, known=set(emulator.calls))
+
+
+def _watch_new_calls(emulator: EmulatorThread, echo: Echo, known: set[str]) -> None:
+    """Print the timeline of every call placed from now on; returns only when interrupted."""
+    watching: dict[str, tuple[CallWatcher, Timeline]] = {}
+    while True:
+        for call_id, call in list(emulator.calls.items()):
+            if call_id not in known:
+                known.add(call_id)
+                watching[call_id] = (CallWatcher(emulator, call), Timeline(call.created_at))
+                echo(f"== call {call_id}")
+        for call_id, (watcher, timeline) in list(watching.items()):
+            for moment in watcher.poll():
+                line = timeline.line(moment)
+                if line is not None:
+                    echo(line)
+            if watcher.call.state in FINAL_STATES and not watcher.attached:
+                del watching[call_id]
+        time.sleep(POLL_INTERVAL * 5)
+
+
+def _expected(scenario: Scenario) -> str:
+    expect = scenario.expect
+    return _summary(
+        expect.decision,
+        expect.rejected,
+        expect.referred_to,
+        expect.controller_outcome or expect.outcome,
+    )
+
+
+def _got(result: ScenarioResult) -> str:
+    call = result.call
+    if call is None:
+        failure = result.first_failure
+        return failure.actual if failure else "not placed"
+    answer = controller_answer(call) or {}
+    expect = result.scenario.expect
+    outcome = answer.get("outcome") if expect.controller_outcome else emulator_outcome(call)
+    return _summary(answer.get("decision"), call.reject_code, call.refer_target, outcome)
+
+
+def _summary(
+    decision: str | None, code: int | None, target: str | None, outcome: str | None
+) -> str:
+    parts = [decision or "no decision"]
+    if code is not None:
+        parts[0] += f" {code}"
+    if target is not None and decision == "refer":
+        parts[0] += f" to {target}"
+    elif target is not None:
+        parts.append(f"transferred to {target}")
+    if outcome and outcome not in ("rejected", "referred"):
+        parts.append(outcome)
+    return ", ".join(parts)

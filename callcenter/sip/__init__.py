@@ -1,0 +1,1 @@
+"""SIP facts: URIs, the INVITE's addresses and headers, and what a trunk needs."""

@@ -1,0 +1,1 @@
+"""Company tools: ``@callcenter.tool``, their schemas, running them, the example tools."""

@@ -1,0 +1,1 @@
+"""The web application: the app factory, its services and the gunicorn server."""

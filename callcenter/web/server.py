@@ -1,0 +1,121 @@
+"""``callcenter serve``: the controller under gunicorn (gthread workers).
+
+The master validates the config, migrates the store and prepares the directory of the
+workers' Prometheus metric files once, before forking; each worker then builds its own app
+(and so its own runtime loop thread) after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from callcenter.config.loader import Config, load_config
+from callcenter.observability import metrics
+from callcenter.settings import Settings
+from callcenter.store import Store
+from callcenter.web.app import EXTENSION, Services, create_app
+
+logger = logging.getLogger(__name__)
+
+
+class ControllerApplication(BaseApplication):  # type: ignore[misc]
+    """A gunicorn application that builds the Flask app in each worker."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self._settings = settings
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app(self._settings)
+
+
+def gunicorn_options(
+    bind: str, workers: int, threads: int, log_level: str, access_log: bool
+) -> dict[str, Any]:
+    """The gunicorn settings callcenter runs with."""
+    return {
+        "bind": bind,
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": threads,
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "keepalive": 5,
+        "preload_app": False,  # each worker builds its own app, runtime thread included
+        "loglevel": log_level.lower(),
+        "accesslog": "-" if access_log else None,
+        "errorlog": "-",
+        "post_worker_init": tune_worker,
+        "worker_exit": release_worker,
+        "child_exit": mark_worker_dead,
+        "proc_name": "callcenter",
+        "control_socket_disable": True,  # gunicorn's control socket lives under $HOME
+    }
+
+
+def serve(
+    settings: Settings,
+    *,
+    bind: str,
+    workers: int,
+    threads: int = 8,
+    log_level: str = "info",
+    access_log: bool = False,
+) -> None:
+    """Validate, migrate, then run gunicorn until it is stopped."""
+    config = prepare(settings)
+    metrics_dir = metrics.prepare_multiprocess_dir()
+    logger.info(
+        "serving bind=%s workers=%d metrics_dir=%s config=%s",
+        bind,
+        workers,
+        metrics_dir.path,
+        config.summary(),
+    )
+    try:
+        ControllerApplication(
+            settings, gunicorn_options(bind, workers, threads, log_level, access_log)
+        ).run()
+    finally:
+        metrics_dir.remove()
+
+
+# How often a thread holding the GIL is asked to let another run (Python's default: 5 ms).
+# A webhook thread that waits behind a busy sideband thread would wait that long each time.
+GIL_SWITCH_INTERVAL = 0.0005
+
+
+def prepare(settings: Settings) -> Config:
+    """What the master does once before forking: validate the config, migrate the store."""
+    config = load_config(settings.config_path)
+    with Store.open(settings.database_url) as store:
+        store.migrate()
+    return config
+
+
+def tune_worker(worker: Any) -> None:
+    """gunicorn ``post_worker_init`` hook: favour latency over throughput in the worker."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+
+
+def release_worker(server: Any, worker: Any) -> None:
+    """gunicorn ``worker_exit`` hook: release this worker's calls and connections."""
+    app = getattr(worker, "wsgi", None)
+    found = app.extensions.get(EXTENSION) if isinstance(app, Flask) else None
+    if isinstance(found, Services):
+        found.close()
+
+
+def mark_worker_dead(server: Any, worker: Any) -> None:
+    """gunicorn ``child_exit`` hook, in the master: the exited worker's live gauges go."""
+    metrics.worker_gone(worker.pid)
