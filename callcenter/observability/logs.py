@@ -1,8 +1,11 @@
 """Logging set-up: JSON lines in production, a readable format on a terminal.
 
-The ``call_id`` of the call being handled is bound once per unit of work with
-:func:`bind_call` (a context variable, so it follows threads' and asyncio tasks' own
-contexts) and added to every record by :class:`CallContextFilter`.
+A log line is an event name and its fields: ``logger.info("tool done", extra={"tool": name,
+"ms": ms})``. :class:`JsonFormatter` writes every field as a key of the JSON object;
+:class:`TextFormatter` appends them as ``key=value``. The ``call_id`` of the call being handled
+is bound once per unit of work with :func:`bind_call` (a context variable, so it follows
+threads' and asyncio tasks' own contexts) and added to every record by
+:class:`CallContextFilter`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,17 @@ import logging
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+
+# What every LogRecord carries; anything else on a record is a field passed with ``extra=``.
+_RECORD_ATTRIBUTES: frozenset[str] = frozenset(
+    {*logging.LogRecord("", 0, "", 0, "", None, None).__dict__, "message", "asctime", "call_id"}
+)
+
+
+def fields(record: logging.LogRecord) -> dict[str, object]:
+    """The fields given to the log call with ``extra=``, in the order given."""
+    return {k: v for k, v in record.__dict__.items() if k not in _RECORD_ATTRIBUTES}
+
 
 _current_call: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "callcenter_call_id", default=None
@@ -57,19 +71,26 @@ class JsonFormatter(logging.Formatter):
         call_id = getattr(record, "call_id", None)
         if call_id:
             entry["call_id"] = call_id
+        for key, value in fields(record).items():
+            entry.setdefault(key, value)
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 class TextFormatter(logging.Formatter):
-    """``HH:MM:SS level logger: message [call_id=…]`` for people at a terminal."""
+    """``HH:MM:SS level logger: message key=value … [call_id=…]`` for people at a terminal."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
+        extra = fields(record)
+        if extra:
+            head, newline, trace = text.partition("\n")
+            pairs = " ".join(f"{key}={value}" for key, value in extra.items())
+            text = f"{head} {pairs}{newline}{trace}"
         call_id = getattr(record, "call_id", None)
         if call_id and f"call_id={call_id}" not in text:
             text += f" [call_id={call_id}]"
