@@ -124,3 +124,36 @@ def test_invalid_event_goes_to_the_fallback() -> None:
     event = parse_server_event(raw, sdk_parse)
     assert type(event).__name__ == "InputAudioBufferSpeechStartedEvent"
     assert event.model_dump(exclude_unset=True) == sdk_parse(raw).model_dump(exclude_unset=True)
+
+
+async def test_the_sdk_connection_parses_through_its_parse_event() -> None:
+    """Guard for use_fast_parsing: the SDK's recv() and iteration use the instance's parser."""
+    import websockets.asyncio.server
+    from openai import AsyncOpenAI
+
+    from callcenter.call.server_events import use_fast_parsing
+
+    sample = json.dumps(events.session_created({"type": "realtime"}))
+
+    async def handler(socket: websockets.asyncio.server.ServerConnection) -> None:
+        await socket.send(sample)
+        await socket.send(sample)
+        await socket.close()
+
+    seen: list[str | bytes] = []
+    async with websockets.asyncio.server.serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = AsyncOpenAI(api_key="sk-test", base_url=f"http://127.0.0.1:{port}/v1")
+        async with client.realtime.connect(call_id="rtc_guard") as connection:
+            use_fast_parsing(connection)
+            fast = connection.parse_event
+
+            def watched(data: str | bytes) -> RealtimeServerEvent:
+                seen.append(data)
+                return fast(data)
+
+            setattr(connection, "parse_event", watched)  # noqa: B010 - as use_fast_parsing does
+            received = [await connection.recv()] + [event async for event in connection]
+    assert len(received) == 2
+    assert len(seen) == 2, "the SDK no longer parses through parse_event: see call/server_events.py"
+    assert all(event.type == "session.created" for event in received)
