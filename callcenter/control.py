@@ -150,11 +150,13 @@ class CallControl:
             stop=stop_before_delay(policy.deadline),
             reraise=True,
             before_sleep=lambda state: logger.warning(
-                "control retry verb=%s call_id=%s attempt=%d error=%s",
-                verb,
-                call_id,
-                state.attempt_number,
-                _describe(state.outcome.exception() if state.outcome else None),
+                "control retry",
+                extra={
+                    "verb": verb,
+                    "call_id": call_id,
+                    "attempt": state.attempt_number,
+                    "error": _describe(state.outcome.exception() if state.outcome else None),
+                },
             ),
         )
         unanswered = False  # an earlier attempt got no answer: it may have gone through
@@ -179,11 +181,8 @@ class CallControl:
                 raise _call_error(verb, call_id, exc) from exc
             # Our unanswered attempt went through; this retry only found it done.
             logger.warning(
-                "control verb=%s call_id=%s: retry answered %s after an unanswered attempt; "
-                "taking the first attempt as done",
-                verb,
-                call_id,
-                exc.status_code,
+                "control retry found it done",
+                extra={"verb": verb, "call_id": call_id, "status": exc.status_code},
             )
             return
         except openai.APIStatusError as exc:
@@ -191,10 +190,12 @@ class CallControl:
         except openai.APIConnectionError as exc:
             raise CallApiError(verb, call_id, None, _describe(exc)) from exc
         logger.debug(
-            "control done verb=%s call_id=%s ms=%.1f",
-            verb,
-            call_id,
-            (time.monotonic() - started) * 1000,
+            "control done",
+            extra={
+                "verb": verb,
+                "call_id": call_id,
+                "ms": round((time.monotonic() - started) * 1000, 1),
+            },
         )
 
 

@@ -111,9 +111,8 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:
         if model in shutdowns:
             logger.warning(
-                "model %s has an announced shutdown on %s; plan a move to another model",
-                model,
-                shutdowns[model].isoformat(),
+                "model has an announced shutdown; plan a move to another model",
+                extra={"model": model, "shutdown": shutdowns[model].isoformat()},
             )
     return config
 
