@@ -203,7 +203,6 @@ class CallRunner:
                 action.arguments,
                 timeout=tools.timeout_for(spec),
                 executor=self._services.executor,
-                call_id=self._call_id,
             )
         outcome = "ok" if result.ok else "error"
         if result.error is not None and result.error.startswith("the tool timed out"):

@@ -24,12 +24,11 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from callcenter.tools.schema import parse_json_arguments
+import pydantic
 
-if TYPE_CHECKING:
-    from callcenter.tools.registry import ToolSpec  # tools imports this module
+from callcenter.tools.spec import ToolSpec
 
 __all__ = ["ToolResult", "encode_result", "run_tool"]
 
@@ -56,14 +55,12 @@ async def run_tool(
     *,
     timeout: float,  # noqa: ASYNC109 -- each tool has its own bound, applied inside
     executor: concurrent.futures.Executor | None = None,
-    call_id: str | None = None,
 ) -> ToolResult:
     """Run ``spec`` with the model's JSON ``arguments``, within ``timeout`` seconds.
 
     A sync function runs in ``executor`` (the loop's default one when None), in a copy of
     the caller's context; a sync tool that times out keeps its thread until it returns, as
-    threads cannot be stopped. ``call_id`` only labels the log line of a raising tool.
-    Raises only CancelledError.
+    threads cannot be stopped. Raises only CancelledError.
     """
     started = time.perf_counter()
 
@@ -74,7 +71,7 @@ async def run_tool(
     if spec.function is None:
         return failed(f"{spec.name} is carried out by the call, not run as a function")
     try:
-        kwargs = parse_json_arguments(spec.arguments, arguments)
+        kwargs = spec.arguments.parse(arguments)
     except ValueError as error:
         return failed(f"invalid arguments: {error}")
     scope = asyncio.timeout(timeout)
@@ -86,7 +83,7 @@ async def run_tool(
             return failed(f"the tool timed out after {timeout:g}s")
         return failed(_describe(error))
     except Exception as error:  # the company's code: any failure is the tool's output
-        logger.warning("tool raised call_id=%s name=%s", call_id, spec.name, exc_info=True)
+        logger.warning("tool raised", extra={"tool": spec.name}, exc_info=True)
         return failed(_describe(error))
     try:
         output = encode_result(value)
@@ -123,9 +120,8 @@ def _plain(value: object) -> object:
     """A JSON-ready stand-in for what ``json`` cannot write itself."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump) and hasattr(type(value), "model_fields"):
-        return model_dump(mode="json")
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime.date | datetime.time):
