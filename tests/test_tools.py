@@ -806,7 +806,7 @@ async def test_exception_becomes_an_error_output(
     """A raising tool gives {"error": "<Type>: <message>"} and a logged traceback."""
     with caplog.at_level(logging.WARNING, logger="callcenter"):
         result = await run_tool(_spec(_raises), '{"order_id": "A1"}', timeout=5, executor=pool)
-    assert (result.ok, result.error) == (False, "LookupError: no order A1")
+    assert (result.ok, result.error, result.timed_out) == (False, "LookupError: no order A1", False)
     assert result.output == '{"error": "LookupError: no order A1"}'
     [record] = caplog.records
     assert (record.getMessage(), record.tool) == ("tool raised", "_raises")
@@ -821,7 +821,7 @@ async def test_tools_own_timeout_error_is_not_a_timeout() -> None:
         raise TimeoutError("the CRM did not answer")
 
     result = await run_tool(_spec(gives_up), "{}", timeout=5)
-    assert result.error == "TimeoutError: the CRM did not answer"
+    assert (result.error, result.timed_out) == ("TimeoutError: the CRM did not answer", False)
 
 
 async def test_slow_async_tool_times_out() -> None:
@@ -837,6 +837,7 @@ async def test_slow_async_tool_times_out() -> None:
 
     result = await run_tool(_spec(slow), "{}", timeout=0.05)
     assert (result.ok, result.output) == (False, '{"error": "the tool timed out after 0.05s"}')
+    assert result.timed_out
     assert cancelled.is_set()
     assert result.duration >= 0.05
 
@@ -854,7 +855,7 @@ async def test_slow_sync_tool_times_out(pool: concurrent.futures.Executor) -> No
         result = await run_tool(_spec(slow), "{}", timeout=0.05, executor=pool)
     finally:
         release.set()
-    assert result.error == "the tool timed out after 0.05s"
+    assert (result.error, result.timed_out) == ("the tool timed out after 0.05s", True)
 
 
 async def test_cancellation_propagates_to_an_async_tool() -> None:

@@ -40,13 +40,15 @@ class ToolResult:
     """How a tool call went: ``output`` is the JSON string to send as function_call_output.
 
     ``error`` repeats the failure for the record (None when ``ok``); ``duration`` is the
-    time spent in seconds, argument checking included.
+    time spent in seconds, argument checking included; ``timed_out`` tells that the tool
+    was stopped waiting for at its timeout (a TimeoutError the tool raised itself is not).
     """
 
     ok: bool
     output: str
     error: str | None
     duration: float
+    timed_out: bool = False
 
 
 async def run_tool(
@@ -64,9 +66,9 @@ async def run_tool(
     """
     started = time.perf_counter()
 
-    def failed(error: str) -> ToolResult:
+    def failed(error: str, *, timed_out: bool = False) -> ToolResult:
         output = json.dumps({"error": error}, ensure_ascii=False)
-        return ToolResult(False, output, error, time.perf_counter() - started)
+        return ToolResult(False, output, error, time.perf_counter() - started, timed_out)
 
     if spec.function is None:
         return failed(f"{spec.name} is carried out by the call, not run as a function")
@@ -80,7 +82,7 @@ async def run_tool(
             value = await _call(spec, kwargs, executor)
     except TimeoutError as error:
         if scope.expired():
-            return failed(f"the tool timed out after {timeout:g}s")
+            return failed(f"the tool timed out after {timeout:g}s", timed_out=True)
         return failed(_describe(error))
     except Exception as error:  # the company's code: any failure is the tool's output
         logger.warning("tool raised", extra={"tool": spec.name}, exc_info=True)
