@@ -549,6 +549,12 @@ def test_transfer_tool_offers_only_the_route_targets() -> None:
         parse_arguments(spec, '{"reason": "asked", "target": "sip:attacker@evil"}')
 
 
+def test_transfer_tool_is_built_once_per_target_list() -> None:
+    """Each accept asks for the transfer tool; the same targets give the very same spec."""
+    assert transfer_tool_for(["desk", "sales"]) is transfer_tool_for(("desk", "sales", "desk"))
+    assert transfer_tool_for(["desk"]) is not transfer_tool_for(["sales"])
+
+
 def test_transfer_tool_without_targets_has_no_target() -> None:
     """With no targets to choose from, the model cannot pass one."""
     spec = transfer_tool_for([])

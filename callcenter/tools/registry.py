@@ -10,6 +10,7 @@ module re-exports it, with the other names callers of the tools package use.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -59,10 +60,19 @@ _TRANSFER = (
 
 
 def transfer_tool_for(targets: Sequence[str]) -> ToolSpec:
-    """``transfer_to_human`` whose ``target`` may only name ``targets`` (none: no ``target``)."""
+    """``transfer_to_human`` whose ``target`` may only name ``targets`` (none: no ``target``).
+
+    Every accept asks for one, and building a pydantic model takes milliseconds, so the spec
+    is built once per list of targets.
+    """
+    return _transfer_tool(tuple(dict.fromkeys(targets)))
+
+
+@functools.lru_cache(maxsize=256)
+def _transfer_tool(targets: tuple[str, ...]) -> ToolSpec:
     parameters = [Parameter("reason", str, REQUIRED, _REASON_FOR_TRANSFER)]
     if targets:
-        names = cast(Any, Literal)[tuple(dict.fromkeys(targets))]  # Literal["desk", ...]
+        names = cast(Any, Literal)[targets]  # Literal["desk", ...]
         parameters.append(Parameter("target", names, OPTIONAL, _TARGET))
     return _builtin(TRANSFER_TO_HUMAN, _TRANSFER, parameters)
 
