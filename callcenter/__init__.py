@@ -12,7 +12,7 @@ from callcenter.errors import (
     SipParseError,
     StoreError,
 )
-from callcenter.tools.registry import tool
+from callcenter.tools.decorator import tool
 
 __all__ = [
     "CallApiError",

@@ -6,7 +6,9 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from callcenter.emulator import (
     EmulatorThread,
@@ -43,6 +45,19 @@ def center(
     started = CallCenter(tmp_path, emulator, controller_env)
     yield started
     started.stop()
+
+
+def tool_runs(url: str, tool: str) -> dict[str, float]:
+    """How many runs of ``tool`` the controller's /metrics counts, by result (the counts are
+    the process's, so tests compare them before and after)."""
+    families = text_string_to_metric_families(httpx.get(url + "/metrics").text)
+    return {
+        sample.labels["result"]: sample.value
+        for family in families
+        for sample in family.samples
+        if sample.name == "callcenter_tool_duration_seconds_count"
+        and sample.labels.get("tool") == tool
+    }
 
 
 def asking(call: ModelCallTool, answer: str = "Thanks.") -> list[Step]:
@@ -119,21 +134,31 @@ def test_a_raising_tool_becomes_an_error_output(
 ) -> None:
     """The tool's exception is its output to the model, never the end of the call."""
     controller = center.start()
+    counted = tool_runs(controller.url, "flaky_lookup")
     script = asking(ModelCallTool("flaky_lookup", {"order_id": "A-1"}))
     call = emulator.place_call(to_number=SUPPORT, script=script)
     assert finished(controller, call.call_id).outcome == "completed"
     (output,) = outputs(call)
     assert json.loads(output["output"]) == {"error": "ConnectionError: the order system is down"}
+    assert tool_runs(controller.url, "flaky_lookup") == {
+        **counted,
+        "error": counted.get("error", 0) + 1,
+    }
 
 
 def test_a_tool_that_runs_too_long_times_out(emulator: EmulatorThread, center: CallCenter) -> None:
-    """A tool past its timeout is answered with a timeout error."""
+    """A tool past its timeout is answered with a timeout error and counted as a timeout."""
     controller = center.start()
+    counted = tool_runs(controller.url, "stuck_lookup")
     script = asking(ModelCallTool("stuck_lookup", {"order_id": "A-1"}))
     call = emulator.place_call(to_number=SUPPORT, script=script)
     finished(controller, call.call_id)
     (output,) = outputs(call)
     assert json.loads(output["output"]) == {"error": "the tool timed out after 0.2s"}
+    assert tool_runs(controller.url, "stuck_lookup") == {
+        **counted,
+        "timeout": counted.get("timeout", 0) + 1,
+    }
 
 
 def test_an_unknown_tool_is_an_error_output(emulator: EmulatorThread, center: CallCenter) -> None:

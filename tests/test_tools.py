@@ -9,15 +9,18 @@ import contextvars
 import enum
 import logging
 import re
+import sys
 import threading
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Annotated, Any, Literal, NotRequired, Optional, TypedDict
+from typing import Annotated, Any, Literal, NotRequired, Optional
 
 import pydantic
 import pytest
 from openai.types.realtime.realtime_tools_config_union import RealtimeToolsConfigUnion
+from typing_extensions import TypedDict  # pydantic takes typing's only from Python 3.12
 
 import callcenter
 from callcenter.errors import ConfigError
@@ -63,9 +66,33 @@ class Contact(TypedDict):
     phone: NotRequired[str]
 
 
+class Customer(pydantic.BaseModel):
+    """A customer of the shop.
+
+    Attributes:
+        name: Their full name.
+    """
+
+    name: str
+    email: str = pydantic.Field(description="Where to write.")
+
+
 @dataclass
 class Node:
     children: list[Node] = field(default_factory=list)
+
+
+class Opaque:
+    """A class pydantic knows nothing about."""
+
+
+@dataclass
+class Parcel:
+    content: Undefined  # type: ignore[name-defined]  # noqa: F821 -- a name nobody defines
+
+
+class LegacyContact(typing.TypedDict):
+    name: str
 
 
 def spec_with(annotation: Any, *default: Any) -> ToolSpec:
@@ -91,6 +118,15 @@ ADDRESS_SCHEMA = {
     "required": ["street"],
     "additionalProperties": False,
 }
+CUSTOMER_SCHEMA = {  # a model keeps its own ``extra`` setting: no additionalProperties
+    "type": "object",
+    "description": "A customer of the shop.",
+    "properties": {
+        "name": {"type": "string", "description": "Their full name."},
+        "email": {"type": "string", "description": "Where to write."},
+    },
+    "required": ["name", "email"],
+}
 
 
 @pytest.mark.parametrize(
@@ -100,23 +136,27 @@ ADDRESS_SCHEMA = {
         (int, {"type": "integer"}),
         (float, {"type": "number"}),
         (bool, {"type": "boolean"}),
-        (str | None, {"type": ["string", "null"]}),
-        (Optional[int], {"type": ["integer", "null"]}),  # noqa: UP045 -- the old spelling
+        (str | None, {"anyOf": [{"type": "string"}, {"type": "null"}]}),
+        (Optional[int], {"anyOf": [{"type": "integer"}, {"type": "null"}]}),  # noqa: UP045
         (Literal["a", "b"], {"type": "string", "enum": ["a", "b"]}),
-        (Literal[1, "a"], {"type": ["integer", "string"], "enum": [1, "a"]}),
-        (Literal["a"] | None, {"type": ["string", "null"], "enum": ["a", None]}),
+        (Literal[1, "a"], {"enum": [1, "a"]}),
+        (Literal["a"] | None, {"anyOf": [{"type": "string", "const": "a"}, {"type": "null"}]}),
         (Colour, {"type": "string", "enum": ["red", "green"]}),
         (Priority, {"type": "integer", "enum": [1, 2]}),
         (list[str], {"type": "array", "items": {"type": "string"}}),
         (Sequence[int], {"type": "array", "items": {"type": "integer"}}),
         (tuple[float, ...], {"type": "array", "items": {"type": "number"}}),
+        (set[str], {"type": "array", "items": {"type": "string"}, "uniqueItems": True}),
         (list, {"type": "array", "items": {}}),
         (dict[str, int], {"type": "object", "additionalProperties": {"type": "integer"}}),
         (Mapping[str, bool], {"type": "object", "additionalProperties": {"type": "boolean"}}),
-        (dict, {"type": "object", "additionalProperties": {}}),
+        (dict, {"type": "object", "additionalProperties": True}),
         (Any, {}),
         (int | str, {"anyOf": [{"type": "integer"}, {"type": "string"}]}),
+        (date, {"type": "string", "format": "date"}),
         (Address, ADDRESS_SCHEMA),
+        (Customer, CUSTOMER_SCHEMA),
+        (list[Address], {"type": "array", "items": ADDRESS_SCHEMA}),
         (
             Contact,
             {
@@ -127,10 +167,14 @@ ADDRESS_SCHEMA = {
             },
         ),
         (Annotated[str, "The city"], {"type": "string", "description": "The city"}),
+        (
+            Annotated[str, pydantic.Field(description="The city", max_length=40)],
+            {"type": "string", "description": "The city", "maxLength": 40},
+        ),
     ],
 )
 def test_parameter_schema(annotation: Any, schema: dict[str, Any]) -> None:
-    """Each supported annotation becomes its JSON Schema, and the parameter is required."""
+    """Each supported annotation becomes its JSON Schema, inlined, and the parameter is required."""
     spec = spec_with(annotation)
     assert spec.parameters == {
         "type": "object",
@@ -142,10 +186,10 @@ def test_parameter_schema(annotation: Any, schema: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("annotation", "default", "shown"),
-    [(int, 3, 3), (Colour, Colour.RED, "red"), (str | None, None, None), (list[str], [], None)],
+    [(int, 3, 3), (Colour, Colour.RED, "red"), (str | None, None, None), (list[str], [], [])],
 )
 def test_parameter_with_default_is_optional(annotation: Any, default: Any, shown: Any) -> None:
-    """A parameter with a default is not required; a simple default is shown to the model."""
+    """A parameter with a default is not required, and its default is shown to the model."""
     spec = spec_with(annotation, default)
     assert spec.parameters["required"] == []
     assert spec.parameters["properties"]["value"].get("default") == shown
@@ -154,28 +198,37 @@ def test_parameter_with_default_is_optional(annotation: Any, default: Any, shown
 @pytest.mark.parametrize(
     ("annotation", "reason"),
     [
-        (datetime, "unsupported type datetime.datetime"),
-        (set[str], "unsupported type set[str]"),
-        (object, "unsupported type object"),
-        (dict[int, str], "object keys must be str"),
-        (tuple[int, str], "only tuple[T, ...] is supported"),
-        (Literal[1.5], "Literal value 1.5 is not a string"),
-        (Node, "refers to itself"),
-        (list[date] | None, "unsupported type datetime.date"),
+        (Opaque, "unsupported type tests.test_tools.Opaque; pydantic cannot check it from JSON"),
+        (list[Opaque] | None, "unsupported type list[tests.test_tools.Opaque] | None"),
+        (Callable[[int], int], "it has no JSON Schema"),
+        (Node, "Node refers to itself; recursive types are refused"),
+        (Parcel, "tests.test_tools.Parcel; it refers to a name that is not defined"),
     ],
 )
 def test_unsupported_annotation_is_refused(annotation: Any, reason: str) -> None:
-    """An annotation with no JSON Schema is a TypeError naming the parameter and the type."""
+    """An annotation pydantic cannot check or describe is a TypeError naming the parameter."""
     with pytest.raises(TypeError, match='parameter "value"') as caught:
         spec_with(annotation)
     assert reason in str(caught.value)
 
 
-def test_enum_with_float_values_is_refused() -> None:
-    """Enum values must be strings or integers to become a JSON enum."""
-    ratio = enum.Enum("Ratio", {"HALF": 0.5})
-    with pytest.raises(TypeError, match="Enum values must be strings or integers"):
-        spec_with(ratio)
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="pydantic takes typing's from 3.12")
+def test_typing_typed_dict_is_refused_before_python_3_12() -> None:
+    """Before Python 3.12 a typing.TypedDict parameter is refused with pydantic's advice."""
+    with pytest.raises(TypeError, match="Please use `typing_extensions.TypedDict` instead"):
+        spec_with(LegacyContact)
+
+
+def test_parameter_names_are_free() -> None:
+    """A parameter may bear a name BaseModel uses itself, and the schema shows it as is."""
+
+    def clashing(json: str, model_config: int, schema: bool = False) -> None:
+        """Clash."""
+
+    spec = tool_spec(tool(clashing))
+    assert list(spec.parameters["properties"]) == ["json", "model_config", "schema"]
+    arguments = '{"json": "x", "model_config": 1, "schema": true}'
+    assert parse_arguments(spec, arguments) == {"json": "x", "model_config": 1, "schema": True}
 
 
 GOOGLE = """Find an order by its number.
@@ -350,9 +403,81 @@ def test_annotation_may_name_a_class_defined_later() -> None:
     registry = load_tools(["tests.tool_fixtures.orders"])
     ticket = registry.get("open_ticket")
     assert ticket is not None
-    address = ticket.parameters["properties"]["address"]
-    assert address["type"] == ["object", "null"]
+    address, null = ticket.parameters["properties"]["address"]["anyOf"]
+    assert null == {"type": "null"}
     assert address["properties"]["city"] == {"type": "string", "description": "The city."}
+
+
+CUSTOMER_TOOL_PARAMETERS = {
+    "type": "object",
+    "properties": {
+        "customer": {
+            "type": "object",
+            "description": "The customer as the caller describes them.",
+            "properties": {
+                "name": {"type": "string", "description": "Their full name."},
+                "phones": {
+                    "type": "array",
+                    "description": "Where to reach them.",
+                    "items": {
+                        "type": "object",
+                        "description": "A phone number.",
+                        "properties": {
+                            "number": {
+                                "type": "string",
+                                "description": "In E.164 form.",
+                                "pattern": "^\\+[0-9]{6,15}$",
+                            }
+                        },
+                        "required": ["number"],
+                    },
+                    "default": [],
+                },
+            },
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+        "notify": {
+            "type": "boolean",
+            "description": "Whether to email them a confirmation.",
+            "default": False,
+        },
+    },
+    "required": ["customer"],
+    "additionalProperties": False,
+}
+
+
+def test_pydantic_model_parameter_schema() -> None:
+    """A pydantic model parameter is an inlined object schema, described by docstrings and
+    Fields, that the SDK takes as a session tool."""
+    registry = load_tools(["tests.tool_fixtures.customers"])
+    spec = registry.get("update_customer")
+    assert spec is not None
+    assert spec.parameters == CUSTOMER_TOOL_PARAMETERS
+    assert "$ref" not in str(spec.parameters)
+    SESSION_TOOLS.validate_python(registry.session_tools(["update_customer"], []))
+
+
+async def test_pydantic_model_parameter_receives_an_instance() -> None:
+    """The tool receives a validated model instance, and the model's checks apply."""
+    registry = load_tools(["tests.tool_fixtures.customers"])
+    spec = registry.get("update_customer")
+    assert spec is not None
+    arguments = '{"customer": {"name": "Ada", "phones": [{"number": "+14155550123"}]}}'
+    result = await run_tool(spec, arguments, timeout=5)
+    assert result.ok, result.error
+    assert result.output == (
+        '{"type": "Customer", "customer": {"name": "Ada", "phones": [{"number": "+14155550123"}]},'
+        ' "notify": false}'
+    )
+    bad = await run_tool(
+        spec, '{"customer": {"name": "Ada", "phones": [{"number": "1"}]}}', timeout=5
+    )
+    assert bad.error == (
+        "invalid arguments: 'customer.phones[0].number': String should match pattern "
+        "'^\\+[0-9]{6,15}$'"
+    )
 
 
 @pytest.mark.parametrize(
@@ -367,7 +492,10 @@ def test_annotation_may_name_a_class_defined_later() -> None:
             'tool_modules[1]: tool "lookup_order" is defined twice',
         ),
         (["tests.tool_fixtures.builtin_clash"], '"end_call" (tests.tool_fixtures.builtin_clash'),
-        (["tests.tool_fixtures.unsupported"], 'parameter "when": unsupported type datetime'),
+        (
+            ["tests.tool_fixtures.unsupported"],
+            'parameter "crm": unsupported type tests.tool_fixtures.unsupported.CrmClient',
+        ),
         (["tests.tool_fixtures.unannotated"], 'parameter "name" has no type annotation'),
         (["tests.tool_fixtures.varargs"], "*args and **kwargs cannot be tool parameters"),
         (["tests.tool_fixtures.undocumented"], "no description"),
@@ -411,17 +539,27 @@ def test_transfer_tool_offers_only_the_route_targets() -> None:
     """transfer_tool_for makes ``target`` an enum of the given names."""
     spec = transfer_tool_for(["support-desk", "billing-desk"])
     target = spec.parameters["properties"]["target"]
-    assert target["enum"] == ["support-desk", "billing-desk"]
+    assert target == {
+        "type": "string",
+        "enum": ["support-desk", "billing-desk"],
+        "description": "Which team to transfer to. Leave it out for the usual team.",
+    }
     assert spec.parameters["required"] == ["reason"]
-    with pytest.raises(ValueError, match="'target' must be one of"):
+    with pytest.raises(ValueError, match="'target': Input should be 'support-desk' or 'billing"):
         parse_arguments(spec, '{"reason": "asked", "target": "sip:attacker@evil"}')
+
+
+def test_transfer_tool_is_built_once_per_target_list() -> None:
+    """Each accept asks for the transfer tool; the same targets give the very same spec."""
+    assert transfer_tool_for(["desk", "sales"]) is transfer_tool_for(("desk", "sales", "desk"))
+    assert transfer_tool_for(["desk"]) is not transfer_tool_for(["sales"])
 
 
 def test_transfer_tool_without_targets_has_no_target() -> None:
     """With no targets to choose from, the model cannot pass one."""
     spec = transfer_tool_for([])
     assert list(spec.parameters["properties"]) == ["reason"]
-    with pytest.raises(ValueError, match="unexpected argument 'target'"):
+    with pytest.raises(ValueError, match="'target': Extra inputs are not permitted"):
         parse_arguments(spec, '{"reason": "asked", "target": "desk"}')
 
 
@@ -438,7 +576,7 @@ def test_session_tools_validate_as_sdk_tools() -> None:
         "open_ticket",
         "end_call",
     ]
-    assert tools[1]["parameters"]["properties"]["target"]["enum"] == ["desk"]  # type: ignore[index]
+    assert tools[1]["parameters"]["properties"]["target"]["const"] == "desk"  # type: ignore[index]
 
 
 def test_session_tools_refuse_an_unknown_name() -> None:
@@ -475,6 +613,8 @@ def _order(
     address: Address | None = None,
     tags: tuple[str, ...] = (),
     weight: float = 0.0,
+    deliver_on: date | None = None,
+    customer: Customer | None = None,
 ) -> None:
     """Order something."""
 
@@ -495,28 +635,50 @@ ORDER = tool_spec(tool(_order))
         ('{"order_id": "A1", "address": null}', {"order_id": "A1", "address": None}),
         ('{"order_id": "A1", "tags": ["x"]}', {"order_id": "A1", "tags": ("x",)}),
         ('{"order_id": "A1", "weight": 2}', {"order_id": "A1", "weight": 2.0}),
+        ('{"order_id": "A1", "quantity": "3"}', {"order_id": "A1", "quantity": 3}),
+        (
+            '{"order_id": "A1", "deliver_on": "2026-12-24"}',
+            {"order_id": "A1", "deliver_on": date(2026, 12, 24)},
+        ),
+        (
+            '{"order_id": "A1", "customer": {"name": "Zoë", "email": "z@example.com"}}',
+            {"order_id": "A1", "customer": Customer(name="Zoë", email="z@example.com")},
+        ),
     ],
 )
 def test_arguments_are_converted(arguments: str, expected: dict[str, Any]) -> None:
-    """Valid arguments become Python values: Enum members, dataclasses, tuples, floats."""
-    assert parse_arguments(ORDER, arguments) == expected
+    """Valid arguments become Python values: Enum members, dataclasses, models, dates, tuples."""
+    converted = parse_arguments(ORDER, arguments)
+    assert converted == expected
+    assert [type(value) for value in converted.values()] == [
+        type(value) for value in expected.values()
+    ]
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ("{}", "'order_id' is required"),
-        ('{"order_id": 7}', "'order_id' must be a string, not an integer"),
-        ('{"order_id": "A1", "quantity": true}', "'quantity' must be an integer, not a boolean"),
-        ('{"order_id": "A1", "quantity": 1.5}', "'quantity' must be an integer, not a number"),
-        ('{"order_id": "A1", "colour": "blue"}', '\'colour\' must be one of "red", "green"'),
-        ('{"order_id": "A1", "address": {}}', "'address.street' is required"),
-        ('{"order_id": "A1", "address": 3}', "'address' must be an object or null"),
-        ('{"order_id": "A1", "tags": [1]}', "'tags[0]' must be a string, not an integer"),
-        ('{"order_id": "A1", "size": 3}', "unexpected argument 'size' (expected: order_id,"),
-        ('{"order_id": "A1", "weight": NaN}', "NaN is not a JSON number"),
-        ("[]", "the arguments must be an object, not an array"),
-        ("{order_id}", "the arguments are not valid JSON"),
+        ("{}", "'order_id': Field required"),
+        ("", "'order_id': Field required"),
+        ('{"order_id": 7}', "'order_id': Input should be a valid string"),
+        ('{"order_id": "A1", "quantity": "many"}', "'quantity': Input should be a valid integer"),
+        ('{"order_id": "A1", "quantity": 1.5}', "'quantity': Input should be a valid integer, got"),
+        ('{"order_id": "A1", "colour": "blue"}', "'colour': Input should be 'red' or 'green'"),
+        ('{"order_id": "A1", "address": {}}', "'address.street': Field required"),
+        ('{"order_id": "A1", "address": 3}', "'address': Input should be an object"),
+        ('{"order_id": "A1", "tags": [1]}', "'tags[0]': Input should be a valid string"),
+        ('{"order_id": "A1", "size": 3}', "'size': Extra inputs are not permitted"),
+        ('{"order_id": "A1", "weight": NaN}', "'weight': Input should be a finite number"),
+        ('{"order_id": "A1", "deliver_on": "soon"}', "'deliver_on': Input should be a valid date"),
+        ('{"order_id": "A1", "customer": {"name": "Zoë"}}', "'customer.email': Field required"),
+        ("[]", "Input should be an object"),
+        ("{order_id}", "Invalid JSON: key must be a string"),
+        (
+            '{"order_id": 1, "quantity": "x", "colour": "x", "size": 1}',
+            "'order_id': Input should be a valid string; 'quantity': Input should be a valid "
+            "integer, unable to parse string as an integer; 'colour': Input should be 'red' or "
+            "'green'; and 1 more",
+        ),
     ],
 )
 def test_bad_arguments_say_what_is_wrong(arguments: str, message: str) -> None:
@@ -635,7 +797,7 @@ async def test_bad_arguments_become_an_error_output() -> None:
     result = await run_tool(_spec(_async_total), '{"prices": "ten"}', timeout=5)
     assert not result.ok
     assert result.output == (
-        '{"error": "invalid arguments: \'prices\' must be an array, not a string"}'
+        '{"error": "invalid arguments: \'prices\': Input should be a valid array"}'
     )
 
 
@@ -649,13 +811,11 @@ async def test_exception_becomes_an_error_output(
 ) -> None:
     """A raising tool gives {"error": "<Type>: <message>"} and a logged traceback."""
     with caplog.at_level(logging.WARNING, logger="callcenter"):
-        result = await run_tool(
-            _spec(_raises), '{"order_id": "A1"}', timeout=5, executor=pool, call_id="rtc_1"
-        )
-    assert (result.ok, result.error) == (False, "LookupError: no order A1")
+        result = await run_tool(_spec(_raises), '{"order_id": "A1"}', timeout=5, executor=pool)
+    assert (result.ok, result.error, result.timed_out) == (False, "LookupError: no order A1", False)
     assert result.output == '{"error": "LookupError: no order A1"}'
     [record] = caplog.records
-    assert record.getMessage() == "tool raised call_id=rtc_1 name=_raises"
+    assert (record.getMessage(), record.tool) == ("tool raised", "_raises")
     assert record.exc_info is not None
 
 
@@ -667,7 +827,7 @@ async def test_tools_own_timeout_error_is_not_a_timeout() -> None:
         raise TimeoutError("the CRM did not answer")
 
     result = await run_tool(_spec(gives_up), "{}", timeout=5)
-    assert result.error == "TimeoutError: the CRM did not answer"
+    assert (result.error, result.timed_out) == ("TimeoutError: the CRM did not answer", False)
 
 
 async def test_slow_async_tool_times_out() -> None:
@@ -683,6 +843,7 @@ async def test_slow_async_tool_times_out() -> None:
 
     result = await run_tool(_spec(slow), "{}", timeout=0.05)
     assert (result.ok, result.output) == (False, '{"error": "the tool timed out after 0.05s"}')
+    assert result.timed_out
     assert cancelled.is_set()
     assert result.duration >= 0.05
 
@@ -700,7 +861,7 @@ async def test_slow_sync_tool_times_out(pool: concurrent.futures.Executor) -> No
         result = await run_tool(_spec(slow), "{}", timeout=0.05, executor=pool)
     finally:
         release.set()
-    assert result.error == "the tool timed out after 0.05s"
+    assert (result.error, result.timed_out) == ("the tool timed out after 0.05s", True)
 
 
 async def test_cancellation_propagates_to_an_async_tool() -> None:

@@ -203,11 +203,8 @@ class CallRunner:
                 action.arguments,
                 timeout=tools.timeout_for(spec),
                 executor=self._services.executor,
-                call_id=self._call_id,
             )
-        outcome = "ok" if result.ok else "error"
-        if result.error is not None and result.error.startswith("the tool timed out"):
-            outcome = "timeout"
+        outcome = "timeout" if result.timed_out else "ok" if result.ok else "error"
         metrics.tool_ran(action.name, outcome, result.duration)
         logger.info(
             "tool done call_id=%s name=%s result=%s ms=%.1f",

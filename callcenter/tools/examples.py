@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from callcenter.tools.registry import tool
+from callcenter.tools.decorator import tool
 
 __all__ = ["lookup_order"]
 

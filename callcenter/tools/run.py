@@ -24,12 +24,11 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from callcenter.tools.schema import parse_json_arguments
+import pydantic
 
-if TYPE_CHECKING:
-    from callcenter.tools.registry import ToolSpec  # tools imports this module
+from callcenter.tools.spec import ToolSpec
 
 __all__ = ["ToolResult", "encode_result", "run_tool"]
 
@@ -41,13 +40,15 @@ class ToolResult:
     """How a tool call went: ``output`` is the JSON string to send as function_call_output.
 
     ``error`` repeats the failure for the record (None when ``ok``); ``duration`` is the
-    time spent in seconds, argument checking included.
+    time spent in seconds, argument checking included; ``timed_out`` tells that the tool
+    was stopped waiting for at its timeout (a TimeoutError the tool raised itself is not).
     """
 
     ok: bool
     output: str
     error: str | None
     duration: float
+    timed_out: bool = False
 
 
 async def run_tool(
@@ -56,25 +57,23 @@ async def run_tool(
     *,
     timeout: float,  # noqa: ASYNC109 -- each tool has its own bound, applied inside
     executor: concurrent.futures.Executor | None = None,
-    call_id: str | None = None,
 ) -> ToolResult:
     """Run ``spec`` with the model's JSON ``arguments``, within ``timeout`` seconds.
 
     A sync function runs in ``executor`` (the loop's default one when None), in a copy of
     the caller's context; a sync tool that times out keeps its thread until it returns, as
-    threads cannot be stopped. ``call_id`` only labels the log line of a raising tool.
-    Raises only CancelledError.
+    threads cannot be stopped. Raises only CancelledError.
     """
     started = time.perf_counter()
 
-    def failed(error: str) -> ToolResult:
+    def failed(error: str, *, timed_out: bool = False) -> ToolResult:
         output = json.dumps({"error": error}, ensure_ascii=False)
-        return ToolResult(False, output, error, time.perf_counter() - started)
+        return ToolResult(False, output, error, time.perf_counter() - started, timed_out)
 
     if spec.function is None:
         return failed(f"{spec.name} is carried out by the call, not run as a function")
     try:
-        kwargs = parse_json_arguments(spec.arguments, arguments)
+        kwargs = spec.arguments.parse(arguments)
     except ValueError as error:
         return failed(f"invalid arguments: {error}")
     scope = asyncio.timeout(timeout)
@@ -83,10 +82,10 @@ async def run_tool(
             value = await _call(spec, kwargs, executor)
     except TimeoutError as error:
         if scope.expired():
-            return failed(f"the tool timed out after {timeout:g}s")
+            return failed(f"the tool timed out after {timeout:g}s", timed_out=True)
         return failed(_describe(error))
     except Exception as error:  # the company's code: any failure is the tool's output
-        logger.warning("tool raised call_id=%s name=%s", call_id, spec.name, exc_info=True)
+        logger.warning("tool raised", extra={"tool": spec.name}, exc_info=True)
         return failed(_describe(error))
     try:
         output = encode_result(value)
@@ -123,9 +122,8 @@ def _plain(value: object) -> object:
     """A JSON-ready stand-in for what ``json`` cannot write itself."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump) and hasattr(type(value), "model_fields"):
-        return model_dump(mode="json")
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, datetime.date | datetime.time):
