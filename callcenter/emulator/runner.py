@@ -16,9 +16,9 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from callcenter.emulator.conversation import Pacing
 from callcenter.emulator.faults import FaultPlan
 from callcenter.emulator.server import Emulator
+from callcenter.emulator.session_state import Pacing
 from callcenter.emulator.state import EmulatedCall
 
 logger = logging.getLogger(__name__)
