@@ -204,6 +204,24 @@ def test_an_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
         load_scenario(tmp_path / "missing.toml")
 
 
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    """A scenario file in another encoding is refused with the file named, not a traceback."""
+    path = tmp_path / "latin.toml"
+    path.write_bytes('[call]\nto = "+1"\ncaller_name = "Jos\u00e9"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="the file is not UTF-8 text") as raised:
+        load_scenario(path)
+    assert raised.value.file == str(path)
+
+
+def test_a_syntax_error_in_a_file_names_the_file_and_line(tmp_path: Path) -> None:
+    """A TOML syntax error read from a file reads file:LINE: with the line tomllib names."""
+    path = tmp_path / "broken.toml"
+    path.write_text('name = "x"\n[call]\nto = "+1"\n[expect\n')
+    with pytest.raises(ConfigError, match="TOML syntax error") as raised:
+        load_scenario(path)
+    assert str(raised.value).startswith(f"{path}:4: ")
+
+
 def test_directories_expand_to_their_toml_files_in_name_order(tmp_path: Path) -> None:
     """A directory stands for its *.toml files, sorted; files are kept as given."""
     for name in ("b.toml", "a.toml", "notes.md"):

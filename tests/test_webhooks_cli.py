@@ -13,7 +13,7 @@ from callcenter.cli import env_file as _env_file
 from callcenter.cli.webhooks import webhooks
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, Delivery, EmulatorThread, Wait, new_webhook_secret
-from callcenter.emulator.webhook_endpoints import WebhookEndpoint
+from callcenter.emulator.webhook_registry import WebhookEndpoint
 from callcenter.web.serve_process import ServeProcess, free_port
 from tests.harness import API_KEY, InProcessController, wait_for
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 import httpx
 
-from callcenter.simulation.timeline import clip, table
+from callcenter.simulation.text import clip, table
 
 __all__ = ["calls"]
 

@@ -28,7 +28,6 @@ from callcenter.config.catalog import ModelCatalog, sdk_model_catalog
 from callcenter.config.loader import Config, load_config
 from callcenter.errors import ConfigError, StoreError
 from callcenter.settings import parse_webhook_secrets
-from callcenter.store import default_sqlite_url
 from callcenter.store.engine import create_store_engine
 from callcenter.store.versioning import current_revision, head_revision
 
@@ -42,7 +41,6 @@ __all__ = [
     "check_models",
     "check_webhook_secrets",
     "check_webhook_url",
-    "default_database_url",
     "judge_webhook_answer",
     "judge_worker_class",
     "mask_secret",
@@ -101,12 +99,6 @@ def run_checks(
     if webhook_url is not None:
         results.append(check_webhook_url(webhook_url, timeout))
     return results
-
-
-def default_database_url(environ: Mapping[str, str]) -> str:
-    """The database the controller would open, as :class:`~callcenter.settings.Settings` does."""
-    data_dir = Path(environ.get("CALLCENTER_DATA_DIR") or "var").resolve()
-    return environ.get("CALLCENTER_DATABASE_URL") or default_sqlite_url(data_dir)
 
 
 # -- config and models ------------------------------------------------------------------------

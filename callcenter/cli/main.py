@@ -1,22 +1,56 @@
-"""The ``callcenter`` command line."""
+"""The ``callcenter`` command line.
+
+The commands defined here import what they need when they run. The other command groups live in
+their own modules and are imported only when one of them is asked for (or for ``--help``), so
+that starting the CLI loads neither the emulator, aiohttp, the SDK nor SQLAlchemy.
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-from pathlib import Path
 
 import click
 
-from callcenter.cli.calls import calls
-from callcenter.cli.setup import doctor, sip_uri
-from callcenter.cli.sim import demo, emulator, simulate
-from callcenter.cli.webhooks import webhooks
+from callcenter.cli.options import config_option, database_url_option
 from callcenter.errors import ConfigError, StoreError
 from callcenter.observability.logs import configure_logging
 
+# The commands of other modules, by name: "module:attribute".
+LAZY_COMMANDS = {
+    "calls": "callcenter.cli.calls:calls",
+    "demo": "callcenter.cli.sim:demo",
+    "doctor": "callcenter.cli.setup:doctor",
+    "emulator": "callcenter.cli.sim:emulator",
+    "simulate": "callcenter.cli.sim:simulate",
+    "sip-uri": "callcenter.cli.setup:sip_uri",
+    "webhooks": "callcenter.cli.webhooks:webhooks",
+}
 
-@click.group()
+
+class LazyGroup(click.Group):
+    """A group whose commands from :data:`LAZY_COMMANDS` are imported when first looked up.
+
+    Click's documented pattern for lazily loaded subcommands ("Complex Applications").
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command's name, in order (the lazy ones without importing them)."""
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command ``cmd_name``, importing its module if it is a lazy one."""
+        if cmd_name not in LAZY_COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{LAZY_COMMANDS[cmd_name]} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup)
 @click.option("--log-level", default="INFO", show_default=True, help="Logging level.")
 @click.option(
     "--json-logs/--text-logs", default=None, help="Log format (default: JSON unless a terminal)."
@@ -34,14 +68,7 @@ def main(ctx: click.Context, log_level: str, json_logs: bool | None) -> None:
 
 
 @main.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="CALLCENTER_CONFIG",
-    required=True,
-    help="TOML config file (or CALLCENTER_CONFIG).",
-)
+@config_option(required=True)
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option(
@@ -93,19 +120,13 @@ def check_config(config_path: str) -> None:
 
 
 @main.command()
-@click.option(
-    "--database-url",
-    envvar="CALLCENTER_DATABASE_URL",
-    default=None,
-    help="Database URL (default: SQLite in CALLCENTER_DATA_DIR).",
-)
-def migrate(database_url: str | None) -> None:
+@database_url_option(help="Database URL (default: SQLite in CALLCENTER_DATA_DIR).")
+def migrate(database_url: str) -> None:
     """Create or upgrade the database schema."""
-    from callcenter.store import Store, default_sqlite_url
+    from callcenter.store import Store
 
-    url = database_url or default_sqlite_url(Path(os.environ.get("CALLCENTER_DATA_DIR", "var")))
     try:
-        store = Store.open(url)
+        store = Store.open(database_url)
         try:
             store.migrate()
         finally:
@@ -113,12 +134,3 @@ def migrate(database_url: str | None) -> None:
     except StoreError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("database is at the latest schema")
-
-
-main.add_command(doctor)
-main.add_command(sip_uri)
-main.add_command(emulator)
-main.add_command(simulate)
-main.add_command(demo)
-main.add_command(webhooks)
-main.add_command(calls)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from callcenter.cli.options import config_option, database_url_option
 from callcenter.sip.trunk import REGIONS, TRUNK_CHECKS, trunk_target
 
 __all__ = ["doctor", "sip_uri"]
@@ -23,18 +24,8 @@ _WIDTH = 96
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False),
-    envvar="CALLCENTER_CONFIG",
-    help="TOML config file (or CALLCENTER_CONFIG).",
-)
-@click.option(
-    "--database-url",
-    envvar="CALLCENTER_DATABASE_URL",
-    help="Database URL (default: CALLCENTER_DATABASE_URL, else SQLite in CALLCENTER_DATA_DIR).",
-)
+@config_option()
+@database_url_option()
 @click.option(
     "--gunicorn-config",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -56,18 +47,18 @@ _WIDTH = 96
 def doctor(
     ctx: click.Context,
     config_path: str | None,
-    database_url: str | None,
+    database_url: str,
     gunicorn_config: Path | None,
     webhook_url: str | None,
     timeout: float,
 ) -> None:
     """Check config, secrets, database, models and serving; exit 1 if anything FAILs."""
-    from callcenter.cli.doctor import Status, default_database_url, run_checks
+    from callcenter.cli.doctor import Status, run_checks
 
     results = run_checks(
         os.environ,
         config_path=config_path,
-        database_url=database_url or default_database_url(os.environ),
+        database_url=database_url,
         gunicorn_config=gunicorn_config,
         webhook_url=webhook_url,
         today=datetime.now(UTC).date(),

@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from callcenter.cli.options import config_option
 from callcenter.errors import ConfigError
 
 __all__ = ["demo", "emulator", "simulate"]
@@ -40,12 +41,8 @@ class InvalidInput(click.ClickException):
     help="A running controller to drive (its base URL or webhook URL). Without it, "
     "a controller of our own is started with --config.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="CALLCENTER_CONFIG",
-    help="Config of our own controller (or CALLCENTER_CONFIG; default: the example config).",
+@config_option(
+    help="Config of our own controller (or CALLCENTER_CONFIG; default: the example config)."
 )
 @click.option(
     "--emulator-port",
@@ -60,7 +57,7 @@ def simulate(
     ctx: click.Context,
     scenarios: tuple[Path, ...],
     controller_url: str | None,
-    config_path: Path | None,
+    config_path: str | None,
     emulator_port: int,
 ) -> None:
     """Play scenario files (or directories of them) against a controller.
@@ -82,7 +79,7 @@ def simulate(
         raise click.UsageError("--config is for a controller of our own; drop it or --controller")
     try:
         loaded = [load_scenario(path) for path in scenario_files(scenarios)]
-        own_config = config_path or example_config_path()
+        own_config = Path(config_path) if config_path else example_config_path()
         if not controller_url:
             load_config(own_config)
     except ConfigError as exc:

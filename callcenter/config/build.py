@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from callcenter.config.calls import DTMF_KEYS, dtmf_map, mcp_servers
 from callcenter.config.catalog import announced_shutdowns
-from callcenter.config.lines import KeyLocator
 from callcenter.config.model import (
     AcceptAction,
     Action,
@@ -36,7 +35,7 @@ from callcenter.config.model import (
     Screening,
     Target,
 )
-from callcenter.config.reader import Context, Section, quoted, type_name
+from callcenter.config.reader import Section, quoted, type_name
 from callcenter.config.schedule import parse_open
 from callcenter.sip.invite import SipParseError, is_transfer_uri, normalise_number, parse_uri
 
@@ -59,9 +58,8 @@ _CONFIG_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fi
 _ESCALATION_KEYS = "target phrases dtmf max_tool_failures max_silences max_minutes max_errors"
 
 
-def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
-    """Validate the parsed document ``data`` (from ``text`` in ``file``) into a Config."""
-    root = Section(Context(file, KeyLocator(text)), data, ())
+def build_config(root: Section) -> Config:
+    """Validate the document whose root table is ``root`` into a Config."""
     root.check_keys(
         (
             "tool_modules",
@@ -95,7 +93,7 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
                 ("tool_modules", index), f"{quoted(module)} is not a module name"
             )
     config = Config(
-        path=file,
+        path=root.context.file,
         openai=openai,
         limits=limits,
         screening=screening,
@@ -111,7 +109,7 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:
         if model in shutdowns:
             logger.warning(
-                "model has an announced shutdown; plan a move to another model",
+                "model has an announced shutdown",
                 extra={"model": model, "shutdown": shutdowns[model].isoformat()},
             )
     return config

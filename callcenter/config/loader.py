@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from openai.types.realtime.realtime_tools_config_param import RealtimeToolsConfi
 
 from callcenter.call.mcp import mcp_session_tool, resolve_headers
 from callcenter.config.build import VOICES, build_config
-from callcenter.config.lines import syntax_error_line
 from callcenter.config.model import (
     AcceptAction,
     Action,
@@ -40,6 +38,7 @@ from callcenter.config.model import (
     Screening,
     Target,
 )
+from callcenter.config.reader import load_toml, parse_toml
 from callcenter.errors import ConfigError
 from callcenter.tools.registry import ToolRegistry
 
@@ -76,26 +75,12 @@ __all__ = [
 
 def load_config(path: str | os.PathLike[str]) -> Config:
     """Read and validate the config file at ``path``."""
-    file = os.fspath(path)
-    try:
-        raw = Path(file).read_bytes()
-    except OSError as error:
-        raise ConfigError(file, "", f"cannot read the file: {error.strerror or error}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(file, "", "the file is not UTF-8 text") from None
-    return parse_config(text, file)
+    return build_config(load_toml(path))
 
 
 def parse_config(text: str, file: str = "<config>") -> Config:
     """Validate the TOML document ``text``; ``file`` names it in errors."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        reason, line = syntax_error_line(error, text)
-        raise ConfigError(file, "", f"TOML syntax error: {reason}", line) from None
-    return build_config(data, file, text)
+    return build_config(parse_toml(text, file))
 
 
 def example_config_path() -> Path:

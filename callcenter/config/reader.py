@@ -1,23 +1,61 @@
-"""Typed, path-aware reading of parsed TOML tables for config validation.
+"""Reading TOML files for validation: the config and the scenario files alike.
 
-A :class:`Section` wraps one table and knows its key path, so every check can raise a
-:class:`~callcenter.errors.ConfigError` naming the file, the line, the key and the reason.
+:func:`load_toml` (a file) and :func:`parse_toml` (a text) give the document's root
+:class:`Section`, or raise :class:`~callcenter.errors.ConfigError` for an unreadable file or a
+syntax error, with its line. A :class:`Section` wraps one table and knows its key path, so every
+later check can raise a ConfigError naming the file, the line, the key and the reason
+(``file:LINE: key.path: reason``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from pathlib import Path
 
-from callcenter.config.lines import KeyLocator, KeyPath
+from callcenter.config.lines import KeyLocator, KeyPath, syntax_error_line
 from callcenter.errors import ConfigError
 
-__all__ = ["Context", "Section", "format_path", "quoted", "type_name"]
+__all__ = [
+    "Context",
+    "Section",
+    "format_path",
+    "load_toml",
+    "parse_toml",
+    "quoted",
+    "type_name",
+]
 
 _BARE_KEY_RE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def load_toml(path: str | os.PathLike[str]) -> Section:
+    """The root table of the TOML file at ``path``, which names it in errors."""
+    file = os.fspath(path)
+    try:
+        raw = Path(file).read_bytes()
+    except OSError as error:
+        raise ConfigError(file, "", f"cannot read the file: {error.strerror or error}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(file, "", "the file is not UTF-8 text") from None
+    return parse_toml(text, file)
+
+
+def parse_toml(text: str, file: str) -> Section:
+    """The root table of the TOML document ``text``; ``file`` names it in errors."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        reason, line = syntax_error_line(error, text)
+        raise ConfigError(file, "", f"TOML syntax error: {reason}", line) from None
+    return Section(Context(file, KeyLocator(text)), data, ())
 
 
 def format_path(path: KeyPath) -> str:

@@ -7,16 +7,18 @@
     ...                                         # the controller accepts, attaches, answers
     assert call.state is CallState.REFERRED
 
-Modules: ``server`` (the handle), ``rest`` / ``sideband`` / ``control`` (endpoints),
-``state`` (a call's state machine), ``conversation`` / ``responses`` / ``caller`` (the
-session, the model, the scripted caller), ``channel`` (ordered delivery to sockets),
-``events`` (server event builders), ``webhooks``, ``faults``, ``script``, ``validation`` and
-``schema`` (the SDK's types as the contract), ``runner`` (thread and process).
+Modules: ``server`` (the handle, which wires the endpoints), ``rest`` / ``sideband`` /
+``control`` / ``webhook_endpoints`` (endpoints, each acting on the ``host`` interface, never on
+each other; ``http_errors`` is what they share), ``state`` (a call's state machine),
+``session_state`` / ``responses`` / ``conversation`` / ``caller`` (a session's shared state,
+the model acting on it, the client events, the scripted caller), ``channel`` (ordered delivery
+to sockets), ``events`` (server event builders), ``webhooks`` and ``webhook_registry``
+(delivery, and the registered endpoints), ``faults``, ``script``, ``validation`` and ``schema``
+(the SDK's types as the contract), ``runner`` (thread and process).
 """
 
 from __future__ import annotations
 
-from callcenter.emulator.conversation import Pacing
 from callcenter.emulator.faults import FaultPlan, RestFault, SidebandFault, fault_from_json
 from callcenter.emulator.runner import EmulatorThread, run_emulator
 from callcenter.emulator.schema import check_client_event, server_event_problem
@@ -40,6 +42,7 @@ from callcenter.emulator.script import (
     steps_from_json,
 )
 from callcenter.emulator.server import Emulator
+from callcenter.emulator.session_state import Pacing
 from callcenter.emulator.state import CallState, EmulatedCall, RestRequest, WebhookAttempt
 from callcenter.emulator.webhooks import (
     Delivery,

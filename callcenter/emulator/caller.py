@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from callcenter.emulator import events
+import callcenter.emulator.events as events
 from callcenter.emulator.api_error import ApiError
 from callcenter.emulator.ids import short_id
 from callcenter.emulator.script import (
@@ -32,6 +32,7 @@ from callcenter.emulator.script import (
     Wait,
     WaitFor,
 )
+from callcenter.observability.logs import set_call
 
 if TYPE_CHECKING:
     from callcenter.emulator.conversation import Conversation
@@ -56,6 +57,7 @@ class CallerScript:
 
     async def run(self) -> None:
         """Run the remaining steps, each once a sideband is attached."""
+        set_call(self._conv.call.call_id)
         while self.position < len(self._steps):
             await self._conv.channel.attached.wait()
             step = self._steps[self.position]
@@ -68,9 +70,7 @@ class CallerScript:
             except TimeoutError:
                 problem = f"step {self.position - 1}: {step!r} timed out"
                 self._conv.call.script_errors.append(problem)
-                logger.warning(
-                    "script stopped call_id=%s reason=%s", self._conv.call.call_id, problem
-                )
+                logger.warning("script stopped", extra={"reason": problem})
                 return
 
     def _queue_replies(self) -> None:

@@ -19,9 +19,12 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.emulator.state import EmulatedCall
+from callcenter.observability.logs import bind_call
 
 logger = logging.getLogger(__name__)
 
+NORMAL_CLOSURE = 1000
+GOING_AWAY = 1001
 ABNORMAL_CLOSURE = 1006
 Event = dict[str, Any]
 
@@ -128,7 +131,8 @@ class Channel:
     def _deliver(self, socket: Socket, text: str) -> None:
         socket.put(text)
         if socket.drop_after is not None and socket.sent >= socket.drop_after:
-            logger.info("sideband drop call_id=%s code=%d", self._call.call_id, socket.drop_code)
+            with bind_call(self._call.call_id):
+                logger.info("sideband drop", extra={"code": socket.drop_code})
             self._close(socket, socket.drop_code)
 
     def close_all(self, code: int) -> None:

@@ -19,24 +19,22 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from callcenter.emulator.faults import RestFault, fault_from_json
+from callcenter.emulator.host import EmulatorHost
 from callcenter.emulator.script import steps_from_json
 from callcenter.emulator.state import EmulatedCall
 from callcenter.emulator.webhooks import Delivery
 
-if TYPE_CHECKING:
-    from callcenter.emulator.server import Emulator
-
 
 class ControlApi:
-    """The aiohttp handlers of ``/_emulator/``, acting on one emulator."""
+    """The aiohttp handlers of ``/_emulator/``, acting on their host."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emulator = emulator
+    def __init__(self, host: EmulatorHost) -> None:
+        self._host = host
 
     def routes(self) -> list[web.RouteDef]:
         """The routes to add to the app."""
@@ -61,7 +59,7 @@ class ControlApi:
                 if isinstance(headers, Mapping)
                 else [tuple(h) for h in headers]
             )
-            call = self._emulator.place_call(
+            call = self._host.place_call(
                 from_number=str(body.get("from_number", "+14155550123")),
                 to_number=str(body.get("to_number", "+18005550100")),
                 caller_name=body.get("caller_name"),
@@ -76,7 +74,7 @@ class ControlApi:
 
     async def list_calls(self, request: web.Request) -> web.Response:
         """Every call's summary."""
-        return web.json_response({"calls": [c.summary() for c in self._emulator.calls.values()]})
+        return web.json_response({"calls": [c.summary() for c in self._host.calls.values()]})
 
     async def get_call(self, request: web.Request) -> web.Response:
         """One call with its records."""
@@ -85,7 +83,7 @@ class ControlApi:
     async def hang_up(self, request: web.Request) -> web.Response:
         """The caller hangs up."""
         call = self._call(request)
-        if not self._emulator.caller_hangs_up(call.call_id):
+        if not self._host.caller_hangs_up(call.call_id):
             raise _error(web.HTTPConflict, "call_over", f"Call {call.call_id} is already over.")
         return web.json_response({"call": call.summary()})
 
@@ -93,7 +91,7 @@ class ControlApi:
         """The faults still armed."""
         faults = [
             {"kind": "rest" if isinstance(f, RestFault) else "sideband", **dataclasses.asdict(f)}
-            for f in self._emulator.faults.pending()
+            for f in self._host.faults.pending()
         ]
         return web.json_response({"faults": faults})
 
@@ -104,19 +102,19 @@ class ControlApi:
             fault = fault_from_json(body)
         except ValueError as exc:
             raise _bad_request("invalid_fault", str(exc)) from exc
-        self._emulator.faults.add(fault)
+        self._host.faults.add(fault)
         return web.json_response({"fault": body}, status=201)
 
     async def clear_faults(self, request: web.Request) -> web.Response:
         """Disarm every fault."""
-        self._emulator.faults.clear()
+        self._host.faults.clear()
         return web.json_response({"faults": []})
 
     async def send_webhook(self, request: web.Request) -> web.Response:
         """Deliver an event of any type."""
         body = await _json_object(request)
         try:
-            event = self._emulator.send_webhook(
+            event = self._host.send_webhook(
                 str(body["type"]), body.get("data"), delivery=_delivery(body.get("delivery"))
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -125,7 +123,7 @@ class ControlApi:
 
     def _call(self, request: web.Request) -> EmulatedCall:
         call_id = request.match_info["call_id"]
-        call = self._emulator.calls.get(call_id)
+        call = self._host.calls.get(call_id)
         if call is None:
             raise _error(web.HTTPNotFound, "call_not_found", f"No call {call_id} was placed.")
         return call

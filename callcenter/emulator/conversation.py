@@ -1,151 +1,46 @@
-"""The sideband session of one accepted call: session config, conversation, client events.
+"""The sideband session of one accepted call: its state, its model, and the client events.
 
-A :class:`Conversation` lives from accept to the end of the call, across sideband
-reattaches. It answers client events (``receive``), keeps the conversation items, and holds
-the shared state the model (``responses.Model``) and the caller (``caller.CallerScript``)
-act on. Everything that changes state and emits events runs without awaiting, so event
-sequences never interleave by accident.
+A :class:`Conversation` is the call's :class:`~callcenter.emulator.session_state.SessionState`
+with the model (``responses.Model``) that generates its responses, and the answers to the
+client events (``receive``). The caller (``caller.CallerScript``) acts on it. Everything that
+changes state and emits events runs without awaiting, so event sequences never interleave by
+accident.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-import time
-from collections import Counter, deque
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from typing import Any
 
-from callcenter.emulator import events
+import callcenter.emulator.events as events
 from callcenter.emulator.api_error import ApiError, bad_request
 from callcenter.emulator.channel import Channel, Socket
 from callcenter.emulator.ids import short_id
-from callcenter.emulator.mcp import McpCalls
 from callcenter.emulator.responses import Model
 from callcenter.emulator.schema import check_client_event
-from callcenter.emulator.script import ModelCallMcp, ModelCallTool, ModelSay
+from callcenter.emulator.session_state import Pacing, SessionState
 from callcenter.emulator.state import EmulatedCall
 
-logger = logging.getLogger(__name__)
+__all__ = ["Conversation"]
 
 Event = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Pacing:
-    """How fast emulated time runs, in seconds. All zero by default (tests); the demo slows it.
-
-    ``delta_interval`` separates a response's text deltas; playback (from
-    ``output_audio_buffer.started`` to ``.stopped``) lasts ``playback_seconds`` plus
-    ``playback_per_char`` per character said; the caller speaks ``speech_per_char`` per
-    character; after our hangup or refer the socket closes ``close_delay`` later.
-    """
-
-    delta_interval: float = 0.0
-    playback_seconds: float = 0.0
-    playback_per_char: float = 0.0
-    speech_per_char: float = 0.0
-    close_delay: float = 0.05
-
-
-class Pulse:
-    """Wakes every waiter when anything changed; waiters re-check their own condition."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        """Something changed."""
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait_until(self, condition: Callable[[], bool]) -> None:
-        """Return once ``condition()`` holds."""
-        while not condition():
-            await self._event.wait()
-
-
-class Conversation:
-    """The state of one call's realtime session, shared by the model and the caller."""
+class Conversation(SessionState):
+    """One call's realtime session: the shared state, the model, and the client events."""
 
     def __init__(self, call: EmulatedCall, channel: Channel, pacing: Pacing) -> None:
-        self.call = call
-        self.channel = channel
-        self.pacing = pacing
-        self.id = short_id("conv")
-        self.session = events.merge_config(events.default_session(), call.accept_body or {})
-        self.items: list[dict[str, Any]] = []
-        self.transcripts: dict[str, str] = {}
-        self.seen: Counter[str] = Counter()
-        self.used: Counter[str] = Counter()
-        self.changed = Pulse()
-        self.replies: deque[ModelSay | ModelCallTool | ModelCallMcp] = deque()
-        self.mcp = McpCalls()
-        self.out_of_band_replies: deque[ModelSay] = deque()
+        super().__init__(call, channel, pacing)
         self.model = Model(self)
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._started = time.monotonic()
-
-    # -- shared helpers ----------------------------------------------------------------------
-
-    def emit(self, event: Event) -> None:
-        """Send a server event and let waiters know."""
-        self.channel.emit(event)
-        self.seen[event["type"]] += 1
-        self.changed.notify()
-
-    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Run ``work`` as part of this call (cancelled when the call ends)."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        task.add_done_callback(self._log_failure)
-        return task
-
-    def _log_failure(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            logger.error(
-                "emulated call task failed call_id=%s",
-                self.call.call_id,
-                exc_info=task.exception(),
-            )
-
-    def audio_ms(self) -> int:
-        """Milliseconds of input audio since the call was answered."""
-        return int((time.monotonic() - self._started) * 1000)
 
     def is_quiet(self) -> bool:
         """No in-band response is being generated and no audio is playing."""
         return self.model.active is None and not self.model.playing
 
-    def add_item(self, item: dict[str, Any]) -> str | None:
-        """Append ``item`` to the conversation; return the id of the item before it."""
-        previous = self.items[-1]["id"] if self.items else None
-        self.items.append(item)
-        return previous
-
-    def replace_item(self, item: dict[str, Any]) -> None:
-        """Put the final form of an item in place of its earlier one."""
-        for index, existing in enumerate(self.items):
-            if existing["id"] == item["id"]:
-                self.items[index] = item
-
-    def find_item(self, item_id: str) -> dict[str, Any] | None:
-        """The conversation item with this id."""
-        return next((item for item in self.items if item["id"] == item_id), None)
-
-    def turn_detection(self) -> dict[str, Any] | None:
-        """The session's turn detection (None: manual turns)."""
-        found: dict[str, Any] | None = self.session["audio"]["input"].get("turn_detection")
-        return found
-
     def close(self) -> None:
         """The call is over: stop everything running for it."""
         self.model.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        self.cancel_tasks()
 
     # -- client events -----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from callcenter.emulator import events
+import callcenter.emulator.events as events
 from callcenter.emulator.ids import short_id
 from callcenter.emulator.script import ModelCallMcp
 

@@ -14,16 +14,15 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from callcenter.emulator import events, mcp
+import callcenter.emulator.events as events
+import callcenter.emulator.mcp as mcp
 from callcenter.emulator.api_error import bad_request
 from callcenter.emulator.ids import short_id
 from callcenter.emulator.mcp import McpTurn
 from callcenter.emulator.script import ModelCallMcp, ModelSay, ToolCall
-
-if TYPE_CHECKING:
-    from callcenter.emulator.conversation import Conversation
+from callcenter.emulator.session_state import SessionState
 
 # "Say exactly: X", "Say exactly this to the caller, and nothing else: X", "Say exactly X".
 SAY_EXACTLY_AFTER_COLON = re.compile(r"say\s+exactly\b[^:\n]*:\s*(.+)", re.IGNORECASE | re.DOTALL)
@@ -73,10 +72,10 @@ class _Interrupted(Exception):
 
 
 class Model:
-    """Generates the responses of one conversation."""
+    """Generates the responses of one call's session, acting on its shared state."""
 
-    def __init__(self, conversation: Conversation) -> None:
-        self._conv = conversation
+    def __init__(self, state: SessionState) -> None:
+        self._state = state
         self.active: Response | None = None
         self.playing: dict[str, asyncio.TimerHandle | None] = {}
         self.barge_in: BargeIn | None = None
@@ -86,7 +85,7 @@ class Model:
         self, params: Mapping[str, Any], event_id: str | None, *, automatic: bool = False
     ) -> None:
         """Start a response (``automatic``: one the server starts after a caller's turn)."""
-        conv = self._conv
+        conv = self._state
         in_band = params.get("conversation", "auto") != "none"
         if in_band and self.active is not None:
             if not automatic:
@@ -113,7 +112,7 @@ class Model:
         target = self._running.get(response_id) if response_id else self.active
         if target is None:
             message = "Cancellation failed: no active response found."
-            self._conv.emit(
+            self._state.emit(
                 events.error(bad_request(message, "response_cancel_not_active"), event_id)
             )
             return
@@ -134,7 +133,7 @@ class Model:
             if timer is not None:
                 timer.cancel()
             del self.playing[response_id]
-            self._conv.emit(events.output_audio_buffer("cleared", response_id))
+            self._state.emit(events.output_audio_buffer("cleared", response_id))
 
     def stop(self) -> None:
         """The call is over: no more playback events."""
@@ -163,7 +162,7 @@ class Model:
         self._finish(response, "completed")
 
     async def _message(self, response: Response, index: int, text: str) -> None:
-        conv, rid, audio = self._conv, response.id, response.audio
+        conv, rid, audio = self._state, response.id, response.audio
         item_id = short_id("item")
         item = events.assistant_item(item_id, "in_progress", None, audio=audio)
         response.output.append(item)
@@ -196,7 +195,7 @@ class Model:
             conv.emit(events.item_done(final, previous))
 
     async def _function_call(self, response: Response, index: int, call: ToolCall) -> None:
-        conv, rid = self._conv, response.id
+        conv, rid = self._state, response.id
         item_id, call_id = short_id("item"), short_id("call", 16)
         arguments = json.dumps(dict(call.arguments))
         item = events.function_call_item(item_id, call_id, call.name, "", "in_progress")
@@ -220,7 +219,7 @@ class Model:
 
     async def _mcp(self, response: Response, index: int, turn: McpTurn) -> None:
         """An approval request, or an MCP call the API runs itself (see ``emulator.mcp``)."""
-        conv, rid = self._conv, response.id
+        conv, rid = self._state, response.id
         if turn.ask:
             running = final = mcp.approval_request_item(mcp.new_request_id(), turn.step)
             conv.mcp.requested[running["id"]] = turn.step
@@ -244,7 +243,7 @@ class Model:
             conv.emit(events.item_done(final, previous))
 
     async def _pace(self, response: Response) -> None:
-        interval = self._conv.pacing.delta_interval
+        interval = self._state.pacing.delta_interval
         if interval > 0 and not response.wake.is_set():
             try:
                 await asyncio.wait_for(response.wake.wait(), interval)
@@ -259,8 +258,8 @@ class Model:
         if barge_in is None or not (response.in_band and response.audio_started):
             return
         self.barge_in = None
-        self._conv.emit(events.speech_started(barge_in.item_id, self._conv.audio_ms()))
-        vad = self._conv.turn_detection() or {}
+        self._state.emit(events.speech_started(barge_in.item_id, self._state.audio_ms()))
+        vad = self._state.turn_detection() or {}
         if vad.get("interrupt_response", True):
             response.barge_in = barge_in
             raise _Interrupted("turn_detected")
@@ -270,7 +269,7 @@ class Model:
     def _cut(self, response: Response, reason: str) -> None:
         if response.audio_started and response.id in self.playing:
             del self.playing[response.id]
-            self._conv.emit(events.output_audio_buffer("cleared", response.id))
+            self._state.emit(events.output_audio_buffer("cleared", response.id))
         for index, item in enumerate(response.output):
             if item["status"] == "in_progress":
                 partial = {**item, "status": "incomplete"}
@@ -280,13 +279,13 @@ class Model:
                     )
                 response.output[index] = partial
                 if response.in_band:
-                    self._conv.replace_item(partial)
+                    self._state.replace_item(partial)
         self._finish(response, "cancelled", reason)
         if response.barge_in is not None:
             response.barge_in.done.set_result(None)
 
     def _finish(self, response: Response, status: str, reason: str | None = None) -> None:
-        conv = self._conv
+        conv = self._state
         self._running.pop(response.id, None)
         if self.active is response:
             self.active = None
@@ -301,7 +300,7 @@ class Model:
 
     def _stopped(self, response_id: str) -> None:
         if self.playing.pop(response_id, None) is not None:
-            self._conv.emit(events.output_audio_buffer("stopped", response_id))
+            self._state.emit(events.output_audio_buffer("stopped", response_id))
 
     def _object(
         self,
@@ -314,8 +313,8 @@ class Model:
             response.id,
             status=status,
             output=response.output,
-            conversation_id=self._conv.id if response.in_band else None,
-            session=self._conv.session,
+            conversation_id=self._state.id if response.in_band else None,
+            session=self._state.session,
             modalities=response.modalities,
             metadata=response.metadata,
             usage=usage,
@@ -325,7 +324,7 @@ class Model:
     # -- what to say -------------------------------------------------------------------------
 
     def _plan(self, params: Mapping[str, Any], in_band: bool) -> Plan:
-        conv = self._conv
+        conv = self._state
         if not in_band:
             if conv.out_of_band_replies:
                 return Plan(conv.out_of_band_replies.popleft().text)
@@ -346,7 +345,7 @@ class Model:
         return Plan(self._default_text(params))
 
     def _default_text(self, params: Mapping[str, Any]) -> str:
-        conv = self._conv
+        conv = self._state
         exact = say_exactly(params.get("instructions"))
         if exact is not None:
             return exact

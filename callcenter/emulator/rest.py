@@ -8,15 +8,16 @@ status), body validation (400 with ``param`` and ``code``), the call's state mac
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from callcenter.emulator.api_error import ApiError, bad_request, not_found
+from callcenter.emulator.host import EmulatorHost
+from callcenter.emulator.http_errors import bearer_problem, error_response
 from callcenter.emulator.ids import short_id
 from callcenter.emulator.state import RestRequest
 from callcenter.emulator.validation import (
@@ -25,9 +26,7 @@ from callcenter.emulator.validation import (
     check_refer_body,
     check_reject_body,
 )
-
-if TYPE_CHECKING:
-    from callcenter.emulator.server import Emulator
+from callcenter.observability.logs import bind_call
 
 logger = logging.getLogger(__name__)
 
@@ -40,39 +39,11 @@ CHECKS = {
 }
 
 
-def bearer_problem(request: web.Request, api_key: str) -> ApiError | None:
-    """The 401 for a request without the right ``Authorization: Bearer`` key, or None."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    if not key.strip():
-        message = (
-            "You didn't provide an API key. You need to provide your API key in an "
-            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-        )
-        return ApiError(401, message, code="invalid_api_key")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        key.strip().encode(), api_key.encode()
-    ):
-        message = (
-            f"Incorrect API key provided: {_masked(key.strip())}. You can find your API key "
-            "at https://platform.openai.com/account/api-keys."
-        )
-        return ApiError(401, message, code="invalid_api_key")
-    return None
-
-
-def error_response(problem: ApiError, retry_after: float | None = None) -> web.Response:
-    """The JSON error answer, with a request id (and ``Retry-After`` when given)."""
-    headers = {"x-request-id": short_id("req", 32)}
-    if retry_after is not None:
-        headers["retry-after"] = f"{retry_after:g}"
-    return web.json_response(problem.body(), status=problem.status, headers=headers)
-
-
 class CallsApi:
-    """The aiohttp handlers of the calls endpoints, acting on one emulator."""
+    """The aiohttp handlers of the calls endpoints, acting on their host."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emulator = emulator
+    def __init__(self, host: EmulatorHost) -> None:
+        self._host = host
 
     def routes(self) -> list[web.RouteDef]:
         """The routes to add to the app."""
@@ -81,36 +52,40 @@ class CallsApi:
     async def handle(self, request: web.Request) -> web.Response:
         """Answer one calls-endpoint request."""
         call_id, verb = request.match_info["call_id"], request.match_info["verb"]
+        with bind_call(call_id):
+            return await self._answer(request, call_id, verb)
+
+    async def _answer(self, request: web.Request, call_id: str, verb: str) -> web.Response:
         if verb not in CHECKS:
             message = f"Invalid URL (POST /v1/realtime/calls/{call_id}/{verb})"
             return error_response(ApiError(404, message))
         body, problem = await _read_json(request)
         body = {} if body is None else body
         retry_after = None
-        problem = problem or bearer_problem(request, self._emulator.api_key)
+        problem = problem or bearer_problem(request, self._host.api_key)
         if problem is None:
-            fault = self._emulator.faults.take_rest(verb, call_id)
+            fault = self._host.faults.take_rest(verb, call_id)
             if fault is not None:
                 await asyncio.sleep(fault.latency)
                 if fault.status is not None:
                     problem, retry_after = fault.error(), fault.retry_after
         problem = problem or CHECKS[verb](body) or self._apply(verb, call_id, body)
         status = problem.status if problem is not None else 200
-        self._emulator.record_rest(RestRequest(verb, call_id, body, status, time.time()))
-        logger.info("calls api %s call_id=%s status=%d", verb, call_id, status)
+        self._host.record_rest(RestRequest(verb, call_id, body, status, time.time()))
+        logger.info("calls api", extra={"verb": verb, "status": status})
         if problem is not None:
             return error_response(problem, retry_after)
         return web.Response(status=200, headers={"x-request-id": short_id("req", 32)})
 
     def _apply(self, verb: str, call_id: str, body: Any) -> ApiError | None:
-        emulator = self._emulator
-        call = emulator.calls.get(call_id)
+        host = self._host
+        call = host.calls.get(call_id)
         if call is None:
             return not_found(call_id)
         if verb == "accept":
             problem = call.accept(body)
             if problem is None:
-                emulator.call_accepted(call)
+                host.call_accepted(call)
             return problem
         if verb == "reject":
             problem = call.reject(body.get("status_code") or DEFAULT_REJECT_CODE)
@@ -119,7 +94,7 @@ class CallsApi:
         else:
             problem = call.hangup()
         if problem is None:
-            emulator.call_over(call, by_caller=False)
+            host.call_over(call, by_caller=False)
         return problem
 
 
@@ -135,9 +110,3 @@ async def _read_json(request: web.Request) -> tuple[Any, ApiError | None]:
             "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
         )
         return None, bad_request(message, "invalid_json")
-
-
-def _masked(key: str) -> str:
-    if len(key) <= 8:
-        return "*" * len(key)
-    return key[:3] + "*" * (len(key) - 7) + key[-4:]

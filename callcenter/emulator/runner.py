@@ -8,7 +8,6 @@ event loop in a daemon thread, with thread-safe versions of the calls that chang
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import threading
 import time
@@ -16,12 +15,10 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
-from callcenter.emulator.conversation import Pacing
 from callcenter.emulator.faults import FaultPlan
 from callcenter.emulator.server import Emulator
+from callcenter.emulator.session_state import Pacing
 from callcenter.emulator.state import EmulatedCall
-
-logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 

@@ -20,17 +20,19 @@ import aiohttp
 from aiohttp import web
 
 from callcenter.emulator.caller import CallerScript
-from callcenter.emulator.channel import Channel
+from callcenter.emulator.channel import GOING_AWAY, NORMAL_CLOSURE, Channel
 from callcenter.emulator.control import ControlApi
-from callcenter.emulator.conversation import Conversation, Pacing
+from callcenter.emulator.conversation import Conversation
 from callcenter.emulator.faults import FaultPlan
 from callcenter.emulator.ids import hex_id
 from callcenter.emulator.rest import CallsApi
 from callcenter.emulator.schema import server_event_problem
 from callcenter.emulator.script import Step
-from callcenter.emulator.sideband import NORMAL_CLOSURE, SidebandApi
+from callcenter.emulator.session_state import Pacing
+from callcenter.emulator.sideband import SidebandApi
 from callcenter.emulator.state import EmulatedCall, RestRequest, WebhookAttempt
-from callcenter.emulator.webhook_endpoints import WebhookEndpoints, WebhookEndpointsApi
+from callcenter.emulator.webhook_endpoints import WebhookEndpointsApi
+from callcenter.emulator.webhook_registry import WebhookEndpoints
 from callcenter.emulator.webhooks import (
     Delivery,
     RedeliveryPolicy,
@@ -41,11 +43,11 @@ from callcenter.emulator.webhooks import (
     sip_headers,
     webhook_event,
 )
+from callcenter.observability.logs import bind_call
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-GOING_AWAY = 1001
 CLOSE_TIMEOUT = 1.0
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
@@ -113,7 +115,7 @@ class Emulator:
         await site.start()
         self.host, self.port = host, self._runner.addresses[0][1]
         self._http = aiohttp.ClientSession()
-        logger.info("emulator serving url=%s", self.url)
+        logger.info("emulator serving", extra={"url": self.url})
 
     async def stop(self) -> None:
         """Close every sideband (1001), stop deliveries and timers, stop serving."""
@@ -134,7 +136,7 @@ class Emulator:
             await self._runner.cleanup()
         if self._http is not None:
             await self._http.close()
-        logger.info("emulator stopped url=%s", self.url)
+        logger.info("emulator stopped", extra={"url": self.url})
 
     # -- driving calls -------------------------------------------------------------------------
 
@@ -163,7 +165,8 @@ class Emulator:
         if self.ring_timeout is not None:
             loop = asyncio.get_running_loop()
             self._timers[call_id] = loop.call_later(self.ring_timeout, self._ring_out, call)
-        logger.info("call ringing call_id=%s from=%s to=%s", call_id, from_number, to_number)
+        with bind_call(call_id):
+            logger.info("call ringing", extra={"from_number": from_number, "to_number": to_number})
         event = incoming_call_event(call_id, call.sip_headers)
         for url in self.webhook_targets(event["type"]):
             self._deliver(url, event, delivery or Delivery(), call)
@@ -174,7 +177,8 @@ class Emulator:
         call = self.calls.get(call_id)
         if call is None or not call.caller_hangs_up():
             return False
-        logger.info("caller hung up call_id=%s", call_id)
+        with bind_call(call_id):
+            logger.info("caller hung up")
         self.call_over(call, by_caller=True)
         return True
 
@@ -237,13 +241,15 @@ class Emulator:
         if call.script:
             caller = CallerScript(conversation, call.script, lambda: self._hang_up(call))
             conversation.spawn(caller.run())
-        logger.info("call accepted call_id=%s", call.call_id)
+        with bind_call(call.call_id):
+            logger.info("call accepted")
 
     def call_over(self, call: EmulatedCall, *, by_caller: bool) -> None:
         """The call ended: the caller's end closes the sideband at once, ours soon after."""
         self._stop_ringing(call)
         conversation = self.conversations.pop(call.call_id, None)
-        logger.info("call over call_id=%s state=%s by=%s", call.call_id, call.state, call.ended_by)
+        with bind_call(call.call_id):
+            logger.info("call over", extra={"state": call.state.value, "by": call.ended_by})
         if conversation is None:
             return
         conversation.close()
@@ -261,7 +267,8 @@ class Emulator:
     def _ring_out(self, call: EmulatedCall) -> None:
         self._timers.pop(call.call_id, None)
         if call.ring_out():
-            logger.info("call rang out call_id=%s", call.call_id)
+            with bind_call(call.call_id):
+                logger.info("call rang out")
 
     def _stop_ringing(self, call: EmulatedCall) -> None:
         timer = self._timers.pop(call.call_id, None)
@@ -293,7 +300,7 @@ class Emulator:
         problem = server_event_problem(event)
         if problem is not None:
             self.event_problems.append(problem)
-            logger.error("emulator sent an invalid event: %s", problem)
+            logger.error("emulator sent an invalid event", extra={"problem": problem})
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

@@ -9,28 +9,24 @@ handed to the call's conversation. Any number of attaches over a call's life is 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
 from callcenter.emulator.api_error import ApiError, not_found
-from callcenter.emulator.channel import ABNORMAL_CLOSURE, Socket
-from callcenter.emulator.rest import bearer_problem, error_response
+from callcenter.emulator.channel import ABNORMAL_CLOSURE, NORMAL_CLOSURE, Socket
+from callcenter.emulator.host import EmulatorHost
+from callcenter.emulator.http_errors import bearer_problem, error_response
 from callcenter.emulator.validation import missing
-
-if TYPE_CHECKING:
-    from callcenter.emulator.server import Emulator
+from callcenter.observability.logs import bind_call
 
 logger = logging.getLogger(__name__)
 
-NORMAL_CLOSURE = 1000
-
 
 class SidebandApi:
-    """The aiohttp handler of the sideband WebSocket, acting on one emulator."""
+    """The aiohttp handler of the sideband WebSocket, acting on their host."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emulator = emulator
+    def __init__(self, host: EmulatorHost) -> None:
+        self._host = host
 
     def routes(self) -> list[web.RouteDef]:
         """The routes to add to the app."""
@@ -38,22 +34,26 @@ class SidebandApi:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Refuse the handshake, or serve one attached socket until it closes."""
-        emulator = self._emulator
         call_id = request.query.get("call_id", "")
-        problem = bearer_problem(request, emulator.api_key)
+        with bind_call(call_id):
+            return await self._serve(request, call_id)
+
+    async def _serve(self, request: web.Request, call_id: str) -> web.StreamResponse:
+        host = self._host
+        problem = bearer_problem(request, host.api_key)
         if problem is None and not call_id:
             problem = missing("call_id")
-        call = emulator.calls.get(call_id)
+        call = host.calls.get(call_id)
         if problem is None:
             problem = not_found(call_id) if call is None else call.attach_problem()
-        fault = emulator.faults.take_sideband(call_id) if problem is None else None
+        fault = host.faults.take_sideband(call_id) if problem is None else None
         if fault is not None and fault.refuse_status is not None:
             message = "The server is temporarily unable to accept the connection."
             problem = ApiError(fault.refuse_status, message, type="server_error")
-        conversation = emulator.conversations.get(call_id)
+        conversation = host.conversations.get(call_id)
         if problem is not None or call is None or conversation is None:
             status = problem.status if problem is not None else 404
-            logger.info("sideband refused call_id=%s status=%d", call_id, status)
+            logger.info("sideband refused", extra={"status": status})
             return error_response(problem or not_found(call_id))
 
         ws = web.WebSocketResponse(max_msg_size=0, compress=False, timeout=2.0)
@@ -66,7 +66,7 @@ class SidebandApi:
             return ws
         call.attaches += 1
         conversation.channel.attach(socket)
-        logger.info("sideband attached call_id=%s attach=%d", call_id, call.attaches)
+        logger.info("sideband attached", extra={"attach": call.attaches})
         conversation.attached(socket)
         try:
             async for frame in ws:
@@ -78,8 +78,8 @@ class SidebandApi:
                     try:
                         conversation.receive(text)
                     except Exception:
-                        logger.exception("sideband event failed call_id=%s", call_id)
+                        logger.exception("sideband event failed")
         finally:
             conversation.channel.release(socket)
-            logger.info("sideband closed call_id=%s code=%s", call_id, ws.close_code)
+            logger.info("sideband closed", extra={"code": ws.close_code})
         return ws

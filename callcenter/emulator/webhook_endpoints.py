@@ -14,10 +14,8 @@ appears only in the answers of create and rotate. Bodies are checked against the
 TypedDicts. URLs must be https, except http to a loopback address (the emulator's own
 allowance, so that a local controller can be the endpoint).
 
-Events the emulator delivers to an endpoint's URL are signed with that endpoint's secret
-(see :meth:`WebhookEndpoints.signing_secret`); every registered endpoint subscribed to an
-event type receives it. During the 24 hours a rotation may keep the old secret, a test
-delivery carries both signatures, as Standard Webhooks allows.
+The endpoints themselves, their secrets and who receives what are in
+:mod:`callcenter.emulator.webhook_registry`.
 """
 
 from __future__ import annotations
@@ -26,9 +24,8 @@ import json
 import logging
 import time
 import typing
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -39,14 +36,15 @@ from openai.types.webhooks.webhook_test_params import WebhookTestParams
 from openai.types.webhooks.webhook_update_params import WebhookUpdateParams
 
 from callcenter.emulator.api_error import ApiError, bad_request
+from callcenter.emulator.host import EmulatorHost
+from callcenter.emulator.http_errors import bearer_problem, error_response
 from callcenter.emulator.ids import hex_id
-from callcenter.emulator.rest import bearer_problem, error_response
 from callcenter.emulator.state import WebhookAttempt
 from callcenter.emulator.validation import check_typed, invalid_value
+from callcenter.emulator.webhook_registry import WebhookEndpoint, WebhookEndpoints
 from callcenter.emulator.webhooks import (
     USER_AGENT,
     incoming_call_event,
-    new_webhook_secret,
     sample_data,
     sign_webhook,
     sip_headers,
@@ -54,12 +52,8 @@ from callcenter.emulator.webhooks import (
 )
 from callcenter.net import is_loopback
 
-if TYPE_CHECKING:
-    from callcenter.emulator.server import Emulator
-
 logger = logging.getLogger(__name__)
 
-OLD_SECRET_GRACE = 24 * 3600.0  # seconds a rotation may keep the previous secret valid
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 MAX_NAME = 256
@@ -73,95 +67,15 @@ def event_types() -> tuple[str, ...]:
     return typing.get_args(literal)
 
 
-@dataclass
-class WebhookEndpoint:
-    """One registered endpoint, with its current (and maybe previous) signing secret."""
-
-    id: str
-    name: str
-    url: str
-    event_types: list[str]
-    secret: str = field(repr=False)
-    created_at: int = field(default_factory=lambda: int(time.time()))
-    updated_at: int = 0
-    old_secret: str | None = field(default=None, repr=False)
-    old_secret_until: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.updated_at = self.updated_at or self.created_at
-
-    def secrets(self, now: float) -> list[str]:
-        """The secrets that sign deliveries now: the current one, then a previous one kept."""
-        if self.old_secret and now < self.old_secret_until:
-            return [self.secret, self.old_secret]
-        return [self.secret]
-
-    def rotate(self, keep_old: bool, now: float) -> None:
-        """A new secret; the previous one stays valid for 24 hours if ``keep_old``."""
-        self.old_secret = self.secret if keep_old else None
-        self.old_secret_until = now + OLD_SECRET_GRACE if keep_old else 0.0
-        self.secret = new_webhook_secret()
-        self.updated_at = int(now)
-
-    def to_json(self, *, with_secret: bool = False) -> dict[str, Any]:
-        """A ``WebhookEndpoint`` (or ``WebhookEndpointWithSecret``) object."""
-        found: dict[str, Any] = {
-            "id": self.id,
-            "object": "webhook_endpoint",
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "name": self.name,
-            "url": self.url,
-            "event_types": list(self.event_types),
-            "signing_secret_hint": "whsec_…" + self.secret[-4:],
-        }
-        if with_secret:
-            found["signing_secret"] = self.secret
-        return found
-
-
-class WebhookEndpoints:
-    """The registered endpoints of the emulated project, in creation order."""
-
-    def __init__(self) -> None:
-        self._endpoints: dict[str, WebhookEndpoint] = {}
-
-    def __iter__(self) -> Iterator[WebhookEndpoint]:
-        return iter(list(self._endpoints.values()))
-
-    def get(self, endpoint_id: str) -> WebhookEndpoint | None:
-        """The endpoint with this id, if registered."""
-        return self._endpoints.get(endpoint_id)
-
-    def add(self, name: str, url: str, types: list[str]) -> WebhookEndpoint:
-        """Register a new endpoint with a fresh secret."""
-        endpoint = WebhookEndpoint(hex_id("we"), name, url, types, new_webhook_secret())
-        self._endpoints[endpoint.id] = endpoint
-        return endpoint
-
-    def remove(self, endpoint_id: str) -> bool:
-        """Forget an endpoint; False if there was none."""
-        return self._endpoints.pop(endpoint_id, None) is not None
-
-    def subscribed(self, event_type: str) -> list[str]:
-        """The URLs of the endpoints subscribed to ``event_type``."""
-        return [e.url for e in self._endpoints.values() if event_type in e.event_types]
-
-    def signing_secret(self, url: str) -> str | None:
-        """The current secret of the newest endpoint at ``url``, if one is registered there."""
-        found = [e for e in self._endpoints.values() if e.url == url]
-        return found[-1].secret if found else None
-
-
 class WebhookEndpointsApi:
-    """The aiohttp handlers of the Webhook Endpoints API, acting on one emulator."""
+    """The aiohttp handlers of the Webhook Endpoints API, acting on their host."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emulator = emulator
+    def __init__(self, host: EmulatorHost) -> None:
+        self._host = host
 
     @property
     def _endpoints(self) -> WebhookEndpoints:
-        return self._emulator.webhook_endpoints
+        return self._host.webhook_endpoints
 
     def routes(self) -> list[web.RouteDef]:
         """The routes to add to the app."""
@@ -182,7 +96,9 @@ class WebhookEndpointsApi:
         body = await self._body(request, WebhookCreateParams)
         _check_fields(body)
         endpoint = self._endpoints.add(body["name"], body["url"], list(body["event_types"]))
-        logger.info("webhook endpoint created id=%s url=%s", endpoint.id, endpoint.url)
+        logger.info(
+            "webhook endpoint created", extra={"endpoint": endpoint.id, "url": endpoint.url}
+        )
         return web.json_response(endpoint.to_json(with_secret=True))
 
     async def list_endpoints(self, request: web.Request) -> web.Response:
@@ -229,7 +145,7 @@ class WebhookEndpointsApi:
         self._authorize(request)
         endpoint = self._endpoint(request)
         self._endpoints.remove(endpoint.id)
-        logger.info("webhook endpoint deleted id=%s", endpoint.id)
+        logger.info("webhook endpoint deleted", extra={"endpoint": endpoint.id})
         return web.json_response(
             {"id": endpoint.id, "object": "webhook_endpoint.deleted", "deleted": True}
         )
@@ -240,7 +156,7 @@ class WebhookEndpointsApi:
         endpoint = self._endpoint(request)
         keep_old = bool(body.get("keep_old_secret_active_for_24_hours", False))
         endpoint.rotate(keep_old, time.time())
-        logger.info("webhook secret rotated id=%s keep_old=%s", endpoint.id, keep_old)
+        logger.info("webhook secret rotated", extra={"endpoint": endpoint.id, "keep_old": keep_old})
         return web.json_response(endpoint.to_json(with_secret=True))
 
     async def test(self, request: web.Request) -> web.Response:
@@ -290,7 +206,7 @@ class WebhookEndpointsApi:
             "content-type": "application/json",
             "user-agent": USER_AGENT,
         }
-        timeout = aiohttp.ClientTimeout(total=self._emulator.redelivery.timeout)
+        timeout = aiohttp.ClientTimeout(total=self._host.redelivery.timeout)
         started, status, problem = time.monotonic(), None, None
         try:
             async with (
@@ -300,7 +216,7 @@ class WebhookEndpointsApi:
                 status = answer.status
                 await answer.read()
         except TimeoutError:
-            problem = f"no answer within {self._emulator.redelivery.timeout}s"
+            problem = f"no answer within {self._host.redelivery.timeout}s"
         except aiohttp.ClientError as exc:
             problem = f"{type(exc).__name__}: {exc}"
         attempt = WebhookAttempt(
@@ -314,12 +230,14 @@ class WebhookEndpointsApi:
             latency=time.monotonic() - started,
             at=time.time(),
         )
-        self._emulator.webhook_attempts.append(attempt)
-        logger.info("webhook test id=%s url=%s status=%s", endpoint.id, endpoint.url, status)
+        self._host.webhook_attempts.append(attempt)
+        logger.info(
+            "webhook test", extra={"endpoint": endpoint.id, "url": endpoint.url, "status": status}
+        )
         return attempt
 
     def _authorize(self, request: web.Request) -> None:
-        problem = bearer_problem(request, self._emulator.api_key)
+        problem = bearer_problem(request, self._host.api_key)
         if problem is not None:
             raise _Refused(problem)
 

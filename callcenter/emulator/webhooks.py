@@ -217,15 +217,14 @@ class WebhookSender:
                 )
             )
             if status is not None and 200 <= status < 300:
-                logger.debug(
-                    "webhook delivered id=%s attempt=%d status=%d", webhook_id, attempt, status
-                )
+                fields = {"webhook_id": webhook_id, "attempt": attempt, "status": status}
+                logger.debug("webhook delivered", extra=fields)
                 return
             if attempt < self._policy.max_attempts:
                 await asyncio.sleep(self._policy.delay(attempt))
-        logger.info(
-            "webhook given up id=%s type=%s attempts=%d",
-            webhook_id,
-            event_type,
-            self._policy.max_attempts,
-        )
+        fields = {
+            "webhook_id": webhook_id,
+            "type": event_type,
+            "attempts": self._policy.max_attempts,
+        }
+        logger.info("webhook given up", extra=fields)

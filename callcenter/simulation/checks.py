@@ -15,7 +15,7 @@ from typing import Any
 from callcenter.config.reader import quoted
 from callcenter.emulator import CallState, EmulatedCall
 from callcenter.simulation.scenario import AcceptedExpectation, Expectations
-from callcenter.simulation.timeline import clip
+from callcenter.simulation.text import clip
 
 __all__ = [
     "CheckResult",

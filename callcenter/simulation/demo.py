@@ -37,7 +37,8 @@ from callcenter.simulation.simulate import (
     local_setup,
     sigterm_as_interrupt,
 )
-from callcenter.simulation.timeline import Timeline, table
+from callcenter.simulation.text import table
+from callcenter.simulation.timeline import Timeline
 
 __all__ = [
     "DEMO_PACING",

@@ -11,7 +11,6 @@ reason. The format is documented in ``docs/scenarios.md``; the expectations are 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -19,8 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from callcenter.config.lines import KeyLocator, syntax_error_line
-from callcenter.config.reader import Context, Section, quoted, type_name
+from callcenter.config.reader import Section, load_toml, parse_toml, quoted, type_name
 from callcenter.emulator import (
     Delivery,
     FaultPlan,
@@ -32,7 +30,6 @@ from callcenter.emulator import (
 )
 from callcenter.emulator.faults import REST_VERBS
 from callcenter.emulator.script import STEP_TYPES
-from callcenter.errors import ConfigError
 
 __all__ = [
     "DECISIONS",
@@ -155,29 +152,21 @@ def scenario_files(paths: Iterable[str | Path]) -> list[Path]:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate the scenario file at ``path``."""
-    file = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigError(file, "", f"cannot read the file: {error.strerror or error}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(file, "", "the file is not UTF-8 text") from None
-    return parse_scenario(text, file)
+    return _scenario(load_toml(path))
 
 
 def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     """Validate the TOML document ``text``; ``file`` names it in errors."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        reason, line = syntax_error_line(error, text)
-        raise ConfigError(file, "", f"TOML syntax error: {reason}", line) from None
-    root = Section(Context(file, KeyLocator(text)), data, ())
+    return _scenario(parse_toml(text, file))
+
+
+def _scenario(root: Section) -> Scenario:
     root.check_keys(("name", "timeout", "call", "hold", "faults", "steps", "expect"))
     call = root.table("call")
     if call is None:
         raise root.error("call", "required: the [call] table names at least the dialled number")
     hold = root.table("hold")
+    file = root.context.file
     return Scenario(
         name=root.text("name") or Path(file).stem,
         file=file,

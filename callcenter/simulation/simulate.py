@@ -35,6 +35,7 @@ from callcenter.emulator.conversation import Conversation
 from callcenter.errors import StoreError
 from callcenter.simulation.checks import CheckResult, controller_answer, evaluate
 from callcenter.simulation.scenario import Scenario
+from callcenter.simulation.text import table
 from callcenter.simulation.timeline import (
     CallOver,
     Moment,
@@ -43,7 +44,6 @@ from callcenter.simulation.timeline import (
     SocketClosed,
     Timeline,
     interleave,
-    table,
 )
 from callcenter.store import Store, default_sqlite_url
 from callcenter.web.serve_process import ServeProcess

@@ -7,7 +7,7 @@ the wall-clock time it happened. :class:`Timeline` turns them into lines in the 
 given them, relative to the moment the call was placed: tool calls with their arguments and
 the output sent back, the controller's lines (greeting, handoff line) and its escalations
 (the out-of-band request for a handoff summary, and the summary), the REFER with its
-ticket. :func:`table` lays out result tables.
+ticket.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from callcenter.call.responses import KEY
 from callcenter.emulator import RestRequest, WebhookAttempt
 from callcenter.emulator.responses import say_exactly
 from callcenter.errors import SipParseError
+from callcenter.simulation.text import clip
 from callcenter.sip.invite import parse_uri
 
 __all__ = [
@@ -33,11 +34,9 @@ __all__ = [
     "SidebandEvent",
     "SocketClosed",
     "Timeline",
-    "clip",
     "interleave",
     "quote",
     "render",
-    "table",
     "ticket_of",
     "tool_call",
     "tool_output",
@@ -295,24 +294,6 @@ def render(moments: Sequence[Moment], origin: float) -> list[str]:
     """The lines of one call's moments."""
     timeline = Timeline(origin)
     return [line for moment in moments if (line := timeline.line(moment)) is not None]
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """A plain text table with padded columns (the last one is not padded)."""
-    widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
-
-    def row_line(cells: Sequence[str]) -> str:
-        padded = [str(cell).ljust(width) for cell, width in zip(cells[:-1], widths, strict=False)]
-        return "  ".join([*padded, str(cells[-1])]).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return [row_line(headers), rule, *(row_line(row) for row in rows)]
-
-
-def clip(text: str, width: int) -> str:
-    """``text`` on one line, cut to ``width`` characters with "..." if longer."""
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def quote(text: object, width: int = QUOTE_WIDTH) -> str:
