@@ -20,7 +20,6 @@ from callcenter.config.catalog import announced_shutdowns
 from callcenter.config.lines import KeyLocator
 from callcenter.config.model import (
     AcceptAction,
-    Action,
     Config,
     Escalation,
     HeaderPattern,
@@ -33,6 +32,7 @@ from callcenter.config.model import (
     ReferAction,
     RejectAction,
     Route,
+    RouteAction,
     Screening,
     Target,
 )
@@ -211,7 +211,7 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
     section.check_keys(_ROUTE_KEYS.split())
     name = _name(section)
     action_text = section.text_or("action", "accept")
-    action: Action = (
+    action: RouteAction = (
         AcceptAction()
         if action_text == "accept"
         else _parse_action(section, "action", action_text, targets, or_accept=True)

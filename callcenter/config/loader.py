@@ -23,7 +23,6 @@ from callcenter.config.build import VOICES, build_config
 from callcenter.config.lines import syntax_error_line
 from callcenter.config.model import (
     AcceptAction,
-    Action,
     Config,
     DtmfAction,
     Escalation,
@@ -37,6 +36,7 @@ from callcenter.config.model import (
     ReferAction,
     RejectAction,
     Route,
+    RouteAction,
     Screening,
     Target,
 )
@@ -46,7 +46,7 @@ from callcenter.tools.registry import ToolRegistry
 __all__ = [
     "VOICES",
     "AcceptAction",
-    "Action",
+    "RouteAction",
     "Config",
     "ConfigError",
     "DtmfAction",

@@ -29,7 +29,7 @@ __all__ = [
     "DELIVERED",
     "NOT_HELD",
     "CommandPoller",
-    "Delivery",
+    "CommandDelivery",
     "command_from_row",
     "deliver",
     "describe_command",
@@ -42,7 +42,7 @@ NOT_HELD = "not_held"  # the claiming worker no longer held the call
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
+class CommandDelivery:
     """How a command went: ``result`` None means no worker took it within the wait."""
 
     result: str | None
@@ -78,11 +78,11 @@ def deliver(
     clock: Callable[[], datetime],
     wait: float = 5.0,
     poll: float = 0.05,
-) -> Delivery:
+) -> CommandDelivery:
     """Pass ``command`` to the call, here or through the store; wait up to ``wait`` seconds."""
     if runtime.command(call_id, command):
         logger.info("operator command delivered here call_id=%s", call_id)
-        return Delivery(DELIVERED)
+        return CommandDelivery(DELIVERED)
     kind, payload = describe_command(command)
     command_id = store.add_command(call_id, kind, payload, operator=command.operator, at=clock())
     logger.info("operator command queued call_id=%s id=%s kind=%s", call_id, command_id, kind)
@@ -90,9 +90,9 @@ def deliver(
     while True:
         row = store.command(command_id)
         if row is not None and row.result is not None:
-            return Delivery(row.result, command_id)
+            return CommandDelivery(row.result, command_id)
         if time.monotonic() >= deadline:
-            return Delivery(None, command_id)
+            return CommandDelivery(None, command_id)
         time.sleep(poll)
 
 

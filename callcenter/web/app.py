@@ -19,7 +19,7 @@ from callcenter.config.loader import Config, check_route_tools, load_config, res
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.errors import StoreError
 from callcenter.intake.verify import WebhookVerifier
-from callcenter.intake.webhook import Intake, Reply
+from callcenter.intake.webhook import Intake, WebhookReply
 from callcenter.observability import metrics
 from callcenter.operators.api import install_operator_api
 from callcenter.operators.console import install_console
@@ -161,7 +161,7 @@ def readyz() -> tuple[Response, int]:
     return jsonify(status="ready", config=str(found.settings.config_path)), 200
 
 
-def _json(reply: Reply) -> tuple[Response, int]:
+def _json(reply: WebhookReply) -> tuple[Response, int]:
     return jsonify(reply.body), reply.status
 
 
