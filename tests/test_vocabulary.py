@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from callcenter.call.escalation import TRIGGERS
 from callcenter.call.vocabulary import (
     LIVE_STATUSES,
     CallOutcome,
@@ -45,6 +46,11 @@ def table_rows(section: str) -> dict[str, list[str]]:
 def test_the_docs_table_lists_every_word_and_no_other(section: str, words: type[StrEnum]) -> None:
     """Each outcome, status, decision and event kind the code can produce is a row of its table."""
     assert list(table_rows(section)) == [word.value for word in words]
+
+
+def test_the_triggers_table_lists_every_escalation_trigger() -> None:
+    """Each escalation trigger the session can fire is a row of the triggers table."""
+    assert tuple(table_rows("Escalation triggers")) == TRIGGERS
 
 
 def test_the_outcomes_table_gives_each_outcome_its_status() -> None:

@@ -19,6 +19,7 @@ from typing import Final, Protocol
 
 from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.errors import StoreError
+from callcenter.observability.logs import bind_call
 from callcenter.store import NewEvent
 
 logger = logging.getLogger(__name__)
@@ -136,12 +137,13 @@ class Recorder:
         try:
             self.store.add_events(events)
         except StoreError:
-            calls = sorted({event.call_id for event in events})
-            logger.exception("store write failed call_id=%s what=events", ",".join(calls))
+            calls = sorted({event.call_id for event in events})  # of several calls: a field
+            logger.exception("store write failed", extra={"what": "events", "call_ids": calls})
         return following
 
     def _run_write(self, write: _Write) -> None:
-        try:
-            write.run()
-        except StoreError:
-            logger.exception("store write failed call_id=%s what=%s", write.call_id, write.what)
+        with bind_call(write.call_id):
+            try:
+                write.run()
+            except StoreError:
+                logger.exception("store write failed", extra={"what": write.what})

@@ -81,7 +81,7 @@ def load_secret_key(settings: Settings) -> str:
         return _read_secret(path)
     with os.fdopen(fd, "w") as file:
         file.write(secrets.token_urlsafe(48))
-    logger.info("console secret key generated path=%s", path)
+    logger.info("console secret key generated", extra={"path": str(path)})
     return _read_secret(path)
 
 
