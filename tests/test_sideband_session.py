@@ -712,3 +712,10 @@ def test_a_refer_route_transfers_without_attaching_or_after_its_line() -> None:
     assert of(feed(spoken, TimerFired(line["metadata"]["callcenter"])), ReferCall) == [
         ReferCall("sip:a@pbx.example.com")
     ]
+
+
+def test_finish_takes_only_the_outcome_of_a_call_that_is_over() -> None:
+    """Finish(accepted) is refused: the session can only end a call with a final outcome."""
+    with pytest.raises(ValueError, match="not the outcome of a call that is over"):
+        Finish(CallOutcome.ACCEPTED)
+    assert Finish(CallOutcome.TRANSFERRED, "tel:+1").status == "referred"
