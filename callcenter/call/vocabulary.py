@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import Final
 
 __all__ = [
-    "ANSWERED_STATUSES",
     "LIVE_STATUSES",
     "CallOutcome",
     "CallStatus",
@@ -47,8 +46,6 @@ class CallStatus(StrEnum):
 
 #: Statuses that hold a slot against the concurrency cap.
 LIVE_STATUSES: Final = (CallStatus.RINGING, CallStatus.ACTIVE)
-#: Statuses a call reaches when accept, reject or refer went through.
-ANSWERED_STATUSES: Final = (CallStatus.ACTIVE, CallStatus.REJECTED, CallStatus.REFERRED)
 
 
 class CallOutcome(StrEnum):
