@@ -110,10 +110,10 @@ def build_config(data: Mapping[str, object], file: str, text: str) -> Config:
     shutdowns = announced_shutdowns()
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:
         if model in shutdowns:
+            shutdown = shutdowns[model].isoformat()
             logger.warning(
-                "model %s has an announced shutdown on %s; plan a move to another model",
-                model,
-                shutdowns[model].isoformat(),
+                "model has an announced shutdown; plan a move to another model",
+                extra={"model": model, "shutdown": shutdown},
             )
     return config
 
