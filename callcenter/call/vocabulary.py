@@ -57,7 +57,7 @@ class CallOutcome(StrEnum):
     REFERRED = "referred"  # a refer route transferred it to its target
     TRANSFERRED = "transferred"  # an escalation handed it to a human
     COMPLETED = "completed"  # the caller hung up after the agent had answered them
-    HUNG_UP_BY_CALLER = "hung_up_by_caller"  # the caller hung up before being answered
+    HUNG_UP_BY_CALLER = "hung_up_by_caller"  # the caller hung up before being served
     CALLER_GONE = "caller_gone"  # the caller hung up while it rang (404 on our answer)
     ENDED_BY_AGENT = "ended_by_agent"  # the agent ended it (end_call, or a key set to end)
     ENDED_BY_OPERATOR = "ended_by_operator"  # an operator hung it up
