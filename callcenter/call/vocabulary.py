@@ -2,7 +2,7 @@
 
 Intake, the call session, the store, the metrics, the operator API and console, the CLI,
 the demo and the docs all speak of calls in these words; their values are the strings
-stored in the database and shown by every surface. ``docs/operations.md`` lists each one
+stored in the database and shown by every surface. ``docs/vocabulary.md`` lists each one
 (a test holds the table and this module together).
 
 - :class:`DecisionKind`: what routing decided for a ringing call.
