@@ -18,13 +18,7 @@ from typing import Any
 
 import openai
 from openai.types.realtime import CallAcceptParams
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_before_delay,
-    wait_exponential_jitter,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from callcenter.errors import CallApiError, CallConflictError, CallGoneError
 from callcenter.observability import metrics
@@ -74,11 +68,24 @@ def retry_after_seconds(exc: BaseException) -> float | None:
 
 
 class CallControl:
-    """Executes call actions against OpenAI (or the emulator, through ``OPENAI_BASE_URL``)."""
+    """Executes call actions against OpenAI (or the emulator, through ``OPENAI_BASE_URL``).
 
-    def __init__(self, client: openai.OpenAI, policy: ControlPolicy | None = None) -> None:
+    ``clock`` (monotonic seconds) measures the deadline and ``sleep`` waits between
+    attempts; tests pass a fake pair so that no test waits for a real backoff.
+    """
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        policy: ControlPolicy | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client.with_options(max_retries=0)
         self._policy = policy or ControlPolicy()
+        self._clock = clock
+        self._sleep = sleep
         # backoff_initial * 2**n, plus up to backoff_initial of jitter, at most backoff_max.
         self._backoff = wait_exponential_jitter(
             multiplier=self._policy.backoff_initial,
@@ -130,10 +137,10 @@ class CallControl:
 
     def _run(self, verb: str, call_id: str, request: Callable[[float], object]) -> None:
         policy = self._policy
-        started = time.monotonic()
+        started = self._clock()
 
         def remaining() -> float:
-            return policy.deadline - (time.monotonic() - started)
+            return policy.deadline - (self._clock() - started)
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
@@ -147,13 +154,13 @@ class CallControl:
         retrying = Retrying(
             retry=retry_if_exception(is_retryable),
             wait=wait,
-            stop=stop_before_delay(policy.deadline),
+            stop=lambda state: state.upcoming_sleep >= remaining(),  # it would overrun
+            sleep=self._sleep,
             reraise=True,
             before_sleep=lambda state: logger.warning(
                 "control retry",
                 extra={
                     "verb": verb,
-                    "call_id": call_id,
                     "attempt": state.attempt_number,
                     "error": _describe(state.outcome.exception() if state.outcome else None),
                 },
@@ -181,22 +188,16 @@ class CallControl:
                 raise _call_error(verb, call_id, exc) from exc
             # Our unanswered attempt went through; this retry only found it done.
             logger.warning(
-                "control retry found it done",
-                extra={"verb": verb, "call_id": call_id, "status": exc.status_code},
+                "control retry found the action done; taking the unanswered attempt as done",
+                extra={"verb": verb, "status": exc.status_code},
             )
             return
         except openai.APIStatusError as exc:
             raise _call_error(verb, call_id, exc) from exc
         except openai.APIConnectionError as exc:
             raise CallApiError(verb, call_id, None, _describe(exc)) from exc
-        logger.debug(
-            "control done",
-            extra={
-                "verb": verb,
-                "call_id": call_id,
-                "ms": round((time.monotonic() - started) * 1000, 1),
-            },
-        )
+        ms = round((self._clock() - started) * 1000, 1)
+        logger.debug("control done", extra={"verb": verb, "ms": ms})
 
 
 def _done_already(verb: str, exc: openai.APIStatusError) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass, field
 
 import openai
 import pytest
@@ -22,9 +22,28 @@ def quiet_emulator(emulator: EmulatorThread) -> EmulatorThread:
     return emulator
 
 
-def control_for(emulator: EmulatorThread, deadline: float = 5.0) -> CallControl:
+@dataclass
+class FakeTime:
+    """A monotonic clock that only sleeping moves on, and the sleeps asked for."""
+
+    now: float = 1000.0
+    slept: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def control_for(
+    emulator: EmulatorThread, deadline: float = 5.0, fake: FakeTime | None = None
+) -> CallControl:
     client = openai.OpenAI(api_key=API_KEY, base_url=emulator.base_url)
-    return CallControl(client, ControlPolicy(deadline=deadline, backoff_initial=0.01))
+    fake = fake or FakeTime()
+    policy = ControlPolicy(deadline=deadline, backoff_initial=0.01)
+    return CallControl(client, policy, clock=fake.clock, sleep=fake.sleep)
 
 
 def requests(emulator: EmulatorThread, call_id: str, verb: str) -> list[int]:
@@ -49,12 +68,12 @@ def test_accept_retries_server_errors(quiet_emulator: EmulatorThread) -> None:
 
 
 def test_rate_limit_waits_for_retry_after(quiet_emulator: EmulatorThread) -> None:
-    """A 429 is retried no sooner than its Retry-After says."""
+    """A 429 is retried after exactly the wait its Retry-After asks for."""
     call = quiet_emulator.place_call()
     quiet_emulator.faults.fail_rest("reject", status=429, call_id=call.call_id, retry_after=0.4)
-    started = time.monotonic()
-    control_for(quiet_emulator).reject(call.call_id, 486)
-    assert time.monotonic() - started >= 0.4
+    fake = FakeTime()
+    control_for(quiet_emulator, fake=fake).reject(call.call_id, 486)
+    assert fake.slept == [0.4]
     assert requests(quiet_emulator, call.call_id, "reject") == [429, 200]
     assert call.reject_code == 486
 
@@ -63,11 +82,12 @@ def test_retry_after_beyond_the_deadline_gives_up_at_once(quiet_emulator: Emulat
     """A Retry-After longer than the time left ends the attempt instead of overrunning."""
     call = quiet_emulator.place_call()
     quiet_emulator.faults.fail_rest("accept", status=429, call_id=call.call_id, retry_after=30)
-    started = time.monotonic()
+    fake = FakeTime()
     with pytest.raises(CallApiError) as raised:
-        control_for(quiet_emulator, deadline=1.0).accept(call.call_id, SESSION)  # type: ignore[arg-type]
+        control_for(quiet_emulator, deadline=1.0, fake=fake).accept(call.call_id, SESSION)  # type: ignore[arg-type]
     assert raised.value.status == 429
-    assert time.monotonic() - started < 1.0
+    assert fake.slept == []  # no wait in vain
+    assert requests(quiet_emulator, call.call_id, "accept") == [429]
 
 
 @pytest.mark.parametrize("status", [400, 401, 403])
@@ -104,13 +124,14 @@ def test_persistent_server_errors_stop_at_the_deadline(quiet_emulator: EmulatorT
     """A server that keeps failing is given up on within the total deadline."""
     call = quiet_emulator.place_call()
     quiet_emulator.faults.fail_rest("accept", status=503, call_id=call.call_id, times=None)
-    started = time.monotonic()
+    fake = FakeTime()
     with pytest.raises(CallApiError) as raised:
-        control_for(quiet_emulator, deadline=0.8).accept(call.call_id, SESSION)  # type: ignore[arg-type]
-    elapsed = time.monotonic() - started
+        control_for(quiet_emulator, deadline=0.8, fake=fake).accept(call.call_id, SESSION)  # type: ignore[arg-type]
     assert raised.value.status == 503
-    assert 0.3 < elapsed < 1.5
-    assert len(requests(quiet_emulator, call.call_id, "accept")) > 1
+    backoff = fake.slept
+    assert len(backoff) > 2
+    assert 0.4 < sum(backoff) <= 0.8  # backed off for most of the deadline, never past it
+    assert len(requests(quiet_emulator, call.call_id, "accept")) == len(backoff) + 1
 
 
 def test_slow_answers_time_out_and_are_retried(quiet_emulator: EmulatorThread) -> None:

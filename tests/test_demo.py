@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from callcenter.call.vocabulary import CallOutcome
 from callcenter.config.loader import load_config
 from callcenter.emulator import CallState, EmulatedCall, WebhookAttempt
 from callcenter.intake import routing
@@ -87,6 +88,16 @@ def test_the_demo_runs_every_sample_call_and_exits_0() -> None:
         "outcome caller_gone",
     ):
         assert line in out, line
+    # the table shows the outcome the controller stored, as the console and API show it
+    stored = {
+        SAMPLES[0]: "completed",
+        SAMPLES[1]: "transferred",
+        SAMPLES[2]: "referred",
+        SAMPLES[4]: "rejected",
+        SAMPLES[6]: "caller_gone",
+    }
+    for name, outcome in stored.items():
+        assert re.search(rf"^{re.escape(name)}\s+.*\s{outcome}\s+ok$", out, re.MULTILINE), name
 
 
 def test_demo_keep_serves_until_sigterm() -> None:
@@ -179,10 +190,11 @@ def test_a_transfer_in_the_summary_names_where_the_call_went() -> None:
         WebhookAttempt("wh", "t", 1, 0, 0, 200, None, 0.0, 0.0, {"decision": "accept"})
     )
     result = ScenarioResult(scenario, call, (CheckResult("referred_to", True, "x", "x"),))
-    (row,) = summary_table([result])[2:]
+    (row,) = summary_table([result], {"rtc_1": CallOutcome.TRANSFERRED})[2:]
     assert re.split(r"\s{2,}", row)[1:] == [
         "accept, transferred to tel:+14155550123",
         "accept, transferred to tel:+14155550123",
+        "transferred",
         "ok",
     ]
 
@@ -195,8 +207,8 @@ def test_the_summary_shows_expected_and_got_for_each_call() -> None:
         WebhookAttempt("wh", "t", 1, 0, 0, 200, None, 0.0, 0.0, {"decision": "reject"})
     )
     result = ScenarioResult(scenario, call, (CheckResult("rejected", False, "486", "603"),))
-    assert summary_table([result]) == [
-        "call            expected    got         ok",
-        "--------------  ----------  ----------  --------",
-        "busy when full  reject 486  reject 603  MISMATCH",
+    assert summary_table([result], {"rtc_1": CallOutcome.REJECTED}) == [
+        "call            expected    got         stored outcome  ok",
+        "--------------  ----------  ----------  --------------  --------",
+        "busy when full  reject 486  reject 603  rejected        MISMATCH",
     ]

@@ -234,6 +234,25 @@ def test_refer_falls_back_when_the_target_refuses(
     assert call.refer_target == "tel:+14155550123"  # billing-desk falls back to support-desk
 
 
+def test_refer_route_walks_the_whole_fallback_chain(
+    emulator: EmulatorThread, start_controller: StartController
+) -> None:
+    """refer:billing-desk goes on past support-desk to overflow, as an escalation would."""
+    controller = start_controller(
+        example_with(('handoff = "Connecting you to our billing team now."', ""))
+    )
+    emulator.faults.fail_rest("refer", status=400, times=2)
+    call = emulator.place_call(to_number=BILLING)
+    wait_final(controller, call.call_id, "referred")
+    refers = [r.body.get("target_uri") for r in call.rest_requests if r.verb == "refer"]
+    assert refers == [
+        "sip:billing@pbx.example.com",
+        "tel:+14155550123",
+        "sip:overflow@pbx.example.com",
+    ]
+    assert call.refer_target == "sip:overflow@pbx.example.com"
+
+
 # -- exactly once -------------------------------------------------------------------------------
 
 
@@ -290,7 +309,7 @@ def test_caller_gone_before_accept_is_recorded(
     assert response.json()["outcome"] == "caller_gone"
     record = controller.services.store.get_call(call.call_id)
     assert record is not None
-    assert (record.status, record.outcome) == ("failed", "caller_gone")
+    assert (record.status, record.outcome) == ("ended", "caller_gone")  # not our failure
 
 
 def test_call_answered_elsewhere_is_never_attached(
@@ -343,17 +362,17 @@ def test_accept_failing_for_good_answers_in_time(
 def test_every_transfer_target_failing_hangs_up(
     emulator: EmulatorThread, start_controller: StartController
 ) -> None:
-    """When the target and its fallback both refuse the REFER, the call is hung up cleanly."""
+    """When every target of the chain refuses the REFER, the call is hung up cleanly."""
     controller = start_controller(
         example_with(('handoff = "Connecting you to our billing team now."', ""))
     )
-    emulator.faults.fail_rest("refer", status=400, times=2)
+    emulator.faults.fail_rest("refer", status=400, times=3)
     call = emulator.place_call(to_number=BILLING)
-    wait_final(controller, call.call_id, "ended")
-    assert [r.verb for r in call.rest_requests] == ["accept", "refer", "refer", "hangup"]
+    wait_final(controller, call.call_id, "failed")
+    assert [r.verb for r in call.rest_requests] == ["accept", "refer", "refer", "refer", "hangup"]
     assert call.state is CallState.ENDED
     record = controller.services.store.get_call(call.call_id)
     assert record is not None
     assert record.outcome == "failed"
     kinds = [e.kind for e in controller.services.store.events(call.call_id)]
-    assert kinds == ["refer_failed", "refer_failed"]
+    assert kinds == ["refer_failed", "refer_failed", "refer_failed"]

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from callcenter.call.vocabulary import CallOutcome, DecisionKind
 from callcenter.emulator import CallState, EmulatorThread, ModelCallTool, ModelSay, Say
 from callcenter.store import DecisionRecord, NewCall, Store
 from tests.harness import InProcessController, wait_for
@@ -57,14 +58,18 @@ def api(controller: InProcessController) -> Api:
     return Api(controller.url)
 
 
-def seed(store: Store, call_id: str, at: datetime, caller: str, route: str, status: str) -> None:
+def seed(
+    store: Store, call_id: str, at: datetime, caller: str, route: str, outcome: CallOutcome
+) -> None:
     """Put a call in the store as intake would have."""
     call = NewCall(call_id, f"wh_{call_id}", f"evt_{call_id}", at, caller, None, None,
                    "+18005550100", None, [], None)  # fmt: skip
-    decision = DecisionRecord("accept", route, "test", None, None)
+    decision = DecisionRecord(DecisionKind.ACCEPT, route, "test", None, None)
     store.claim_call(call, lambda _: decision, owner="test", stale_after=timedelta(1), now=at)
-    if status != "ringing":
-        store.mark_answered(call_id, status=status, outcome=status, at=at)
+    if outcome.final:
+        store.record_outcome(call_id, outcome=outcome, at=at)
+    else:
+        store.mark_answered(call_id, outcome=outcome, at=at)
 
 
 def request(url: str, method: str, path: str, headers: dict[str, str]) -> httpx.Response:
@@ -130,9 +135,9 @@ def test_failed_logins_are_audited(controller: InProcessController, api: Api) ->
 def test_calls_are_filtered(controller: InProcessController, api: Api) -> None:
     """status, route, number and the time range each narrow the list."""
     store = controller.services.store
-    seed(store, "rtc_a", T0, "+14155550001", "support", "active")
-    seed(store, "rtc_b", T0 + timedelta(minutes=1), "+14155550002", "sales", "rejected")
-    seed(store, "rtc_c", T0 + timedelta(minutes=2), "+14155550001", "support", "rejected")
+    seed(store, "rtc_a", T0, "+14155550001", "support", CallOutcome.ACCEPTED)
+    seed(store, "rtc_b", T0 + timedelta(minutes=1), "+14155550002", "sales", CallOutcome.REJECTED)
+    seed(store, "rtc_c", T0 + timedelta(minutes=2), "+14155550001", "support", CallOutcome.REJECTED)
 
     def ids(**params: str) -> list[str]:
         response = api.get("/calls", **params)
@@ -151,7 +156,14 @@ def test_calls_are_paginated_with_a_cursor(controller: InProcessController, api:
     """limit and next_cursor walk the whole list once, newest first."""
     store = controller.services.store
     for index in range(5):
-        seed(store, f"rtc_{index}", T0 + timedelta(seconds=index), "+1415555", "s", "active")
+        seed(
+            store,
+            f"rtc_{index}",
+            T0 + timedelta(seconds=index),
+            "+1415555",
+            "s",
+            CallOutcome.ACCEPTED,
+        )
     seen: list[str] = []
     cursor: str | None = None
     while True:

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcenter.config.loader import Config, parse_config
+from callcenter.call.escalation import transfer_chain
+from callcenter.config.loader import Config, Target, example_config_path, load_config, parse_config
 from callcenter.intake.routing import Accept, Refer, Reject, decide
 from callcenter.sip.invite import IncomingCall
 
@@ -363,3 +364,29 @@ def test_weekly_windows_agree_with_a_direct_check(config: Config, minute: int) -
     hours = config.route("sales").hours
     assert hours is not None
     assert hours.is_open(now) is expected
+
+
+# -- the fallback chain a refer route and an escalation both walk --------------------------------
+
+
+def test_a_refer_target_chain_runs_to_the_end_of_its_fallbacks() -> None:
+    """With the example config, billing-desk falls back to support-desk, then to overflow."""
+    targets = load_config(example_config_path()).targets
+    assert [str(t) for t in transfer_chain(targets, "billing-desk")] == [
+        "billing-desk",
+        "support-desk",
+        "overflow",
+    ]
+    assert [t.uri for t in transfer_chain(targets, "sales-desk")] == [
+        "sip:sales@pbx.example.com",
+        "sip:reception@pbx.example.com",  # a URI fallback ends the chain
+    ]
+
+
+def test_the_fallback_chain_visits_each_target_once() -> None:
+    """A chain that loops back (the config refuses one, the function still stops) ends."""
+    targets = {
+        "a": Target("a", "sip:a@pbx.example.com", fallback="b"),
+        "b": Target("b", "sip:b@pbx.example.com", fallback="a"),
+    }
+    assert [str(t) for t in transfer_chain(targets, "a")] == ["a", "b"]

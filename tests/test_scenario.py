@@ -64,7 +64,7 @@ type = "hang_up"
 [expect]
 decision = "accept"
 route = "support"
-outcome = "hung_up_by_caller"
+outcome = "caller_hung_up"
 accepted = { model = "gpt-realtime-2", voice = "marin", instructions_contains = "Acme" }
 rejected = 486
 referred_to = "sip:billing@pbx.example.com"
@@ -99,7 +99,7 @@ def test_the_documented_example_parses_into_frozen_values() -> None:
     assert scenario.expect == Expectations(
         decision="accept",
         route="support",
-        outcome="hung_up_by_caller",
+        outcome="caller_hung_up",
         accepted=AcceptedExpectation("gpt-realtime-2", "marin", "Acme"),
         rejected=486,
         referred_to="sip:billing@pbx.example.com",
@@ -285,7 +285,7 @@ def test_an_answered_call_meets_its_expectations() -> None:
         decision="accept",
         route="support",
         controller_outcome="accepted",
-        outcome="hung_up_by_caller",
+        outcome="caller_hung_up",
         accepted=AcceptedExpectation("gpt-realtime-2", "marin", "Acme"),
         hung_up_by="caller",
         said_contains=("Thanks for calling", "Say exactly"),
@@ -370,8 +370,8 @@ def test_the_decided_answer_wins_over_a_duplicates() -> None:
         (CallState.ACCEPTED, None, "accepted"),
         (CallState.REJECTED, "controller", "rejected"),
         (CallState.REFERRED, "refer", "referred"),
-        (CallState.ENDED, "caller", "hung_up_by_caller"),
-        (CallState.ENDED, "controller", "hung_up_by_controller"),
+        (CallState.ENDED, "caller", "caller_hung_up"),
+        (CallState.ENDED, "controller", "controller_hung_up"),
         (CallState.MISSED, "caller", "caller_hung_up_while_ringing"),
         (CallState.MISSED, "timeout", "rang_out"),
     ],

@@ -10,11 +10,14 @@ import httpx
 import pytest
 
 from callcenter.config.loader import example_config_path
-from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait
+from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait, WaitFor
 from callcenter.store import Store
 from tests.harness import API_KEY, GunicornController, wait_for
 
 SUPPORT = "+18005550100"
+HEARD = "output_audio_buffer.stopped"  # the greeting was played to the caller
+# The loggers a call's webhook, session and call actions log to.
+CALL_PATH = ("callcenter.intake.", "callcenter.call.", "callcenter.control")
 
 
 @pytest.fixture
@@ -32,7 +35,7 @@ def test_serve_answers_a_call_end_to_end(
     served: GunicornController, emulator: EmulatorThread, store_url: str
 ) -> None:
     """A call rings, gunicorn's worker accepts it, greets, and records the caller's hang-up."""
-    call = emulator.place_call(to_number=SUPPORT, script=[Wait(0.3), HangUp()])
+    call = emulator.place_call(to_number=SUPPORT, script=[WaitFor(HEARD), HangUp()])
     wait_for(lambda: call.state is CallState.ENDED, what="the call to end")
     with Store.open(store_url) as store:
         wait_for(
@@ -60,16 +63,18 @@ def test_concurrent_copies_across_workers_accept_once(
 def test_serve_logs_json_lines_with_the_call_id(
     served: GunicornController, emulator: EmulatorThread
 ) -> None:
-    """Every log line about a call is JSON and carries its call_id."""
-    call = emulator.place_call(to_number=SUPPORT, script=[Wait(0.1), HangUp()])
+    """Every log line on the path of a call is JSON and carries its call_id as a key."""
+    started = len(served.output)  # the lines from here on are about this one call
+    call = emulator.place_call(to_number=SUPPORT, script=[WaitFor(HEARD), HangUp()])
     wait_for(
-        lambda: any("call over" in line and call.call_id in line for line in served.output),
+        lambda: any('"call over"' in line for line in served.output[started:]),
         what="the call's summary line",
     )
-    lines = [json.loads(line) for line in served.output if line.startswith("{")]
-    about_call = [line for line in lines if call.call_id in line["msg"]]
-    assert about_call
-    assert all(line.get("call_id") == call.call_id for line in about_call)
+    lines = [json.loads(line) for line in served.output[started:] if line.startswith("{")]
+    on_the_path = [line for line in lines if line["logger"].startswith(CALL_PATH)]
+    assert {"webhook handled", "call over"} <= {line["msg"] for line in on_the_path}
+    assert [line for line in on_the_path if line.get("call_id") != call.call_id] == []
+    assert all(call.call_id not in line["msg"] for line in lines)  # a field, not in the text
     assert all(API_KEY not in line for line in served.output)
 
 

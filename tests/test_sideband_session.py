@@ -13,13 +13,14 @@ from callcenter.call.actions import (
     Action,
     CancelTools,
     ControlDone,
+    Escalated,
     Finish,
-    HangUp,
+    HangUpCall,
     Input,
     OperatorHangup,
     OperatorTransfer,
     Record,
-    Refer,
+    ReferCall,
     RunTool,
     SaveHandoff,
     Send,
@@ -29,10 +30,12 @@ from callcenter.call.actions import (
     TimerFired,
     ToolDone,
 )
-from callcenter.call.escalation import ticket_for
+from callcenter.call.escalation import TransferTarget, ticket_for
 from callcenter.call.session import CallSession, LiveCall
+from callcenter.call.vocabulary import CallOutcome
 from callcenter.config.loader import parse_config
-from callcenter.tools.registry import ToolResult
+from callcenter.tools.registry import ToolRegistry, ToolResult, tool_spec
+from tests.sideband_tools import lookup_order
 
 CONFIG = parse_config(
     """
@@ -81,6 +84,8 @@ instructions = "Help."
 tools = ["transfer_to_human"]
 """
 )
+TOOLS = ToolRegistry([tool_spec(lookup_order)])
+LOOKUP_ORDER = TOOLS.get("lookup_order")
 CALL_ID = "rtc_test"
 _EVENTS: TypeAdapter[RealtimeServerEvent] = TypeAdapter(RealtimeServerEvent)
 
@@ -160,7 +165,8 @@ def agent_message(item_id: str, text: str) -> dict[str, Any]:
 
 
 def new_session(route: str = "support", **call: Any) -> CallSession:
-    return CallSession(LiveCall(CALL_ID, route, **call), route=CONFIG.route(route), config=CONFIG)
+    live = LiveCall(CALL_ID, route, **call)
+    return CallSession(live, route=CONFIG.route(route), config=CONFIG, tools=TOOLS)
 
 
 def talking(route: str = "support") -> CallSession:
@@ -282,7 +288,7 @@ def test_a_tool_output_goes_back_then_one_response_create() -> None:
     started_tool = feed(
         session, function_call("resp_1", "call_1", "lookup_order", {"order_id": "A-1"})
     )
-    assert of(started_tool, RunTool) == [RunTool("call_1", "lookup_order", '{"order_id": "A-1"}')]
+    assert of(started_tool, RunTool) == [RunTool("call_1", LOOKUP_ORDER, '{"order_id": "A-1"}')]
     assert of(started_tool, SetTimer) == [SetTimer("slow:resp_1", 2.0)]
     finished = feed(session, ToolDone("call_1", ok()))
     items = [e["item"] for e in sends(finished, "conversation.item.create")]
@@ -343,6 +349,20 @@ def test_an_unknown_tool_gets_an_error_output() -> None:
     assert session._triggers.failed_tools == 1
 
 
+def test_a_listed_tool_missing_from_the_registry_gets_an_error_output() -> None:
+    """The session answers a tool the route lists but no module provides; nothing runs."""
+    live = LiveCall(CALL_ID, "support")
+    session = CallSession(
+        live, route=CONFIG.route("support"), config=CONFIG, tools=ToolRegistry([])
+    )
+    feed(session, event("session.created", session={"type": "realtime"}))
+    call = function_call("resp_1", "call_1", "lookup_order", {"order_id": "A"})
+    actions = feed(session, created("resp_1"), call)
+    (item,) = [e["item"] for e in sends(actions, "conversation.item.create")]
+    assert "no tool named 'lookup_order'" in item["output"]
+    assert of(actions, RunTool) == []
+
+
 def test_transcripts_keep_conversation_order_when_transcription_is_late() -> None:
     """A caller line transcribed after the agent answered still comes first (by seq)."""
     session = talking()
@@ -400,11 +420,12 @@ def test_transfer_to_human_runs_the_whole_handoff() -> None:
         function_call("resp_1", "call_1", "transfer_to_human", {"reason": "refund"}),
     )
     assert escalated_by(actions) == "tool"
+    ticket = ticket_for(CALL_ID)
+    assert of(actions, Escalated) == [Escalated("tool", "desk", ticket)]  # counted once
     (summary,) = creates(actions)  # out of band: it does not wait for resp_1
     assert (summary["conversation"], summary["output_modalities"]) == ("none", ["text"])
     (line,) = creates(feed(session, done("resp_1")))
     assert "Connecting you now." in line["instructions"]
-    ticket = ticket_for(CALL_ID)
     feed(session, created("resp_line", line["metadata"]["callcenter"]))
     text = {
         "id": "i",
@@ -415,14 +436,14 @@ def test_transfer_to_human_runs_the_whole_handoff() -> None:
     after_summary = feed(
         session, done("resp_sum", summary["metadata"]["callcenter"], output=[text])
     )
-    assert of(after_summary, Refer) == []  # the line is not heard yet
+    assert of(after_summary, ReferCall) == []  # the line is not heard yet
     key = line["metadata"]["callcenter"]
     moving = feed(session, started("resp_line"), done("resp_line", key), stopped("resp_line"))
     assert of(moving, SaveHandoff) == [SaveHandoff(ticket, "tool", "Wants a refund.")]
     uri = f"sip:desk@pbx.example.com?X-Callcenter-Ticket={ticket}"
-    assert of(moving, Refer) == [Refer(uri)]
+    assert of(moving, ReferCall) == [ReferCall(uri)]
     over = feed(session, ControlDone("refer", uri))
-    assert of(over, Finish) == [Finish("transferred", uri)]
+    assert of(over, Finish) == [Finish(CallOutcome.TRANSFERRED, uri)]
     assert session.phase == "over"
 
 
@@ -434,7 +455,7 @@ def test_the_handoff_waits_no_longer_than_its_bounds() -> None:
     feed(session, TimerFired(summary["metadata"]["callcenter"]))
     moving = feed(session, TimerFired(line["metadata"]["callcenter"]))
     assert of(moving, SaveHandoff)[0].summary is None
-    assert len(of(moving, Refer)) == 1
+    assert len(of(moving, ReferCall)) == 1
 
 
 def test_a_failed_refer_tries_the_fallback_then_tells_the_caller_and_hangs_up() -> None:
@@ -446,17 +467,17 @@ def test_a_failed_refer_tries_the_fallback_then_tells_the_caller_and_hangs_up() 
     summary, line = creates(actions)
     feed(session, TimerFired(summary["metadata"]["callcenter"]))
     key = line["metadata"]["callcenter"]
-    first = of(feed(session, TimerFired(key)), Refer)[0]
+    first = of(feed(session, TimerFired(key)), ReferCall)[0]
     feed(session, created("resp_line", key), done("resp_line", key))
     fallback = feed(session, ControlDone("refer", first.uri, 503, "unavailable"))
-    assert of(fallback, Refer) == [Refer("sip:backup@pbx.example.com")]
+    assert of(fallback, ReferCall) == [ReferCall("sip:backup@pbx.example.com")]
     failing = feed(session, ControlDone("refer", "sip:backup@pbx.example.com", 400, "bad"))
     assert records(failing, "transfer_failed")
     (sorry,) = creates(failing)
     assert "couldn't reach a colleague" in sorry["instructions"]
     hangup = feed(session, TimerFired(sorry["metadata"]["callcenter"]))
-    assert of(hangup, HangUp) == [HangUp()]
-    assert of(feed(session, ControlDone("hangup")), Finish) == [Finish("failed")]
+    assert of(hangup, HangUpCall) == [HangUpCall()]
+    assert of(feed(session, ControlDone("hangup")), Finish) == [Finish(CallOutcome.FAILED)]
 
 
 def test_a_refer_answered_404_means_the_caller_is_gone() -> None:
@@ -465,9 +486,9 @@ def test_a_refer_answered_404_means_the_caller_is_gone() -> None:
     actions = feed(session, heard("item_1", "a real person please"))
     summary, line = creates(actions)
     feed(session, TimerFired(summary["metadata"]["callcenter"]))
-    refer = of(feed(session, TimerFired(line["metadata"]["callcenter"])), Refer)[0]
+    refer = of(feed(session, TimerFired(line["metadata"]["callcenter"])), ReferCall)[0]
     assert of(feed(session, ControlDone("refer", refer.uri, 404, "gone")), Finish) == [
-        Finish("hung_up_by_caller")
+        Finish(CallOutcome.HUNG_UP_BY_CALLER)
     ]
 
 
@@ -538,8 +559,9 @@ def test_an_operator_transfers_to_a_uri_or_hangs_up() -> None:
     assert escalated_by(actions) == "operator"
     other = talking()
     ending = feed(other, OperatorHangup("ada"))
-    assert of(ending, HangUp) == [HangUp()]
-    assert of(feed(other, ControlDone("hangup")), Finish) == [Finish("ended_by_agent")]
+    assert of(ending, HangUpCall) == [HangUpCall()]
+    finished = of(feed(other, ControlDone("hangup")), Finish)
+    assert finished == [Finish(CallOutcome.ENDED_BY_OPERATOR)]
 
 
 def test_a_second_trigger_during_a_handoff_is_ignored() -> None:
@@ -586,8 +608,8 @@ def test_dtmf_keys_follow_the_route_map() -> None:
     assert escalated_by(actions) == "dtmf"
     summary, line = creates(actions)
     feed(session, TimerFired(summary["metadata"]["callcenter"]))
-    assert of(feed(session, TimerFired(line["metadata"]["callcenter"])), Refer) == [
-        Refer("tel:+14155550199")
+    assert of(feed(session, TimerFired(line["metadata"]["callcenter"])), ReferCall) == [
+        ReferCall("tel:+14155550199")
     ]
     ending = feed(
         talking(), event("input_audio_buffer.dtmf_event_received", event="9", received_at=1)
@@ -610,10 +632,10 @@ def test_end_call_says_goodbye_then_hangs_up() -> None:
     assert creates(actions) == []  # the goodbye waits for the running response
     (goodbye,) = creates(feed(session, done("r1")))
     key = goodbye["metadata"]["callcenter"]
-    assert of(feed(session, created("r2", key), started("r2"), done("r2", key)), HangUp) == []
-    assert of(feed(session, stopped("r2")), HangUp) == [HangUp()]
+    assert of(feed(session, created("r2", key), started("r2"), done("r2", key)), HangUpCall) == []
+    assert of(feed(session, stopped("r2")), HangUpCall) == [HangUpCall()]
     assert of(feed(session, ControlDone("hangup", status=404, error="gone")), Finish) == [
-        Finish("ended_by_agent")
+        Finish(CallOutcome.ENDED_BY_AGENT)
     ]
 
 
@@ -657,11 +679,11 @@ def test_a_hang_up_after_an_answered_turn_is_completed() -> None:
     """The caller leaving a quiet, answered call: completed; mid-way: hung_up_by_caller."""
     session = talking()
     feed(session, user_item("item_1"), created("r1"), done("r1"))
-    assert of(feed(session, SocketClosed()), Finish) == [Finish("completed")]
+    assert of(feed(session, SocketClosed()), Finish) == [Finish(CallOutcome.COMPLETED)]
     busy = talking()
     feed(busy, user_item("item_1"), created("r1"))
     actions = feed(busy, SocketClosed())
-    assert of(actions, Finish) == [Finish("hung_up_by_caller")]
+    assert of(actions, Finish) == [Finish(CallOutcome.HUNG_UP_BY_CALLER)]
     assert CancelTools() in actions
 
 
@@ -669,22 +691,31 @@ def test_a_lost_sideband_hangs_the_call_up() -> None:
     """Given up on reattaching: the call is hung up and recorded as failed."""
     session = talking()
     assert records(feed(session, SocketDropped(1006)), "sideband_dropped") == [{"code": 1006}]
-    assert of(feed(session, SocketClosed(lost=True)), HangUp) == [HangUp()]
-    assert of(feed(session, ControlDone("hangup")), Finish) == [Finish("failed")]
+    assert of(feed(session, SocketClosed(lost=True)), HangUpCall) == [HangUpCall()]
+    assert of(feed(session, ControlDone("hangup")), Finish) == [Finish(CallOutcome.FAILED)]
 
 
 def test_a_refer_route_transfers_without_attaching_or_after_its_line() -> None:
     """No line: REFER at start, no sideband. A line: said after attach, then REFER."""
-    plain = new_session(transfer_to=("sip:a@pbx.example.com",))
+    plain = new_session(transfer_to=(TransferTarget("sip:a@pbx.example.com"),))
     assert not plain.needs_sideband
-    assert plain.start() == [Refer("sip:a@pbx.example.com")]
+    assert plain.start() == [ReferCall("sip:a@pbx.example.com")]
     assert of(feed(plain, ControlDone("refer", "sip:a@pbx.example.com")), Finish) == [
-        Finish("referred", "sip:a@pbx.example.com")
+        Finish(CallOutcome.REFERRED, "sip:a@pbx.example.com")
     ]
-    spoken = new_session(handoff="One moment.", transfer_to=("sip:a@pbx.example.com",))
+    spoken = new_session(
+        handoff="One moment.", transfer_to=(TransferTarget("sip:a@pbx.example.com"),)
+    )
     assert spoken.start() == []
     (line,) = creates(feed(spoken, event("session.created", session={"type": "realtime"})))
     assert "One moment." in line["instructions"]
-    assert of(feed(spoken, TimerFired(line["metadata"]["callcenter"])), Refer) == [
-        Refer("sip:a@pbx.example.com")
+    assert of(feed(spoken, TimerFired(line["metadata"]["callcenter"])), ReferCall) == [
+        ReferCall("sip:a@pbx.example.com")
     ]
+
+
+def test_finish_takes_only_the_outcome_of_a_call_that_is_over() -> None:
+    """Finish(accepted) is refused: the session can only end a call with a final outcome."""
+    with pytest.raises(ValueError, match="not the outcome of a call that is over"):
+        Finish(CallOutcome.ACCEPTED)
+    assert Finish(CallOutcome.TRANSFERRED, "tel:+1").status == "referred"

@@ -17,6 +17,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
+from callcenter.call.vocabulary import CallOutcome, DecisionKind
 from callcenter.errors import StoreError
 from callcenter.store import (
     ClaimResult,
@@ -32,7 +33,7 @@ from callcenter.store.schema import metadata
 T0 = datetime(2025, 11, 22, 12, 0, tzinfo=UTC)
 STALE_AFTER = timedelta(seconds=30)
 ACCEPT = DecisionRecord(
-    decision="accept",
+    decision=DecisionKind.ACCEPT,
     route="support",
     reason="matched route support",
     reject_code=None,
@@ -74,9 +75,12 @@ def claim(
     )
 
 
-def claim_answered(store: Store, call_id: str, status: str) -> None:
+def claim_with(store: Store, call_id: str, outcome: CallOutcome) -> None:
     claim(store, new_call(call_id, f"wh_{call_id}"))
-    store.mark_answered(call_id, status=status, outcome=status, at=T0)
+    if outcome.final:
+        store.record_outcome(call_id, outcome=outcome, at=T0)
+    else:
+        store.mark_answered(call_id, outcome=outcome, at=T0)
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -270,7 +274,7 @@ def test_ringing_claim_is_not_taken_over_before_stale_after(store: Store) -> Non
 def test_answered_call_is_never_taken_over(store: Store) -> None:
     """Once answered, a call is a DUPLICATE for any later delivery, however late."""
     claim(store)
-    store.mark_answered("rtc_1", status="active", outcome="accepted", at=T0)
+    store.mark_answered("rtc_1", at=T0)
     later = T0 + timedelta(hours=1)
     assert claim(store, new_call(webhook_id="wh_2"), now=later)[0] is ClaimResult.DUPLICATE
 
@@ -278,11 +282,10 @@ def test_answered_call_is_never_taken_over(store: Store) -> None:
 def test_decide_sees_the_other_live_calls(store: Store) -> None:
     """decide() gets the number of ringing and active calls, not ended or rejected ones."""
     claim(store, new_call("rtc_ringing", "wh_ringing"))
-    claim_answered(store, "rtc_active", "active")
-    claim_answered(store, "rtc_referred", "referred")
-    claim_answered(store, "rtc_rejected", "rejected")
-    claim_answered(store, "rtc_ended", "active")
-    store.mark_ended("rtc_ended", outcome="completed", at=T0)
+    claim_with(store, "rtc_active", CallOutcome.ACCEPTED)
+    claim_with(store, "rtc_referred", CallOutcome.REFERRED)
+    claim_with(store, "rtc_rejected", CallOutcome.REJECTED)
+    claim_with(store, "rtc_ended", CallOutcome.COMPLETED)
     seen: list[int] = []
 
     def decide(active: int) -> DecisionRecord:
@@ -333,7 +336,7 @@ def test_released_claim_can_be_claimed_again(store: Store) -> None:
 
 def test_release_claim_keeps_an_answered_call(store: Store) -> None:
     """release_claim() leaves a call alone once it was answered."""
-    claim_answered(store, "rtc_1", "active")
+    claim_with(store, "rtc_1", CallOutcome.ACCEPTED)
     store.release_claim("rtc_1")
     assert store.get_call("rtc_1") is not None
 
@@ -355,7 +358,7 @@ def test_mark_answered_makes_the_call_active(store: Store) -> None:
     """An accepted call becomes active with its outcome and answer time."""
     claim(store)
     answered = T0 + timedelta(milliseconds=300)
-    store.mark_answered("rtc_1", status="active", outcome="accepted", at=answered)
+    store.mark_answered("rtc_1", at=answered)
     call = store.get_call("rtc_1")
     assert call is not None
     assert (call.status, call.outcome, call.answered_at, call.ended_at, call.updated_at) == (
@@ -367,121 +370,118 @@ def test_mark_answered_makes_the_call_active(store: Store) -> None:
     )
 
 
-def test_mark_answered_referred_records_the_target(store: Store) -> None:
-    """A referred call keeps the target it was referred to and has left us at that time."""
+def test_mark_answered_refuses_the_outcome_of_a_call_that_is_over(store: Store) -> None:
+    """mark_answered() only takes the outcome of a live call (accepted or transferring)."""
     claim(store)
-    store.mark_answered(
-        "rtc_1", status="referred", outcome="referred", target="tel:+14155550123", at=T0
-    )
-    call = store.get_call("rtc_1")
-    assert call is not None
-    assert (call.status, call.target, call.ended_at) == ("referred", "tel:+14155550123", T0)
-
-
-def test_transfer_of_an_active_call_keeps_its_answer_time(store: Store) -> None:
-    """An active call referred later becomes referred and keeps the time it was answered."""
-    claim_answered(store, "rtc_1", "active")
-    later = T0 + timedelta(minutes=2)
-    store.mark_answered(
-        "rtc_1", status="referred", outcome="referred", target="sip:desk@pbx.example.com", at=later
-    )
-    call = store.get_call("rtc_1")
-    assert call is not None
-    assert (call.status, call.target, call.answered_at, call.updated_at) == (
-        "referred",
-        "sip:desk@pbx.example.com",
-        T0,
-        later,
-    )
-
-
-def test_mark_answered_rejected_ends_the_call(store: Store) -> None:
-    """A rejected call is over as soon as the reject succeeded."""
-    claim(store)
-    store.mark_answered("rtc_1", status="rejected", outcome="rejected", at=T0)
-    call = store.get_call("rtc_1")
-    assert call is not None
-    assert (call.status, call.ended_at) == ("rejected", T0)
-    assert store.count_active_calls() == 0
-
-
-def test_mark_answered_refuses_an_unknown_status(store: Store) -> None:
-    """mark_answered() only sets active, rejected or referred."""
-    claim(store)
-    with pytest.raises(ValueError, match="status must be one of"):
-        store.mark_answered("rtc_1", status="ended", outcome="completed", at=T0)
+    with pytest.raises(ValueError, match="call that is over"):
+        store.mark_answered("rtc_1", outcome=CallOutcome.COMPLETED, at=T0)
 
 
 def test_mark_answered_leaves_an_ended_call_alone(store: Store) -> None:
     """mark_answered() changes only a ringing call."""
-    claim_answered(store, "rtc_1", "active")
-    store.mark_ended("rtc_1", outcome="completed", at=T0)
-    store.mark_answered("rtc_1", status="active", outcome="accepted", at=T0)
+    claim_with(store, "rtc_1", CallOutcome.ACCEPTED)
+    store.record_outcome("rtc_1", outcome=CallOutcome.COMPLETED, at=T0)
+    store.mark_answered("rtc_1", at=T0)
     call = store.get_call("rtc_1")
     assert call is not None
     assert call.status == "ended"
 
 
-def test_mark_ended_ends_an_active_call(store: Store) -> None:
-    """An active call ends with its outcome and end time."""
-    claim_answered(store, "rtc_1", "active")
-    ended = T0 + timedelta(minutes=3)
-    store.mark_ended("rtc_1", outcome="hung_up_by_caller", at=ended)
-    call = store.get_call("rtc_1")
-    assert call is not None
-    assert (call.status, call.outcome, call.ended_at) == ("ended", "hung_up_by_caller", ended)
-
-
-def test_mark_ended_ends_a_referred_call(store: Store) -> None:
-    """A referred call ends when its sideband closes."""
-    claim_answered(store, "rtc_1", "referred")
-    store.mark_ended("rtc_1", outcome="transferred", at=T0)
-    call = store.get_call("rtc_1")
-    assert call is not None
-    assert (call.status, call.outcome) == ("ended", "transferred")
-
-
-def test_mark_ended_twice_keeps_the_first_end(store: Store) -> None:
-    """Ending an ended call is a no-op."""
-    claim_answered(store, "rtc_1", "active")
-    store.mark_ended("rtc_1", outcome="ended_by_agent", at=T0)
-    store.mark_ended("rtc_1", outcome="hung_up_by_caller", at=T0 + timedelta(seconds=1))
-    call = store.get_call("rtc_1")
-    assert call is not None
-    assert (call.outcome, call.ended_at) == ("ended_by_agent", T0)
-
-
-def test_mark_ended_leaves_a_ringing_call_alone(store: Store) -> None:
-    """A call that was never answered cannot end."""
+@pytest.mark.parametrize("outcome", list(CallOutcome))
+def test_every_outcome_leaves_the_status_it_names(store: Store, outcome: CallOutcome) -> None:
+    """Each outcome, recorded on a ringing call, leaves the call in the outcome's status."""
     claim(store)
-    store.mark_ended("rtc_1", outcome="completed", at=T0)
+    if outcome.final:
+        store.record_outcome("rtc_1", outcome=outcome, at=T0)
+    else:
+        store.mark_answered("rtc_1", outcome=outcome, at=T0)
     call = store.get_call("rtc_1")
     assert call is not None
-    assert call.status == "ringing"
+    assert (call.status, call.outcome) == (outcome.status, outcome)
+    assert (call.ended_at is not None) == outcome.final
 
 
-def test_mark_failed_records_the_error(store: Store) -> None:
-    """A call whose accept failed for good is failed, with the error and an end time."""
+def test_caller_gone_while_ringing_is_ended_not_failed(store: Store) -> None:
+    """A caller who hangs up while it rings ends the call: status ended, with the reason."""
     claim(store)
-    store.mark_failed("rtc_1", outcome="caller_gone", error="accept: 404", at=T0)
+    store.record_outcome("rtc_1", outcome=CallOutcome.CALLER_GONE, error="accept: 404", at=T0)
     call = store.get_call("rtc_1")
     assert call is not None
     assert (call.status, call.outcome, call.error, call.ended_at) == (
-        "failed",
+        "ended",
         "caller_gone",
         "accept: 404",
         T0,
     )
 
 
-def test_mark_failed_leaves_an_ended_call_alone(store: Store) -> None:
-    """A call that already ended cannot fail afterwards."""
-    claim_answered(store, "rtc_1", "active")
-    store.mark_ended("rtc_1", outcome="completed", at=T0)
-    store.mark_failed("rtc_1", outcome="failed", error="late", at=T0)
+def test_a_referred_call_records_the_target(store: Store) -> None:
+    """A referred call keeps the target it was referred to and has left us at that time."""
+    claim(store)
+    store.record_outcome("rtc_1", outcome=CallOutcome.REFERRED, target="tel:+14155550123", at=T0)
     call = store.get_call("rtc_1")
     assert call is not None
-    assert (call.status, call.error) == ("ended", None)
+    assert (call.status, call.target, call.ended_at) == ("referred", "tel:+14155550123", T0)
+
+
+def test_transfer_of_an_active_call_keeps_its_answer_time(store: Store) -> None:
+    """An active call transferred later becomes referred and keeps the time it was answered."""
+    claim_with(store, "rtc_1", CallOutcome.ACCEPTED)
+    later = T0 + timedelta(minutes=2)
+    target = "sip:desk@pbx.example.com"
+    store.record_outcome("rtc_1", outcome=CallOutcome.TRANSFERRED, target=target, at=later)
+    call = store.get_call("rtc_1")
+    assert call is not None
+    assert (call.status, call.outcome, call.target, call.answered_at, call.updated_at) == (
+        "referred",
+        "transferred",
+        target,
+        T0,
+        later,
+    )
+
+
+def test_a_rejected_call_is_over_at_once(store: Store) -> None:
+    """A rejected call is over as soon as the reject succeeded."""
+    claim(store)
+    store.record_outcome("rtc_1", outcome=CallOutcome.REJECTED, at=T0)
+    call = store.get_call("rtc_1")
+    assert call is not None
+    assert (call.status, call.ended_at) == ("rejected", T0)
+    assert store.count_active_calls() == 0
+
+
+def test_record_outcome_refuses_the_outcome_of_a_live_call(store: Store) -> None:
+    """record_outcome() only takes the outcome of a call that is over."""
+    claim(store)
+    with pytest.raises(ValueError, match="call that goes on"):
+        store.record_outcome("rtc_1", outcome=CallOutcome.ACCEPTED, at=T0)
+
+
+def test_an_ended_call_keeps_its_first_end(store: Store) -> None:
+    """Ending an ended call, or failing it, is a no-op."""
+    claim_with(store, "rtc_1", CallOutcome.ACCEPTED)
+    store.record_outcome("rtc_1", outcome=CallOutcome.ENDED_BY_AGENT, at=T0)
+    later = T0 + timedelta(seconds=1)
+    store.record_outcome("rtc_1", outcome=CallOutcome.HUNG_UP_BY_CALLER, at=later)
+    store.record_outcome("rtc_1", outcome=CallOutcome.FAILED, error="late", at=later)
+    call = store.get_call("rtc_1")
+    assert call is not None
+    assert (call.status, call.outcome, call.ended_at, call.error) == (
+        "ended",
+        "ended_by_agent",
+        T0,
+        None,
+    )
+
+
+def test_a_referred_call_keeps_its_transfer(store: Store) -> None:
+    """A call that left us by a transfer does not end again when its sideband closes."""
+    claim_with(store, "rtc_1", CallOutcome.REFERRED)
+    store.record_outcome("rtc_1", outcome=CallOutcome.HUNG_UP_BY_CALLER, at=T0)
+    call = store.get_call("rtc_1")
+    assert call is not None
+    assert (call.status, call.outcome) == ("referred", "referred")
 
 
 def test_set_owner_records_and_clears_the_owner(store: Store) -> None:
@@ -548,7 +548,7 @@ def test_transcript_is_in_conversation_order(store: Store) -> None:
 
 def test_handoff_and_usage_are_recorded_on_the_call(store: Store) -> None:
     """record_handoff() and record_usage() fill the call's ticket, summary and token columns."""
-    claim_answered(store, "rtc_1", "active")
+    claim_with(store, "rtc_1", CallOutcome.ACCEPTED)
     store.record_handoff("rtc_1", ticket="CC-1", trigger="phrase", summary="Wants a refund.", at=T0)
     store.record_usage("rtc_1", {"input_tokens": 120, "output_tokens": 30, "responses": 2}, at=T0)
     record = store.get_call("rtc_1")
@@ -566,7 +566,7 @@ def test_list_calls_newest_first_with_filters(store: Store) -> None:
     """list_calls() pages newest first and filters by status and received time."""
     for n in range(4):
         claim(store, new_call(f"rtc_{n}", f"wh_{n}", received_at=T0 + timedelta(minutes=n)))
-    store.mark_answered("rtc_1", status="active", outcome="accepted", at=T0)
+    store.mark_answered("rtc_1", at=T0)
     assert [c.call_id for c in store.list_calls()] == ["rtc_3", "rtc_2", "rtc_1", "rtc_0"]
     assert [c.call_id for c in store.list_calls(limit=2)] == ["rtc_3", "rtc_2"]
     assert [c.call_id for c in store.list_calls(status="active")] == ["rtc_1"]

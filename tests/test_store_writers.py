@@ -9,34 +9,51 @@ from pathlib import Path
 
 from callcenter.store._writers import WriterQueue
 
-HOLD = 0.2
 
-
-def hold_turn(lock_file: str, entered: multiprocessing.synchronize.Event) -> None:
+def hold_turn(
+    lock_file: str,
+    entered: multiprocessing.synchronize.Event,
+    release: multiprocessing.synchronize.Event,
+    released: multiprocessing.synchronize.Event,
+) -> None:
+    """Take the turn and hold it until told to let go (a long write)."""
     queue = WriterQueue(Path(lock_file))
     with queue.turn():
         entered.set()
-        time.sleep(HOLD)  # a long write, so that the other process must wait
+        release.wait(timeout=30)
+        released.set()
     queue.close()
 
 
 def test_processes_take_turns(tmp_path: Path) -> None:
-    """A writer in another process waits for the turn and gets it as soon as it is released."""
+    """A writer in another process holds the turn: ours waits, and gets it once it is released."""
     lock_file = tmp_path / "db-writers.lock"
     context = multiprocessing.get_context("spawn")
-    entered = context.Event()
-    other = context.Process(target=hold_turn, args=(str(lock_file), entered))
+    entered, release, released = context.Event(), context.Event(), context.Event()
+    other = context.Process(target=hold_turn, args=(str(lock_file), entered, release, released))
     other.start()
+    got_turn = threading.Event()
+    seen_released: list[bool] = []
+
+    def take_turn() -> None:
+        queue = WriterQueue(lock_file)
+        with queue.turn():
+            seen_released.append(released.is_set())
+            got_turn.set()
+        queue.close()
+
     try:
         assert entered.wait(timeout=10)
-        queue = WriterQueue(lock_file)
-        started = time.monotonic()
-        with queue.turn():
-            waited = time.monotonic() - started
-        queue.close()
+        taker = threading.Thread(target=take_turn)
+        taker.start()
+        assert not got_turn.wait(timeout=0.2)  # the other process still holds it
+        release.set()
+        assert got_turn.wait(timeout=10)
+        taker.join(timeout=10)
     finally:
+        release.set()
         other.join(timeout=10)
-    assert 0.05 < waited < HOLD + 0.15
+    assert seen_released == [True]  # our turn began only after theirs ended
 
 
 def test_threads_take_turns(tmp_path: Path) -> None:

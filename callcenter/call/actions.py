@@ -12,21 +12,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from callcenter.tools.registry import ToolResult
+from callcenter.call.escalation import Trigger
+from callcenter.call.vocabulary import CallOutcome, CallStatus, EventKind
+from callcenter.tools.registry import ToolResult, ToolSpec
 
 __all__ = [
     "Action",
     "CancelTools",
     "ControlDone",
+    "Escalated",
     "Finish",
-    "HangUp",
+    "HangUpCall",
     "Input",
     "OperatorCommand",
     "OperatorHangup",
     "OperatorInstruct",
     "OperatorTransfer",
     "Record",
-    "Refer",
+    "ReferCall",
     "RunTool",
     "SaveHandoff",
     "Send",
@@ -121,11 +124,16 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class RunTool:
-    """Run the company tool ``name`` with the model's JSON ``arguments``; answer ToolDone."""
+    """Run the company tool ``spec`` with the model's JSON ``arguments``; answer ToolDone."""
 
     call_id: str
-    name: str
+    spec: ToolSpec
     arguments: str
+
+    @property
+    def name(self) -> str:
+        """The tool's name."""
+        return self.spec.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +142,14 @@ class CancelTools:
 
 
 @dataclass(frozen=True, slots=True)
-class Refer:
+class ReferCall:
     """Transfer the call (SIP REFER) to ``uri``; answer ControlDone."""
 
     uri: str
 
 
 @dataclass(frozen=True, slots=True)
-class HangUp:
+class HangUpCall:
     """Hang the call up; answer ControlDone."""
 
 
@@ -157,8 +165,17 @@ class SetTimer:
 class Record:
     """Append an event of ``kind`` to the call's history in the store."""
 
-    kind: str
+    kind: EventKind
     data: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """Count and log that the call is being handed to a human (its Record stores it)."""
+
+    trigger: Trigger
+    target: str
+    ticket: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +191,28 @@ class SaveHandoff:
 class Finish:
     """The call is over for us: record ``outcome`` (and ``target`` of a transfer), stop."""
 
-    outcome: str
+    outcome: CallOutcome
     target: str | None = None
 
+    def __post_init__(self) -> None:
+        if not self.outcome.final:
+            raise ValueError(f"{self.outcome} is not the outcome of a call that is over")
 
-Action = Send | RunTool | CancelTools | Refer | HangUp | SetTimer | Record | SaveHandoff | Finish
+    @property
+    def status(self) -> CallStatus:
+        """The status the call is left in."""
+        return self.outcome.status
+
+
+Action = (
+    Send
+    | RunTool
+    | CancelTools
+    | ReferCall
+    | HangUpCall
+    | SetTimer
+    | Record
+    | Escalated
+    | SaveHandoff
+    | Finish
+)

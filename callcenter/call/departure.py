@@ -20,16 +20,18 @@ from callcenter.call.actions import (
     Action,
     CancelTools,
     ControlDone,
+    Escalated,
     Finish,
-    HangUp,
+    HangUpCall,
     Record,
-    Refer,
+    ReferCall,
     SaveHandoff,
     Send,
     SetTimer,
 )
 from callcenter.call.escalation import TransferTarget, Trigger
-from callcenter.call.responses import Heard, ResponseQueue, say_exactly
+from callcenter.call.responses import Heard, ResponseQueue, verbatim
+from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.config.loader import Target
 
 __all__ = ["DEFAULT_HANDOFF", "Departure", "SessionTimings", "Stage"]
@@ -63,7 +65,7 @@ class _Handoff:
 
 @dataclass(slots=True)
 class _Ending:
-    outcome: str
+    outcome: CallOutcome
     line_key: str | None
     hangup_sent: bool = False
 
@@ -93,7 +95,7 @@ class Departure:
         self._ending: _Ending | None = None
         self._escalations = 0
         self.stage: Stage = "none"
-        self.outcome: str | None = None
+        self.outcome: CallOutcome | None = None
         self.trigger: Trigger | None = None
         self.socket_open = True
 
@@ -103,9 +105,9 @@ class Departure:
         ending = self._ending is not None and self._ending.hangup_sent
         return self.stage in ("transferring", "over") or ending
 
-    def transfer_route(self, uris: tuple[str, ...], line: str | None) -> list[Action]:
-        """A refer route: say its line (if any), then REFER to ``uris`` in turn."""
-        self._handoff = _Handoff(tuple(TransferTarget(uri) for uri in uris), None)
+    def transfer_route(self, chain: tuple[TransferTarget, ...], line: str | None) -> list[Action]:
+        """A refer route: say its line (if any), then REFER down ``chain`` in turn."""
+        self._handoff = _Handoff(chain, None)
         if line is None:
             return self._refer_next()
         self.stage = "handing_off"
@@ -121,7 +123,8 @@ class Departure:
                 raise ValueError("no target configured for this route")
             chain = escalation.transfer_chain(self._targets, name)
         except ValueError as error:
-            return [Record("escalation_unavailable", {"trigger": trigger, "reason": str(error)})]
+            data = {"trigger": trigger, "reason": str(error)}
+            return [Record(EventKind.ESCALATION_UNAVAILABLE, data)]
         self._escalations += 1
         self.trigger = trigger
         ticket = escalation.ticket_for(self._call_id, self._escalations)
@@ -132,27 +135,28 @@ class Departure:
         data = {"trigger": trigger, "reason": reason, "target": name, "ticket": ticket}
         summary = self._queue.aside(summary_key, escalation.summary_request())
         return [
-            Record("escalation", data),
+            Record(EventKind.ESCALATION, data),
+            Escalated(trigger, name, ticket),
             Send(summary),
             SetTimer(summary_key, self._timings.summary),
             *self._say_handoff(self._handoff_line),
         ]
 
-    def end(self, reason: str, outcome: str, line: str | None) -> list[Action]:
+    def end(self, reason: str, outcome: CallOutcome, line: str | None) -> list[Action]:
         """End the call with ``outcome``: say ``line`` (boundedly), then hang up."""
         if self.stage != "none":
             return []
         self.stage = "ending"
         self._queue.drop_waiting()
-        actions: list[Action] = [Record("ending", {"reason": reason, "outcome": outcome})]
+        actions: list[Action] = [Record(EventKind.ENDING, {"reason": reason, "outcome": outcome})]
         if line is None or not self.socket_open:
             self._ending = _Ending(outcome, None, hangup_sent=True)
-            return [*actions, HangUp()]
+            return [*actions, HangUpCall()]
         key = self._key("goodbye")
         self._ending = _Ending(outcome, key)
         return [*actions, *self._say(key, line), SetTimer(key, self._timings.line_said)]
 
-    def finish(self, outcome: str, target: str | None = None) -> list[Action]:
+    def finish(self, outcome: CallOutcome, target: str | None = None) -> list[Action]:
         """The call is over for us."""
         self.stage = "over"
         self.outcome = outcome
@@ -168,7 +172,7 @@ class Departure:
             ending = self._ending
             if ending is not None and key == ending.line_key and not ending.hangup_sent:
                 ending.line_key, ending.hangup_sent = None, True
-                actions.append(HangUp())
+                actions.append(HangUpCall())
         return actions
 
     def summary_done(self, key: str, response: RealtimeResponse) -> list[Action]:
@@ -192,23 +196,25 @@ class Departure:
     def control_done(self, done: ControlDone) -> list[Action]:
         """A REFER or hang-up finished."""
         if done.verb == "hangup":
-            outcome = self._ending.outcome if self._ending is not None else "ended_by_agent"
+            ending = self._ending
+            outcome = ending.outcome if ending is not None else CallOutcome.ENDED_BY_AGENT
             if done.error is None or done.status == 404:
                 return self.finish(outcome)
-            return [Record("hangup_failed", {"status": done.status}), *self.finish("failed")]
+            failed = Record(EventKind.HANGUP_FAILED, {"status": done.status})
+            return [failed, *self.finish(CallOutcome.FAILED)]
         handoff = self._handoff
         if handoff is None:
             return []
         if done.error is None:
             target = handoff.chain[handoff.index]
             data = {"target": str(target), "uri": done.uri, "ticket": handoff.ticket}
-            outcome = "referred" if handoff.trigger is None else "transferred"
-            return [Record("transferred", data), *self.finish(outcome, done.uri)]
-        failed = Record("refer_failed", {"target": done.uri, "status": done.status})
+            referred = CallOutcome.REFERRED if handoff.trigger is None else CallOutcome.TRANSFERRED
+            return [Record(EventKind.TRANSFERRED, data), *self.finish(referred, done.uri)]
+        failed = Record(EventKind.REFER_FAILED, {"target": done.uri, "status": done.status})
         if done.status == 404:  # the call is gone: no target can take it
-            return [failed, *self.finish("hung_up_by_caller")]
+            return [failed, *self.finish(CallOutcome.HUNG_UP_BY_CALLER)]
         if done.status == 409:  # the call is no longer ours
-            return [failed, *self.finish("failed")]
+            return [failed, *self.finish(CallOutcome.FAILED)]
         handoff.index += 1
         return [failed, *self._refer_next()]
 
@@ -218,14 +224,15 @@ class Departure:
         handoff, ending = self._handoff, self._ending
         if self.stage == "handing_off" and handoff is not None:
             if not lost:
-                return [Record("handoff_abandoned", {}), *self.finish("hung_up_by_caller")]
+                abandoned = Record(EventKind.HANDOFF_ABANDONED, {})
+                return [abandoned, *self.finish(CallOutcome.HUNG_UP_BY_CALLER)]
             handoff.line_key = handoff.summary_key = None
             return self._proceed()
         if self.stage == "ending" and ending is not None and not ending.hangup_sent:
             if not lost:
                 return self.finish(ending.outcome)
             ending.line_key, ending.hangup_sent = None, True
-            return [HangUp()]
+            return [HangUpCall()]
         return []
 
     def _say_handoff(self, line: str) -> list[Action]:
@@ -249,14 +256,15 @@ class Departure:
         assert handoff is not None
         if handoff.index < len(handoff.chain):
             self.stage = "transferring"
-            return [Refer(escalation.refer_uri(handoff.chain[handoff.index], handoff.ticket))]
+            return [ReferCall(escalation.refer_uri(handoff.chain[handoff.index], handoff.ticket))]
         if handoff.trigger is None:  # a refer route: nothing to tell the caller, hang up
             self.stage = "ending"
-            self._ending = _Ending("failed", None, hangup_sent=True)
-            return [HangUp()]
+            self._ending = _Ending(CallOutcome.FAILED, None, hangup_sent=True)
+            return [HangUpCall()]
         self.stage = "none"  # so that the ending can start
-        record = Record("transfer_failed", {"trigger": handoff.trigger, "ticket": handoff.ticket})
-        return [record, *self.end("no target took the call", "failed", NO_ONE_AVAILABLE)]
+        data = {"trigger": handoff.trigger, "ticket": handoff.ticket}
+        record = Record(EventKind.TRANSFER_FAILED, data)
+        return [record, *self.end("no target took the call", CallOutcome.FAILED, NO_ONE_AVAILABLE)]
 
     def _say(self, key: str, line: str) -> list[Action]:
-        return [Send(event) for event in self._queue.request(key, say_exactly(line))]
+        return [Send(event) for event in self._queue.request(key, verbatim(line))]

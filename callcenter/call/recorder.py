@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
 
+from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.errors import StoreError
+from callcenter.observability.logs import bind_call
 from callcenter.store import NewEvent
 
 logger = logging.getLogger(__name__)
@@ -30,14 +32,12 @@ _MAX_BATCH: Final = 32  # events per transaction: short, so a webhook's claim ne
 class CallStore(Protocol):
     """What calls record (a subset of :class:`callcenter.store.Store`)."""
 
-    def mark_answered(
-        self, call_id: str, *, status: str, outcome: str, target: str | None = None, at: datetime
+    def record_outcome(
+        self, call_id: str, *, outcome: CallOutcome, at: datetime, target: str | None = None
     ) -> None: ...
 
-    def mark_ended(self, call_id: str, *, outcome: str, at: datetime) -> None: ...
-
     def add_event(
-        self, call_id: str, kind: str, data: Mapping[str, object], at: datetime
+        self, call_id: str, kind: EventKind, data: Mapping[str, object], at: datetime
     ) -> None: ...
 
     def add_events(self, events: list[NewEvent]) -> None: ...
@@ -70,7 +70,9 @@ class Recorder:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
-    def event(self, call_id: str, kind: str, data: Mapping[str, object], at: datetime) -> None:
+    def event(
+        self, call_id: str, kind: EventKind, data: Mapping[str, object], at: datetime
+    ) -> None:
         """Append an event to the call's history."""
         self._put(NewEvent(call_id, kind, dict(data), at))
 
@@ -135,12 +137,13 @@ class Recorder:
         try:
             self.store.add_events(events)
         except StoreError:
-            calls = sorted({event.call_id for event in events})
-            logger.exception("store write failed call_id=%s what=events", ",".join(calls))
+            calls = sorted({event.call_id for event in events})  # of several calls: a field
+            logger.exception("store write failed", extra={"what": "events", "call_ids": calls})
         return following
 
     def _run_write(self, write: _Write) -> None:
-        try:
-            write.run()
-        except StoreError:
-            logger.exception("store write failed call_id=%s what=%s", write.call_id, write.what)
+        with bind_call(write.call_id):
+            try:
+                write.run()
+            except StoreError:
+                logger.exception("store write failed", extra={"what": write.what})

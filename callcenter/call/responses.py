@@ -21,7 +21,7 @@ from openai.types.realtime.realtime_response_create_params_param import (
     RealtimeResponseCreateParamsParam,
 )
 
-__all__ = ["KEY", "Heard", "ResponseQueue", "say_exactly"]
+__all__ = ["KEY", "Heard", "ResponseQueue", "verbatim"]
 
 KEY = "callcenter"  # the metadata key naming our requests
 _UNKNOWN = "?"  # a response runs whose id we do not know (one refused ours)
@@ -30,8 +30,11 @@ _ACTIVE_RESPONSE = "conversation_already_has_active_response"
 ClientEvent = dict[str, object]
 
 
-def say_exactly(line: str) -> RealtimeResponseCreateParamsParam:
-    """A response that says ``line`` word for word and calls no tool."""
+def verbatim(line: str) -> RealtimeResponseCreateParamsParam:
+    """The request of a response that says ``line`` word for word and calls no tool.
+
+    (The emulator's ``say_exactly`` reads the line back out of these instructions.)
+    """
     return {
         "instructions": f"Say exactly this to the caller, and nothing else: {line}",
         "tool_choice": "none",

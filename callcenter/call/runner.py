@@ -44,11 +44,12 @@ from callcenter.call.actions import (
     Action,
     CancelTools,
     ControlDone,
+    Escalated,
     Finish,
-    HangUp,
+    HangUpCall,
     Input,
     Record,
-    Refer,
+    ReferCall,
     RunTool,
     SaveHandoff,
     Send,
@@ -61,10 +62,11 @@ from callcenter.call.actions import (
 from callcenter.call.recorder import Recorder
 from callcenter.call.server_events import use_fast_parsing
 from callcenter.call.session import CallSession
+from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.errors import CallApiError
 from callcenter.observability import metrics
 from callcenter.observability.logs import set_call
-from callcenter.tools.registry import ToolRegistry, ToolResult, run_tool
+from callcenter.tools.registry import ToolRegistry, run_tool
 
 __all__ = ["CallActions", "CallRunner", "CallServices", "Connect", "Reattach"]
 
@@ -139,11 +141,11 @@ class CallRunner:
                 item = await self._inbox.get()
                 await self._execute(self.session.feed(item, loop.time()))
         except asyncio.CancelledError:
-            logger.info("call released call_id=%s (worker shutting down)", self._call_id)
+            logger.info("call released", extra={"reason": "worker shutting down"})
             raise
         except Exception:
-            logger.exception("call session failed call_id=%s", self._call_id)
-            self._finish(Finish("failed"))
+            logger.exception("call session failed")
+            self._finish(Finish(CallOutcome.FAILED))
         finally:
             await self._stop(reader)
             self._log_summary(loop.time() - started)
@@ -162,14 +164,16 @@ class CallRunner:
                 case CancelTools():
                     for task in self._tasks.values():
                         task.cancel()
-                case Refer(uri=uri):
+                case ReferCall(uri=uri):
                     self._start_control("refer", uri)
-                case HangUp():
+                case HangUpCall():
                     self._start_control("hangup", None)
                 case SetTimer(name=name, seconds=seconds):
                     self._set_timer(name, seconds)
                 case Record(kind=kind, data=data):
                     self._record(kind, data)
+                case Escalated():
+                    self._escalated(action)
                 case SaveHandoff():
                     self._save_handoff(action)
                 case Finish():
@@ -193,26 +197,16 @@ class CallRunner:
         task.add_done_callback(lambda _: self._tasks.pop(action.call_id, None))
 
     async def _run_tool(self, action: RunTool) -> None:
-        tools = self._services.tools
-        spec = tools.get(action.name)
-        if spec is None:  # the route's tools were checked at start-up
-            result = ToolResult(False, '{"error": "no such tool"}', "no such tool", 0.0)
-        else:
-            result = await run_tool(
-                spec,
-                action.arguments,
-                timeout=tools.timeout_for(spec),
-                executor=self._services.executor,
-            )
+        result = await run_tool(
+            action.spec,
+            action.arguments,
+            timeout=self._services.tools.timeout_for(action.spec),
+            executor=self._services.executor,
+        )
         outcome = "timeout" if result.timed_out else "ok" if result.ok else "error"
         metrics.tool_ran(action.name, outcome, result.duration)
-        logger.info(
-            "tool done call_id=%s name=%s result=%s ms=%.1f",
-            self._call_id,
-            action.name,
-            outcome,
-            result.duration * 1000,
-        )
+        ms = round(result.duration * 1000, 1)
+        logger.info("tool done", extra={"tool": action.name, "result": outcome, "ms": ms})
         self._inbox.put_nowait(ToolDone(action.call_id, result))
 
     def _start_control(self, verb: Literal["refer", "hangup"], uri: str | None) -> None:
@@ -228,14 +222,15 @@ class CallRunner:
             else:
                 await asyncio.to_thread(control.hangup, self._call_id)
         except CallApiError as exc:
-            logger.warning("%s failed call_id=%s target=%s: %s", verb, self._call_id, uri, exc)
+            fields = {"verb": verb, "target": uri, "status": exc.status, "error": str(exc)}
+            logger.warning("call action failed", extra=fields)
             self._inbox.put_nowait(ControlDone(verb, uri, exc.status, str(exc)))
             return
         except Exception as exc:  # a task boundary: the session must hear how it ended
-            logger.exception("%s failed call_id=%s target=%s", verb, self._call_id, uri)
+            logger.exception("call action failed", extra={"verb": verb, "target": uri})
             self._inbox.put_nowait(ControlDone(verb, uri, None, type(exc).__name__))
             return
-        logger.info("%s done call_id=%s target=%s", verb, self._call_id, uri)
+        logger.info("call action done", extra={"verb": verb, "target": uri})
         self._inbox.put_nowait(ControlDone(verb, uri))
 
     def _set_timer(self, name: str, seconds: float) -> None:
@@ -249,20 +244,20 @@ class CallRunner:
         self._timers.pop(name, None)
         self._inbox.put_nowait(TimerFired(name))
 
-    def _record(self, kind: str, data: Mapping[str, object]) -> None:
+    def _record(self, kind: EventKind, data: Mapping[str, object]) -> None:
         payload = dict(data)
         self._services.recorder.event(self._call_id, kind, payload, self._services.clock())
-        if kind == "escalation":
-            metrics.escalation(str(payload["trigger"]))
-            logger.info(
-                "call escalating call_id=%s trigger=%s target=%s ticket=%s",
-                self._call_id,
-                payload["trigger"],
-                payload["target"],
-                payload["ticket"],
-            )
-        elif logger.isEnabledFor(logging.DEBUG):  # transcripts and arguments: DEBUG only
-            logger.debug("call %s call_id=%s %s", kind, self._call_id, payload)
+        if logger.isEnabledFor(logging.DEBUG):  # transcripts and arguments: DEBUG only
+            logger.debug("call event", extra={"kind": kind, "data": payload})
+
+    def _escalated(self, escalated: Escalated) -> None:
+        metrics.escalation(escalated.trigger)
+        fields = {
+            "trigger": escalated.trigger,
+            "target": escalated.target,
+            "ticket": escalated.ticket,
+        }
+        logger.info("call escalating", extra=fields)
 
     def _save_handoff(self, handoff: SaveHandoff) -> None:
         store = self._services.recorder.store
@@ -283,18 +278,10 @@ class CallRunner:
         recorder.write(
             call_id, "record_usage", functools.partial(store.record_usage, call_id, usage, at=at)
         )
-        if finish.outcome in ("transferred", "referred"):
-            mark = functools.partial(
-                store.mark_answered,
-                call_id,
-                status="referred",
-                outcome=finish.outcome,
-                target=finish.target,
-                at=at,
-            )
-        else:
-            mark = functools.partial(store.mark_ended, call_id, outcome=finish.outcome, at=at)
-        recorder.write(call_id, "outcome", mark)
+        outcome = functools.partial(
+            store.record_outcome, call_id, outcome=finish.outcome, target=finish.target, at=at
+        )
+        recorder.write(call_id, "outcome", outcome)
         metrics.call_outcome(self.session.call.route, finish.outcome)
 
     # -- the sideband ------------------------------------------------------------------------
@@ -318,7 +305,7 @@ class CallRunner:
                 code = 1000  # closed normally: the call is over
             except InvalidStatus as exc:
                 status = exc.response.status_code
-                logger.info("sideband refused call_id=%s status=%d", self._call_id, status)
+                logger.info("sideband refused", extra={"status": status})
                 code = 1000 if status < 500 else None
             except openai.WebSocketConnectionClosedError as exc:
                 self._outbox[:0] = exc.unsent_messages
@@ -326,9 +313,9 @@ class CallRunner:
             except ConnectionClosed as exc:
                 code = _close_code(exc)
             except (OSError, TimeoutError) as exc:
-                logger.info("sideband attach failed call_id=%s: %s", self._call_id, exc)
+                logger.info("sideband attach failed", extra={"error": str(exc)})
             except Exception:  # a task boundary: a bug here must not leave the call unheld
-                logger.exception("sideband failed call_id=%s; reattaching", self._call_id)
+                logger.exception("sideband failed; reattaching")
             finally:
                 self._connection = None
             if (code is not None and not is_recoverable_close(code)) or self.session.leaving:
@@ -339,7 +326,7 @@ class CallRunner:
                 self._dropped_at if self._dropped_at is not None else self._dropped(now, code)
             )
             if now - dropped_at >= reattach.window:
-                logger.warning("sideband lost call_id=%s: no reattach in time", self._call_id)
+                logger.warning("sideband lost", extra={"reason": "no reattach in time"})
                 self._inbox.put_nowait(SocketClosed(lost=True))
                 return
             await asyncio.sleep(delay)
@@ -359,7 +346,7 @@ class CallRunner:
         """A drop begins at ``now``: tell the session, return ``now``."""
         self._dropped_at = now
         self.drops += 1
-        logger.warning("sideband dropped call_id=%s code=%s; reattaching", self._call_id, code)
+        logger.warning("sideband dropped; reattaching", extra={"code": code})
         self._inbox.put_nowait(SocketDropped(code))
         return now
 
@@ -392,21 +379,21 @@ class CallRunner:
         if not session.finished:
             return
         usage = session.usage
-        logger.info(
-            "call over call_id=%s route=%s outcome=%s seconds=%.1f trigger=%s tools=%d "
-            "lines=%d attaches=%d drops=%d input_tokens=%d output_tokens=%d",
-            self._call_id,
-            session.call.route,
-            session.outcome,
-            seconds,
-            session.trigger,
-            session.tool_runs,
-            session.transcript_lines,
-            session.attaches,
-            self.drops,
-            usage.input_tokens,
-            usage.output_tokens,
-        )
+        outcome = session.outcome
+        fields = {
+            "route": session.call.route,
+            "outcome": outcome,
+            "status": outcome.status if outcome is not None else None,
+            "seconds": round(seconds, 1),
+            "trigger": session.trigger,
+            "tools": session.tool_runs,
+            "lines": session.transcript_lines,
+            "attaches": session.attaches,
+            "drops": self.drops,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+        }
+        logger.info("call over", extra=fields)
 
 
 def _close_code(exc: BaseException | None) -> int:

@@ -134,7 +134,13 @@ class Runtime:
 
     def _session(self, call: LiveCall) -> CallSession:
         route = next((r for r in self._config.routes if r.name == call.route), None)
-        return CallSession(call, route=route, config=self._config, timings=self._timings)
+        return CallSession(
+            call,
+            route=route,
+            config=self._config,
+            tools=self._services.tools,
+            timings=self._timings,
+        )
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:

@@ -62,12 +62,15 @@ from callcenter.call.actions import (
     ToolDone,
 )
 from callcenter.call.departure import DEFAULT_HANDOFF, Departure, SessionTimings
-from callcenter.call.escalation import Trigger, Triggers
-from callcenter.call.responses import KEY, ResponseQueue, say_exactly
-from callcenter.call.tool_calls import ToolCalls, output_event
+from callcenter.call.escalation import TransferTarget, Trigger, Triggers
+from callcenter.call.items import add_item, function_output, system_message, user_note
+from callcenter.call.responses import KEY, ResponseQueue, verbatim
+from callcenter.call.tool_calls import ToolCalls
 from callcenter.call.transcript import Transcript, TranscriptLine
 from callcenter.call.usage import Usage
+from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.config.loader import Config, Route
+from callcenter.tools.registry import ToolRegistry
 
 __all__ = ["CallSession", "LiveCall", "Phase", "SessionTimings"]
 
@@ -86,7 +89,7 @@ class LiveCall:
     route: str | None
     greeting: str | None = None
     handoff: str | None = None  # said before transferring, for a refer route
-    transfer_to: tuple[str, ...] = field(default=())  # URIs to REFER to, for a refer route
+    transfer_to: tuple[TransferTarget, ...] = field(default=())  # a refer route's chain
 
 
 class CallSession:
@@ -98,6 +101,7 @@ class CallSession:
         *,
         route: Route | None,
         config: Config,
+        tools: ToolRegistry,
         timings: SessionTimings | None = None,
     ) -> None:
         self.call = call
@@ -108,6 +112,7 @@ class CallSession:
         default_target = route.escalation.target if route and route.escalation else None
         self._tools = ToolCalls(
             route.tools if route else (),
+            registry=tools,
             targets=config.targets,
             default_target=default_target,
             mcp=route.mcp if route else (),
@@ -147,7 +152,7 @@ class CallSession:
         return self._departure.stage == "over"
 
     @property
-    def outcome(self) -> str | None:
+    def outcome(self) -> CallOutcome | None:
         """How the call ended, once it has."""
         return self._departure.outcome
 
@@ -196,11 +201,11 @@ class CallSession:
         if isinstance(item, ControlDone):
             return departure.control_done(item)
         if isinstance(item, SocketDropped):
-            return [Record("sideband_dropped", {"code": item.code})]
+            return [Record(EventKind.SIDEBAND_DROPPED, {"code": item.code})]
         if isinstance(item, SocketClosed):
             return self._socket_closed(item.lost)
         if isinstance(item, OperatorHangup):
-            return departure.end(f"operator {item.operator}", "ended_by_agent", None)
+            return departure.end(f"operator {item.operator}", CallOutcome.ENDED_BY_OPERATOR, None)
         if isinstance(item, OperatorTransfer | OperatorInstruct):
             return self._operator(item)
         return self._event(item, now)
@@ -247,7 +252,7 @@ class CallSession:
         self.attaches += 1
         if self.attaches > 1:
             resend = [Send(event) for event in self._queue.reattached()]
-            return [Record("sideband_reattached", {"attach": self.attaches}), *resend]
+            return [Record(EventKind.SIDEBAND_REATTACHED, {"attach": self.attaches}), *resend]
         if self.call.transfer_to:  # a refer route: say its line, then transfer
             return self._departure.transfer_route(self.call.transfer_to, self.call.handoff)
         actions = self._say("greeting", self.call.greeting) if self.call.greeting else []
@@ -285,7 +290,7 @@ class CallSession:
             settled = self._departure.settle(self._queue.done(response))
             return settled + self._departure.summary_done(key, response)
         lines = self._transcript.agent_lines(response)
-        actions: list[Action] = [Record("transcript", line.as_data()) for line in lines]
+        actions: list[Action] = [Record(EventKind.TRANSCRIPT, line.as_data()) for line in lines]
         if response.status == "completed" and self._caller_turns and self.phase == "talking":
             self._answered = True
         if self._tools.response_done(response.id or "") and self.phase == "talking":
@@ -295,11 +300,11 @@ class CallSession:
     def _function_call(self, event: ResponseFunctionCallArgumentsDoneEvent) -> list[Action]:
         if self.phase != "talking":
             output = {"error": "the call is being transferred or is ending"}
-            return [output_event(event.call_id, output, self._event_id())]
+            return [add_item(function_output(event.call_id, output), self._event_id())]
         begun = self._tools.begin(event, self._event_id, self._slow_tool_notice)
         actions = list(begun.actions)
         if begun.builtin == "end_call":
-            return actions + self._departure.end("end_call", "ended_by_agent", GOODBYE)
+            return actions + self._departure.end("end_call", CallOutcome.ENDED_BY_AGENT, GOODBYE)
         if begun.builtin == "transfer_to_human":
             return actions + self._escalate("tool", begun.reason, begun.target)
         if begun.failed:
@@ -333,20 +338,15 @@ class CallSession:
         return actions
 
     def _dtmf(self, key: str) -> list[Action]:
-        actions: list[Action] = [Record("dtmf", {"key": key})]
+        actions: list[Action] = [Record(EventKind.DTMF, {"key": key})]
         if self.phase != "talking":
             return actions
         action = self._route.dtmf_action(key) if self._route else None
         if action is None:
-            note = {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": f"The caller pressed {key}."}],
-            }
-            item = {"type": "conversation.item.create", "event_id": self._event_id(), "item": note}
-            return [*actions, Send(item), *self._ask("dtmf")]
+            note = user_note(f"The caller pressed {key}.")
+            return [*actions, add_item(note, self._event_id()), *self._ask("dtmf")]
         if action.kind == "end":
-            return actions + self._departure.end(f"key {key}", "ended_by_agent", GOODBYE)
+            return actions + self._departure.end(f"key {key}", CallOutcome.ENDED_BY_AGENT, GOODBYE)
         return actions + self._escalate("dtmf", f"the caller pressed {key}", action.target)
 
     def _operator(self, command: OperatorTransfer | OperatorInstruct) -> list[Action]:
@@ -360,18 +360,14 @@ class CallSession:
     def _instruct(self, command: OperatorInstruct) -> list[Action]:
         data = {"operator": command.operator, "text": command.text}
         if self.phase != "talking":
-            return [Record("operator_instruction_ignored", {**data, "phase": self.phase})]
-        note = {
-            "type": "message",
-            "role": "system",
-            "content": [{"type": "input_text", "text": command.text}],
-        }
-        item = {"type": "conversation.item.create", "event_id": self._event_id(), "item": note}
-        return [Record("operator_instruction", data), Send(item), *self._ask("instruct")]
+            ignored = {**data, "phase": self.phase}
+            return [Record(EventKind.OPERATOR_INSTRUCTION_IGNORED, ignored)]
+        note = add_item(system_message(command.text), self._event_id())
+        return [Record(EventKind.OPERATOR_INSTRUCTION, data), note, *self._ask("instruct")]
 
     def _silence(self) -> list[Action]:
         trigger = self._triggers.on_silence()
-        actions: list[Action] = [Record("silence", {"in_a_row": self._triggers.silences})]
+        actions: list[Action] = [Record(EventKind.SILENCE, {"in_a_row": self._triggers.silences})]
         if trigger is not None:
             actions += self._escalate(trigger, f"{self._triggers.silences} silences in a row")
         return actions
@@ -387,7 +383,7 @@ class CallSession:
             "message": error.message,
             "event_id": error.event_id,
         }
-        actions: list[Action] = [Record("error", data)]
+        actions: list[Action] = [Record(EventKind.ERROR, data)]
         trigger = self._triggers.on_error()
         if trigger is not None:
             actions += self._escalate(trigger, f"{self._triggers.errors} error events")
@@ -403,7 +399,7 @@ class CallSession:
         if last is not None and not low and now - last < RATE_LIMITS_EVERY:
             return []
         self._rate_limits_at = now
-        return [Record("rate_limits", {"limits": self.rate_limits})]
+        return [Record(EventKind.RATE_LIMITS, {"limits": self.rate_limits})]
 
     def _timer(self, name: str) -> list[Action]:
         if name == "max_length":
@@ -425,20 +421,20 @@ class CallSession:
             return departure.socket_closed(lost)
         departure.socket_open = False
         if lost:  # the call may go on, unsupervised: end it
-            return departure.end("sideband lost", "failed", None)
-        idle = self._answered and self._tools.idle and self._queue.idle
-        return departure.finish("completed" if idle else "hung_up_by_caller")
+            return departure.end("sideband lost", CallOutcome.FAILED, None)
+        served = self._answered and self._tools.idle and self._queue.idle
+        return departure.finish(CallOutcome.COMPLETED if served else CallOutcome.HUNG_UP_BY_CALLER)
 
     # -- helpers -----------------------------------------------------------------------------
 
     def _say(self, key: str, line: str) -> list[Action]:
-        return [Send(event) for event in self._queue.request(key, say_exactly(line))]
+        return [Send(event) for event in self._queue.request(key, verbatim(line))]
 
     def _ask(self, prefix: str) -> list[Action]:
         return [Send(event) for event in self._queue.request(self._key(prefix), {})]
 
     def _line(self, line: TranscriptLine | None) -> list[Action]:
-        return [Record("transcript", line.as_data())] if line is not None else []
+        return [Record(EventKind.TRANSCRIPT, line.as_data())] if line is not None else []
 
     def _key(self, prefix: str) -> str:
         self._keys += 1

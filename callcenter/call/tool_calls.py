@@ -11,8 +11,7 @@ is recorded. Pure; part of :mod:`callcenter.call.session`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,9 +21,17 @@ from openai.types.realtime import (
     ResponseFunctionCallArgumentsDoneEvent,
 )
 
-from callcenter.call.actions import Action, Record, RunTool, Send, SetTimer, ToolDone
+from callcenter.call.actions import Action, Record, RunTool, SetTimer, ToolDone
+from callcenter.call.items import add_item, function_output
 from callcenter.call.mcp import McpServer, approval_decision, approval_response_item
-from callcenter.tools.registry import BUILTIN_TOOLS, END_CALL, TRANSFER_TO_HUMAN, parse_arguments
+from callcenter.call.vocabulary import EventKind
+from callcenter.tools.registry import (
+    BUILTIN_TOOLS,
+    END_CALL,
+    TRANSFER_TO_HUMAN,
+    ToolRegistry,
+    parse_arguments,
+)
 
 __all__ = ["Begun", "ToolCalls"]
 
@@ -61,17 +68,19 @@ class _Running:
 
 
 class ToolCalls:
-    """Tool calls by response, for a route listing ``tools`` and MCP servers ``mcp``."""
+    """Tool calls by response, for a route's ``tools`` (specs from ``registry``) and ``mcp``."""
 
     def __init__(
         self,
         tools: Collection[str],
         *,
+        registry: ToolRegistry,
         targets: Collection[str],
         default_target: str | None,
         mcp: Collection[McpServer] = (),
     ) -> None:
         self._tools = frozenset(tools)
+        self._registry = registry
         self._targets = frozenset(targets)
         self._default_target = default_target
         self._servers = {server.server_label: server for server in mcp}
@@ -98,12 +107,13 @@ class ToolCalls:
         name, call_id = event.name, event.call_id
         if name in (TRANSFER_TO_HUMAN, END_CALL) and name in self._tools:
             return self._builtin(response, event, event_id())
-        if name not in self._tools or name in BUILTIN_TOOLS:
+        spec = self._registry.get(name) if name in self._tools else None
+        if spec is None or name in BUILTIN_TOOLS:
             error = f"there is no tool named {name!r} on this call"
             return self._fail(response, event, error, event_id())
         self._running[call_id] = _Running(name, event.arguments, event.response_id)
         response.running.add(call_id)
-        actions: list[Action] = [RunTool(call_id, name, event.arguments)]
+        actions: list[Action] = [RunTool(call_id, spec, event.arguments)]
         if len(response.running) == 1 and not response.noticed:
             actions.append(SetTimer(f"slow:{event.response_id}", slow_notice))
         return Begun(actions)
@@ -128,9 +138,8 @@ class ToolCalls:
         if response is not None:
             response.running.discard(done.call_id)
             response.answered += 1
-        return [output_event(done.call_id, result.output, event_id), Record("tool", data)], (
-            running.response_id
-        )
+        output = add_item(function_output(done.call_id, result.output), event_id)
+        return [output, Record(EventKind.TOOL, data)], running.response_id
 
     def response_done(self, response_id: str) -> bool:
         """An in-band response is done: True when the model may go on now."""
@@ -158,8 +167,7 @@ class ToolCalls:
             "approve": approve,
             "reason": reason,
         }
-        answer = {"type": "conversation.item.create", "event_id": event_id(), "item": item}
-        return [Send(answer), Record("mcp_approval", data)]
+        return [add_item(item, event_id()), Record(EventKind.MCP_APPROVAL, data)]
 
     def go_on_after_response(self) -> None:
         """An approval was answered while a response runs: go on once that one is done."""
@@ -177,7 +185,7 @@ class ToolCalls:
             "output": item.output,
             "error": item.error.model_dump() if item.error is not None else None,
         }
-        return [Record("mcp_call", data)]
+        return [Record(EventKind.MCP_CALL, data)]
 
     def complete(self, response_id: str) -> bool:
         """Whether the response is done and all answered: then the model may go on (once)."""
@@ -205,7 +213,7 @@ class ToolCalls:
         reason = str(arguments.get("reason", ""))
         if event.name == END_CALL:
             response.builtin = True
-            output = output_event(event.call_id, {"status": "ending the call"}, event_id)
+            output = _answer(event.call_id, {"status": "ending the call"}, event_id)
             return Begun([output], "end_call", reason)
         target = arguments.get("target")
         if target is not None and target not in self._targets:
@@ -215,7 +223,7 @@ class ToolCalls:
             problem = "no colleague takes calls from this line; keep helping the caller"
             return self._fail(response, event, problem, event_id)
         response.builtin = True
-        output = output_event(event.call_id, {"status": "transferring the call"}, event_id)
+        output = _answer(event.call_id, {"status": "transferring the call"}, event_id)
         return Begun([output], "transfer_to_human", reason, str(target) if target else None)
 
     def _fail(
@@ -235,12 +243,9 @@ class ToolCalls:
             "error": error,
             "duration_ms": 0.0,
         }
-        output = output_event(event.call_id, {"error": error}, event_id)
-        return Begun([output, Record("tool", data)], failed=True)
+        output = _answer(event.call_id, {"error": error}, event_id)
+        return Begun([output, Record(EventKind.TOOL, data)], failed=True)
 
 
-def output_event(call_id: str, output: str | Mapping[str, object], event_id: str) -> Send:
-    """The ``conversation.item.create`` carrying a call's ``function_call_output``."""
-    text = output if isinstance(output, str) else json.dumps(dict(output), ensure_ascii=False)
-    item = {"type": "function_call_output", "call_id": call_id, "output": text}
-    return Send({"type": "conversation.item.create", "event_id": event_id, "item": item})
+def _answer(call_id: str, output: dict[str, str], event_id: str) -> Action:
+    return add_item(function_output(call_id, output), event_id)

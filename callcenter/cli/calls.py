@@ -14,6 +14,7 @@ from typing import Any
 import click
 import httpx
 
+from callcenter.call.vocabulary import CallStatus
 from callcenter.simulation.text import clip, table
 
 __all__ = ["calls"]
@@ -96,7 +97,7 @@ def calls(ctx: click.Context, url: str, token: str | None) -> None:
 
 
 @calls.command("list")
-@click.option("--status", help="ringing, active, rejected, referred, ended or failed.")
+@click.option("--status", type=click.Choice([status.value for status in CallStatus]))
 @click.option("--route", help="Only calls of this route.")
 @click.option("--number", help="The caller's or the dialled number.")
 @click.option("--since", help="ISO time with a zone, e.g. 2026-01-31T09:00:00+00:00.")

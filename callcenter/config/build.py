@@ -19,7 +19,6 @@ from callcenter.config.calls import DTMF_KEYS, dtmf_map, mcp_servers
 from callcenter.config.catalog import announced_shutdowns
 from callcenter.config.model import (
     AcceptAction,
-    Action,
     Config,
     Escalation,
     HeaderPattern,
@@ -32,6 +31,7 @@ from callcenter.config.model import (
     ReferAction,
     RejectAction,
     Route,
+    RouteAction,
     Screening,
     Target,
 )
@@ -109,7 +109,7 @@ def build_config(root: Section) -> Config:
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:
         if model in shutdowns:
             logger.warning(
-                "model has an announced shutdown",
+                "model has an announced shutdown; plan a move to another model",
                 extra={"model": model, "shutdown": shutdowns[model].isoformat()},
             )
     return config
@@ -208,7 +208,7 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
     section.check_keys(_ROUTE_KEYS.split())
     name = _name(section)
     action_text = section.text_or("action", "accept")
-    action: Action = (
+    action: RouteAction = (
         AcceptAction()
         if action_text == "accept"
         else _parse_action(section, "action", action_text, targets, or_accept=True)

@@ -21,7 +21,6 @@ from callcenter.call.mcp import mcp_session_tool, resolve_headers
 from callcenter.config.build import VOICES, build_config
 from callcenter.config.model import (
     AcceptAction,
-    Action,
     Config,
     DtmfAction,
     Escalation,
@@ -35,6 +34,7 @@ from callcenter.config.model import (
     ReferAction,
     RejectAction,
     Route,
+    RouteAction,
     Screening,
     Target,
 )
@@ -45,7 +45,7 @@ from callcenter.tools.registry import ToolRegistry
 __all__ = [
     "VOICES",
     "AcceptAction",
-    "Action",
+    "RouteAction",
     "Config",
     "ConfigError",
     "DtmfAction",

@@ -19,7 +19,7 @@ from callcenter.sip.invite import is_transfer_uri
 
 __all__ = [
     "AcceptAction",
-    "Action",
+    "RouteAction",
     "Config",
     "DtmfAction",
     "Escalation",
@@ -72,7 +72,7 @@ class ReferAction:
         return f"refer:{self.target}"
 
 
-Action = AcceptAction | RejectAction | ReferAction
+RouteAction = AcceptAction | RejectAction | ReferAction
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +213,7 @@ class Route:
 
     name: str
     match: Match | None
-    action: Action
+    action: RouteAction
     instructions: str | None = None
     greeting: str | None = None
     handoff: str | None = None

@@ -19,6 +19,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import ClassVar, Literal
 
+from callcenter.call.vocabulary import DecisionKind
 from callcenter.config.loader import Config, Match, ReferAction, RejectAction, Route
 from callcenter.sip.invite import IncomingCall
 
@@ -31,7 +32,7 @@ class Accept:
 
     route: Route
     reason: str
-    kind: ClassVar[Literal["accept"]] = "accept"
+    kind: ClassVar[Literal[DecisionKind.ACCEPT]] = DecisionKind.ACCEPT
 
     @property
     def route_name(self) -> str:
@@ -46,7 +47,7 @@ class Reject:
     status_code: int
     reason: str
     route: Route | None = None
-    kind: ClassVar[Literal["reject"]] = "reject"
+    kind: ClassVar[Literal[DecisionKind.REJECT]] = DecisionKind.REJECT
 
     @property
     def route_name(self) -> str | None:
@@ -66,7 +67,7 @@ class Refer:
     reason: str
     route: Route | None = None
     handoff: str | None = None
-    kind: ClassVar[Literal["refer"]] = "refer"
+    kind: ClassVar[Literal[DecisionKind.REFER]] = DecisionKind.REFER
 
     @property
     def route_name(self) -> str | None:

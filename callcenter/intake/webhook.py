@@ -21,7 +21,9 @@ from typing import Any
 import pydantic
 from openai.types.webhooks import RealtimeCallIncomingWebhookEvent
 
+from callcenter.call.escalation import transfer_chain
 from callcenter.call.runtime import LiveCall, Runtime
+from callcenter.call.vocabulary import CallOutcome
 from callcenter.config.loader import Config, session_config, transfer_session_config
 from callcenter.control import CallControl
 from callcenter.errors import (
@@ -47,21 +49,18 @@ CALL_INCOMING = "realtime.call.incoming"
 # mid-decision; a redelivery may take it over. Longer than any control deadline.
 STALE_CLAIM = timedelta(seconds=15)
 
-# Outcomes of calls the runtime now holds: it records how they end.
-LIVE_OUTCOMES = ("accepted", "transferring")
-
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class WebhookReply:
     """What the webhook endpoint answers: an HTTP status and a JSON body."""
 
     status: int
     body: dict[str, Any]
 
 
-def error_reply(status: int, code: str, message: str) -> Reply:
+def error_reply(status: int, code: str, message: str) -> WebhookReply:
     """A JSON error reply in the house shape ``{"error": {"code", "message"}}``."""
-    return Reply(status, {"error": {"code": code, "message": message}})
+    return WebhookReply(status, {"error": {"code": code, "message": message}})
 
 
 class Intake:
@@ -88,14 +87,14 @@ class Intake:
         self._owner = owner
         self._clock = clock
 
-    def handle(self, body: bytes, headers: Mapping[str, str]) -> Reply:
+    def handle(self, body: bytes, headers: Mapping[str, str]) -> WebhookReply:
         """Verify, claim, decide and act on one delivery; never raises for bad input."""
         received = time.perf_counter()
         reply = self._handle(body, headers, received)
         metrics.webhook_handled(*_delivery_result(reply), time.perf_counter() - received)
         return reply
 
-    def _handle(self, body: bytes, headers: Mapping[str, str], received: float) -> Reply:
+    def _handle(self, body: bytes, headers: Mapping[str, str], received: float) -> WebhookReply:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
@@ -103,7 +102,7 @@ class Intake:
         try:
             webhook_id = self._verifier.verify(body, headers)
         except SignatureError as exc:
-            logger.warning("webhook rejected reason=%s", exc.reason)
+            logger.warning("webhook rejected", extra={"reason": exc.reason})
             metrics.webhook_unverified(exc.reason)
             if exc.reason in ("unsigned", "bad_timestamp"):
                 return error_reply(400, exc.reason, "The webhook signature headers are invalid.")
@@ -114,8 +113,8 @@ class Intake:
             return error_reply(400, "invalid_json", "The body is not JSON.")
         event_type = payload.get("type") if isinstance(payload, dict) else None
         if event_type != CALL_INCOMING:
-            logger.info("webhook ignored webhook_id=%s type=%s", webhook_id, event_type)
-            return Reply(200, {"status": "ignored", "type": event_type})
+            logger.info("webhook ignored", extra={"webhook_id": webhook_id, "type": event_type})
+            return WebhookReply(200, {"status": "ignored", "type": event_type})
         try:
             event = RealtimeCallIncomingWebhookEvent.model_validate(payload)
         except pydantic.ValidationError as exc:
@@ -125,7 +124,7 @@ class Intake:
 
     def _incoming(
         self, webhook_id: str, event: RealtimeCallIncomingWebhookEvent, received: float
-    ) -> Reply:
+    ) -> WebhookReply:
         data = event.data
         call = IncomingCall.from_sip_headers(
             data.call_id, [(h.name, h.value) for h in data.sip_headers], data.sip_media_security
@@ -147,28 +146,27 @@ class Intake:
                 now=now,
             )
         except StoreError:
-            logger.exception("store unavailable; asking for redelivery call_id=%s", call.call_id)
+            logger.exception("store unavailable; asking for redelivery")
             return error_reply(503, "store_unavailable", "The store is unavailable; retry later.")
         if result is ClaimResult.DUPLICATE:
-            logger.info("webhook duplicate call_id=%s webhook_id=%s", call.call_id, webhook_id)
-            return Reply(200, {"status": "duplicate", "call_id": call.call_id})
+            logger.info("webhook duplicate", extra={"webhook_id": webhook_id})
+            return WebhookReply(200, {"status": "duplicate", "call_id": call.call_id})
         decision = decisions[-1]
         acting = time.perf_counter()
         outcome = self._act(call.call_id, decision)
-        if outcome not in LIVE_OUTCOMES:
+        if outcome.final:  # else the runtime holds the call and records how it ends
             metrics.call_outcome(decision.route_name, outcome)
-        logger.info(
-            "webhook handled call_id=%s decision=%s route=%s outcome=%s act_ms=%.2f ms=%.1f "
-            "reason=%s",
-            call.call_id,
-            decision.kind,
-            decision.route_name,
-            outcome,
-            (acting - received) * 1000,
-            (time.perf_counter() - received) * 1000,
-            decision.reason,
-        )
-        return Reply(
+        fields = {
+            "webhook_id": webhook_id,
+            "decision": decision.kind,
+            "route": decision.route_name,
+            "outcome": outcome,
+            "act_ms": round((acting - received) * 1000, 2),
+            "ms": round((time.perf_counter() - received) * 1000, 1),
+            "reason": decision.reason,
+        }
+        logger.info("webhook handled", extra=fields)
+        return WebhookReply(
             200,
             {
                 "status": "handled",
@@ -179,60 +177,57 @@ class Intake:
             },
         )
 
-    def _act(self, call_id: str, decision: routing.Decision) -> str:
+    def _act(self, call_id: str, decision: routing.Decision) -> CallOutcome:
         """Execute the decision; return the outcome recorded for the call."""
         try:
             if isinstance(decision, routing.Reject):
                 self._control.reject(call_id, decision.status_code)
-                return self._answered(call_id, "rejected", "rejected")
+                return self._over(call_id, CallOutcome.REJECTED)
             if isinstance(decision, routing.Accept):
                 accept = session_config(decision.route, self._config, self._tools)
                 self._control.accept(call_id, accept)
-                self._answered(call_id, "active", "accepted")
+                self._answered(call_id, CallOutcome.ACCEPTED)
                 self._runtime.start(
                     LiveCall(call_id, decision.route.name, greeting=decision.route.greeting)
                 )
-                return "accepted"
+                return CallOutcome.ACCEPTED
             return self._refer(call_id, decision)
         except CallGoneError:
-            logger.warning("caller hung up before the answer call_id=%s", call_id)
-            return self._finished(call_id, "caller_gone", "the call no longer exists (404)")
+            logger.warning("caller hung up before the answer")
+            return self._over(call_id, CallOutcome.CALLER_GONE, "the call no longer exists (404)")
         except CallConflictError:
-            logger.warning("call already answered elsewhere call_id=%s", call_id)
-            return self._finished(call_id, "conflict", "the call was already answered (409)")
+            logger.warning("call already answered elsewhere")
+            return self._over(call_id, CallOutcome.CONFLICT, "the call was already answered (409)")
         except CallApiError as exc:
-            logger.error("call action failed call_id=%s: %s", call_id, exc)
-            return self._finished(call_id, "failed", str(exc))
+            logger.error("call action failed", extra={"status": exc.status, "error": str(exc)})
+            return self._over(call_id, CallOutcome.FAILED, str(exc))
 
-    def _refer(self, call_id: str, decision: routing.Refer) -> str:
+    def _refer(self, call_id: str, decision: routing.Refer) -> CallOutcome:
         """Accept briefly (a REFER needs an established call); the runtime then transfers it."""
         self._control.accept(call_id, transfer_session_config(decision.route, self._config))
-        self._answered(call_id, "active", "accepted")
+        self._answered(call_id, CallOutcome.TRANSFERRING)
         self._runtime.start(
             LiveCall(
                 call_id,
                 decision.route_name,
                 handoff=decision.handoff,
-                transfer_to=_transfer_chain(decision, self._config),
+                transfer_to=transfer_chain(self._config.targets, decision.target),
             )
         )
-        return "transferring"
+        return CallOutcome.TRANSFERRING
 
-    def _answered(self, call_id: str, status: str, outcome: str, target: str | None = None) -> str:
+    def _answered(self, call_id: str, outcome: CallOutcome) -> None:
         try:
-            self._store.mark_answered(
-                call_id, status=status, outcome=outcome, target=target, at=self._clock()
-            )
+            self._store.mark_answered(call_id, outcome=outcome, at=self._clock())
         except StoreError:
             # The action is done and the claim stands, so a redelivery stays harmless.
-            logger.exception("could not record the answer call_id=%s", call_id)
-        return outcome
+            logger.exception("could not record the answer")
 
-    def _finished(self, call_id: str, outcome: str, error: str) -> str:
+    def _over(self, call_id: str, outcome: CallOutcome, error: str | None = None) -> CallOutcome:
         try:
-            self._store.mark_failed(call_id, outcome=outcome, error=error, at=self._clock())
+            self._store.record_outcome(call_id, outcome=outcome, error=error, at=self._clock())
         except StoreError:
-            logger.exception("could not record the outcome call_id=%s", call_id)
+            logger.exception("could not record the outcome", extra={"outcome": outcome})
         return outcome
 
 
@@ -253,27 +248,15 @@ def _new_call(call: IncomingCall, webhook_id: str, event_id: str, now: datetime)
 
 
 def _record_of(decision: routing.Decision) -> DecisionRecord:
+    kind, route, reason = decision.kind, decision.route_name, decision.reason
     if isinstance(decision, routing.Reject):
-        return DecisionRecord(
-            "reject", decision.route_name, decision.reason, decision.status_code, None
-        )
+        return DecisionRecord(kind, route, reason, decision.status_code, None)
     if isinstance(decision, routing.Refer):
-        return DecisionRecord(
-            "refer", decision.route_name, decision.reason, None, decision.target_uri
-        )
-    return DecisionRecord("accept", decision.route_name, decision.reason, None, None)
+        return DecisionRecord(kind, route, reason, None, decision.target_uri)
+    return DecisionRecord(kind, route, reason, None, None)
 
 
-def _transfer_chain(decision: routing.Refer, config: Config) -> tuple[str, ...]:
-    """The decision's target URI, then its fallback if the target is a configured one."""
-    chain = [decision.target_uri]
-    target = config.targets.get(decision.target)
-    if target and target.fallback:
-        chain.append(config.target_uri(target.fallback))
-    return tuple(chain)
-
-
-def _delivery_result(reply: Reply) -> tuple[str, str]:
+def _delivery_result(reply: WebhookReply) -> tuple[str, str]:
     """The event type and result (one of ``metrics.DELIVERY_RESULTS``) of an answered delivery."""
     status = reply.body.get("status")
     if reply.status == 200 and status in ("handled", "duplicate"):

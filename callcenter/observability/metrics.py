@@ -35,6 +35,8 @@ from prometheus_client import (
     values,
 )
 
+from callcenter.call.vocabulary import CallOutcome
+
 MULTIPROC_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 # Seconds. Webhook handling and control calls take milliseconds; a retried call, seconds.
@@ -55,7 +57,7 @@ class _Instruments:
     def __init__(self, registry: CollectorRegistry | None) -> None:
         self.calls = Counter(
             "callcenter_calls",
-            "Calls by route and final outcome (rejected, referred, hung_up_by_caller, ...).",
+            "Calls by route and final outcome (see CallOutcome: rejected, completed, ...).",
             ["route", "outcome"],
             registry=registry,
         )
@@ -158,8 +160,8 @@ def exposition() -> tuple[bytes, str]:
 # -- recording ---------------------------------------------------------------------------------
 
 
-def call_outcome(route: str | None, outcome: str) -> None:
-    """A call reached its final outcome (rejected, referred, hung_up_by_caller, failed...)."""
+def call_outcome(route: str | None, outcome: CallOutcome) -> None:
+    """A call reached its final outcome (one of ``CallOutcome``, once it is ``final``)."""
     _current().instruments.calls.labels(route or NO_ROUTE, outcome).inc()
 
 

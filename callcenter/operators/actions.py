@@ -13,11 +13,12 @@ from datetime import datetime
 
 from callcenter.call.actions import OperatorCommand
 from callcenter.call.runtime import Runtime
+from callcenter.call.vocabulary import CallStatus
 from callcenter.config.loader import Config
 from callcenter.operators.audit import AuditTrail
 from callcenter.operators.commands import DELIVERED, deliver, describe_command
 from callcenter.sip.invite import is_transfer_uri
-from callcenter.store import ACTIVE, Store
+from callcenter.store import Store
 from callcenter.store.operators import OperatorStore
 
 __all__ = [
@@ -86,7 +87,7 @@ def execute(
     call = calls.get_call(call_id)
     if call is None:
         outcome = Outcome(404, "unknown_call", f"no call {call_id!r}")
-    elif call.status != ACTIVE:
+    elif call.status != CallStatus.ACTIVE:
         outcome = Outcome(409, "call_not_live", f"call {call_id} is {call.status}, not active")
     else:
         delivery = deliver(runtime, store, call_id, command, clock=clock, wait=wait)

@@ -23,13 +23,14 @@ from callcenter.call.actions import (
 )
 from callcenter.call.runtime import Runtime
 from callcenter.errors import StoreError
-from callcenter.store.operators import OperatorStore
+from callcenter.observability.logs import bind_call
+from callcenter.store.operators import CommandRecord, OperatorStore
 
 __all__ = [
     "DELIVERED",
     "NOT_HELD",
     "CommandPoller",
-    "Delivery",
+    "CommandDelivery",
     "command_from_row",
     "deliver",
     "describe_command",
@@ -42,7 +43,7 @@ NOT_HELD = "not_held"  # the claiming worker no longer held the call
 
 
 @dataclass(frozen=True, slots=True)
-class Delivery:
+class CommandDelivery:
     """How a command went: ``result`` None means no worker took it within the wait."""
 
     result: str | None
@@ -78,21 +79,24 @@ def deliver(
     clock: Callable[[], datetime],
     wait: float = 5.0,
     poll: float = 0.05,
-) -> Delivery:
+) -> CommandDelivery:
     """Pass ``command`` to the call, here or through the store; wait up to ``wait`` seconds."""
-    if runtime.command(call_id, command):
-        logger.info("operator command delivered here call_id=%s", call_id)
-        return Delivery(DELIVERED)
     kind, payload = describe_command(command)
-    command_id = store.add_command(call_id, kind, payload, operator=command.operator, at=clock())
-    logger.info("operator command queued call_id=%s id=%s kind=%s", call_id, command_id, kind)
+    with bind_call(call_id):
+        if runtime.command(call_id, command):
+            logger.info("operator command delivered here", extra={"kind": kind})
+            return CommandDelivery(DELIVERED)
+        command_id = store.add_command(
+            call_id, kind, payload, operator=command.operator, at=clock()
+        )
+        logger.info("operator command queued", extra={"command_id": command_id, "kind": kind})
     deadline = time.monotonic() + wait
     while True:
         row = store.command(command_id)
         if row is not None and row.result is not None:
-            return Delivery(row.result, command_id)
+            return CommandDelivery(row.result, command_id)
         if time.monotonic() >= deadline:
-            return Delivery(None, command_id)
+            return CommandDelivery(None, command_id)
         time.sleep(poll)
 
 
@@ -142,28 +146,25 @@ class CommandPoller:
             return 0
         claimed = self._store.claim_commands(held, owner=self._owner)
         for row in claimed:
-            try:
-                command = command_from_row(row.kind, row.payload, row.operator)
-            except (KeyError, ValueError) as exc:
-                logger.warning(
-                    "bad operator command call_id=%s id=%s: %s", row.call_id, row.id, exc
-                )
-                self._store.finish_command(row.id, result="invalid", at=self._clock())
-                continue
-            result = DELIVERED if self._runtime.command(row.call_id, command) else NOT_HELD
-            self._store.finish_command(row.id, result=result, at=self._clock())
-            logger.info(
-                "operator command executed call_id=%s id=%s kind=%s result=%s",
-                row.call_id,
-                row.id,
-                row.kind,
-                result,
-            )
+            with bind_call(row.call_id):
+                self._execute(row)
         return len(claimed)
+
+    def _execute(self, row: CommandRecord) -> None:
+        fields: dict[str, object] = {"command_id": row.id, "kind": row.kind}
+        try:
+            command = command_from_row(row.kind, row.payload, row.operator)
+        except (KeyError, ValueError) as exc:
+            logger.warning("bad operator command", extra={**fields, "error": str(exc)})
+            self._store.finish_command(row.id, result="invalid", at=self._clock())
+            return
+        result = DELIVERED if self._runtime.command(row.call_id, command) else NOT_HELD
+        self._store.finish_command(row.id, result=result, at=self._clock())
+        logger.info("operator command executed", extra={**fields, "result": result})
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
                 self.poll_once()
             except StoreError as exc:
-                logger.warning("polling operator commands failed: %s", exc)
+                logger.warning("polling operator commands failed", extra={"error": str(exc)})

@@ -39,13 +39,13 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from callcenter.call.actions import OperatorHangup, OperatorInstruct, OperatorTransfer
+from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.operators.actions import check_instruction, check_transfer_target
 from callcenter.operators.api import OperatorServices, client_address, operator_services
 from callcenter.operators.openapi import STATUSES
 from callcenter.operators.stream import call_events_stream
 from callcenter.operators.views import call_json, timeline_json
 from callcenter.settings import Settings
-from callcenter.store import LIVE_STATUSES
 from callcenter.store.operators import CallFilter
 
 __all__ = ["SECRET_FILE", "console", "install_console", "load_secret_key"]
@@ -81,7 +81,7 @@ def load_secret_key(settings: Settings) -> str:
         return _read_secret(path)
     with os.fdopen(fd, "w") as file:
         file.write(secrets.token_urlsafe(48))
-    logger.info("console secret key generated path=%s", path)
+    logger.info("console secret key generated", extra={"path": str(path)})
     return _read_secret(path)
 
 

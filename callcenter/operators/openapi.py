@@ -9,9 +9,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from callcenter.call.vocabulary import CallOutcome, CallStatus, DecisionKind, EventKind
+
 __all__ = ["STATUSES", "openapi_document"]
 
-STATUSES = ("ringing", "active", "rejected", "referred", "ended", "failed")
+STATUSES = tuple(CallStatus)  # the values ?status= takes
 
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -81,8 +83,8 @@ _CALL = {
             "enum": list(STATUSES),
         },
         "route": _NULLABLE_TEXT,
-        "decision": {"type": "string"},
-        "outcome": _NULLABLE_TEXT,
+        "decision": {"type": "string", "enum": list(DecisionKind)},
+        "outcome": {"type": ["string", "null"], "enum": [*CallOutcome, None]},
         "caller_number": _NULLABLE_TEXT,
         "caller_name": _NULLABLE_TEXT,
         "dialled_number": _NULLABLE_TEXT,
@@ -100,7 +102,7 @@ _EVENT = {
     "properties": {
         "id": {"type": "integer"},
         "at": {"type": "string", "format": "date-time"},
-        "kind": {"type": "string"},
+        "kind": {"type": "string", "examples": list(EventKind)},
         "data": {"type": "object"},
     },
 }

@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.operators.views import event_json
-from callcenter.store import LIVE_STATUSES, Store
+from callcenter.store import Store
 
 __all__ = ["StreamTimings", "call_events_stream", "sse"]
 

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from callcenter.call.vocabulary import EventKind
 from callcenter.store import CallEvent, CallRecord
 from callcenter.store.operators import AuditRecord
 
@@ -21,10 +22,14 @@ __all__ = [
     "timeline_json",
 ]
 
-TOOL_KINDS = ("tool", "mcp_call", "mcp_approval")
-ESCALATION_KINDS = ("escalation", "escalation_unavailable", "handoff_abandoned")
-TRANSFER_KINDS = ("transferred", "refer_failed", "transfer_failed")
-OPERATOR_KINDS = ("operator_instruction", "operator_instruction_ignored")
+TOOL_KINDS = (EventKind.TOOL, EventKind.MCP_CALL, EventKind.MCP_APPROVAL)
+ESCALATION_KINDS = (
+    EventKind.ESCALATION,
+    EventKind.ESCALATION_UNAVAILABLE,
+    EventKind.HANDOFF_ABANDONED,
+)
+TRANSFER_KINDS = (EventKind.TRANSFERRED, EventKind.REFER_FAILED, EventKind.TRANSFER_FAILED)
+OPERATOR_KINDS = (EventKind.OPERATOR_INSTRUCTION, EventKind.OPERATOR_INSTRUCTION_IGNORED)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -61,7 +66,7 @@ def timeline_json(
 ) -> dict[str, object]:
     """Everything the store knows of one call, grouped the way a supervisor reads it."""
 
-    def of(kinds: tuple[str, ...]) -> list[dict[str, object]]:
+    def of(kinds: tuple[EventKind, ...]) -> list[dict[str, object]]:
         return [event_json(e) for e in events if e.kind in kinds]
 
     return {
@@ -80,7 +85,7 @@ def timeline_json(
         },
         "transcript": [{**line.data, "at": line.at.isoformat()} for line in transcript],
         "tool_calls": of(TOOL_KINDS),
-        "dtmf": of(("dtmf",)),
+        "dtmf": of((EventKind.DTMF,)),
         "escalations": of(ESCALATION_KINDS),
         "handoff": {
             "ticket": call.ticket,

@@ -60,7 +60,7 @@ def controller_answer(call: EmulatedCall) -> dict[str, Any] | None:
 def emulator_outcome(call: EmulatedCall) -> str:
     """How the call ended as OpenAI saw it (see ``scenario.OUTCOMES``), or "ringing"."""
     if call.state is CallState.ENDED:
-        return "hung_up_by_caller" if call.ended_by == "caller" else "hung_up_by_controller"
+        return "caller_hung_up" if call.ended_by == "caller" else "controller_hung_up"
     if call.state is CallState.MISSED:
         return "caller_hung_up_while_ringing" if call.ended_by == "caller" else "rang_out"
     return call.state.value

@@ -14,7 +14,7 @@ import shlex
 import tempfile
 import time
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import tomli_w
 
+from callcenter.call.vocabulary import CallOutcome
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import EmulatorThread, Pacing
 from callcenter.simulation.checks import controller_answer, emulator_outcome
@@ -39,12 +40,14 @@ from callcenter.simulation.simulate import (
 )
 from callcenter.simulation.text import table
 from callcenter.simulation.timeline import Timeline
+from callcenter.store import Store
 
 __all__ = [
     "DEMO_PACING",
     "ConfigOverlay",
     "demo_scenarios",
     "run_demo",
+    "stored_outcomes",
     "summary_table",
     "write_demo_config",
 ]
@@ -108,18 +111,37 @@ def write_demo_config(directory: Path, *, now: datetime | None = None) -> Config
     return ConfigOverlay(path, changes)
 
 
-def summary_table(results: Sequence[ScenarioResult]) -> list[str]:
-    """One row per demo call: what was expected, what happened, and whether they match."""
+def summary_table(
+    results: Sequence[ScenarioResult], stored: Mapping[str, CallOutcome | None]
+) -> list[str]:
+    """One row per demo call: what was expected, what happened, and whether they match.
+
+    ``stored`` holds the outcome the controller stored for each call_id, the one the
+    console, the API, the CLI and the metrics show.
+    """
     rows = [
         [
             result.scenario.name,
             _expected(result.scenario),
             _got(result),
+            (stored.get(result.call.call_id) or "") if result.call else "",
             "ok" if result.passed else "MISMATCH",
         ]
         for result in results
     ]
-    return table(["call", "expected", "got", "ok"], rows)
+    return table(["call", "expected", "got", "stored outcome", "ok"], rows)
+
+
+def stored_outcomes(
+    store: Store, results: Sequence[ScenarioResult]
+) -> dict[str, CallOutcome | None]:
+    """The outcome the controller stored for each call of ``results``."""
+    outcomes: dict[str, CallOutcome | None] = {}
+    for result in results:
+        if result.call is not None:
+            record = store.get_call(result.call.call_id)
+            outcomes[result.call.call_id] = record.outcome if record else None
+    return outcomes
 
 
 def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) -> int:
@@ -140,7 +162,8 @@ def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) ->
                 echo("")
                 simulator = Simulator(setup.emulator, echo, controller_idle=setup.controller_idle)
                 results = simulator.run(scenarios)
-                for line in summary_table(results):
+                simulator.wait_until_idle()
+                for line in summary_table(results, stored_outcomes(setup.store, results)):
                     echo(line)
                 status = 0 if all(result.passed for result in results) else 1
                 if keep:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from callcenter.call.vocabulary import CallOutcome, DecisionKind
 from callcenter.config.reader import Section, load_toml, parse_toml, quoted, type_name
 from callcenter.emulator import (
     Delivery,
@@ -47,13 +48,14 @@ __all__ = [
 
 T = TypeVar("T")
 Fault = RestFault | SidebandFault
-DECISIONS = ("accept", "reject", "refer")
+DECISIONS = tuple(DecisionKind)
+# How OpenAI saw the call end (the emulator's view): not the controller's CallOutcome.
 OUTCOMES = (
     "accepted",
     "rejected",
     "referred",
-    "hung_up_by_caller",
-    "hung_up_by_controller",
+    "caller_hung_up",
+    "controller_hung_up",
     "caller_hung_up_while_ringing",
     "rang_out",
 )
@@ -251,7 +253,7 @@ def _expect(section: Section) -> Expectations:
     return Expectations(
         decision=_choice(section, "decision", DECISIONS),
         route=section.text("route"),
-        controller_outcome=section.text("controller_outcome"),
+        controller_outcome=_choice(section, "controller_outcome", tuple(CallOutcome)),
         outcome=_choice(section, "outcome", OUTCOMES),
         accepted=_typed(AcceptedExpectation, accepted) if accepted else None,
         rejected=rejected,

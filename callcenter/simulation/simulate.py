@@ -185,7 +185,7 @@ class Simulator:
     def run_one(self, scenario: Scenario) -> ScenarioResult:
         """Play one scenario: hold its extra calls, place its call, watch it, check it."""
         self._echo(f"== {scenario.name}  ({Path(scenario.file).name})")
-        self._wait_until_idle()
+        self.wait_until_idle()
         deadline = time.monotonic() + scenario.timeout
         held, problem = self._hold(scenario, deadline)
         call: EmulatedCall | None = None
@@ -280,7 +280,8 @@ class Simulator:
             time.sleep(POLL_INTERVAL)
         self._echo(f"  released the {len(held)} held calls")
 
-    def _wait_until_idle(self) -> None:
+    def wait_until_idle(self) -> None:
+        """Wait (boundedly) until our own controller has recorded the end of every call."""
         idle = self._controller_idle
         if idle is None:
             return

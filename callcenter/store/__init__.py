@@ -5,13 +5,6 @@ from __future__ import annotations
 from callcenter.store.calls import Store
 from callcenter.store.engine import default_sqlite_url
 from callcenter.store.records import (
-    ACTIVE,
-    ENDED,
-    FAILED,
-    LIVE_STATUSES,
-    REFERRED,
-    REJECTED,
-    RINGING,
     CallEvent,
     CallRecord,
     ClaimResult,
@@ -22,13 +15,6 @@ from callcenter.store.records import (
 )
 
 __all__ = [
-    "ACTIVE",
-    "ENDED",
-    "FAILED",
-    "LIVE_STATUSES",
-    "REFERRED",
-    "REJECTED",
-    "RINGING",
     "CallEvent",
     "CallRecord",
     "ClaimResult",

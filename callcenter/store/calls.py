@@ -28,17 +28,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from callcenter.call.vocabulary import (
+    LIVE_STATUSES,
+    CallOutcome,
+    CallStatus,
+    DecisionKind,
+    EventKind,
+)
 from callcenter.errors import StoreError
 from callcenter.store.engine import create_store_engine, dispose, lock_exclusively, transaction
 from callcenter.store.records import (
-    ACTIVE,
-    ANSWERED_STATUSES,
-    ENDED,
-    FAILED,
-    LIVE_STATUSES,
-    REFERRED,
-    REJECTED,
-    RINGING,
     CallEvent,
     CallRecord,
     ClaimResult,
@@ -108,7 +107,10 @@ class Store:
             except CommandError as exc:
                 raise StoreError(f"migrate failed: {exc}") from exc
         if before != head_revision():
-            logger.info("store migrated url=%s from=%s to=%s", self.url, before, head_revision())
+            logger.info(
+                "store migrated",
+                extra={"url": self.url, "from_revision": before, "to_revision": head_revision()},
+            )
 
     def check(self) -> None:
         """Raise StoreError unless the database answers and its schema is at the head."""
@@ -146,7 +148,7 @@ class Store:
             existing = conn.execute(_SELECT_CLAIM, {"call_id": call.call_id}).one_or_none()
             stale = (
                 existing is not None
-                and existing.status == RINGING
+                and existing.status == CallStatus.RINGING
                 and now - existing.claimed_at > stale_after
             )
             if existing is not None and not stale:
@@ -158,7 +160,7 @@ class Store:
                 "decision_reason": decision.reason,
                 "reject_code": decision.reject_code,
                 "target": decision.target,
-                "status": RINGING,
+                "status": CallStatus.RINGING,
                 "claimed_at": now,
                 "decided_at": now,
                 "owner": owner,
@@ -169,10 +171,7 @@ class Store:
             else:
                 conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**claim))
                 logger.warning(
-                    "stale claim taken over call_id=%s from_owner=%s owner=%s",
-                    call.call_id,
-                    existing.owner,
-                    owner,
+                    "stale claim taken over", extra={"from_owner": existing.owner, "owner": owner}
                 )
         return ClaimResult.CLAIMED, decision
 
@@ -182,7 +181,7 @@ class Store:
         With ``owner``, only that owner's claim is released (not one taken over since).
         A store failure is logged, not raised: the caller is already handling a failure.
         """
-        ringing = (calls.c.call_id == call_id) & (calls.c.status == RINGING)
+        ringing = (calls.c.call_id == call_id) & (calls.c.status == CallStatus.RINGING)
         if owner is not None:
             ringing &= calls.c.owner == owner
         try:
@@ -194,59 +193,59 @@ class Store:
                 )
                 conn.execute(delete(calls).where(ringing))
         except StoreError as exc:
-            logger.warning("claim not released call_id=%s: %s", call_id, exc)
+            logger.warning("claim not released", extra={"error": str(exc)})
 
     # -- state changes -----------------------------------------------------------------------
 
     def mark_answered(
+        self, call_id: str, *, outcome: CallOutcome = CallOutcome.ACCEPTED, at: datetime
+    ) -> None:
+        """Record that a ringing call was accepted: it becomes "active" with ``outcome``.
+
+        ``outcome`` is one a live call has: ``accepted``, or ``transferring`` for a refer route.
+        """
+        if outcome.final:
+            raise ValueError(f"{outcome} is the outcome of a call that is over")
+        values = {"status": outcome.status, "outcome": outcome, "answered_at": at}
+        if not self._transition("mark_answered", call_id, (CallStatus.RINGING,), values, at):
+            logger.warning("answer not recorded: wrong state", extra={"outcome": outcome})
+
+    def record_outcome(
         self,
         call_id: str,
         *,
-        status: str,
-        outcome: str,
-        target: str | None = None,
+        outcome: CallOutcome,
         at: datetime,
+        target: str | None = None,
+        error: str | None = None,
     ) -> None:
-        """Record that accept/reject/refer succeeded: the call becomes ``status``.
+        """The call is over with ``outcome``; its status follows (see ``CallOutcome.status``).
 
-        ``status`` is "active", "rejected" or "referred", set on a "ringing" call; "referred"
-        is also set on an "active" call transferred later, which keeps its first answer time.
-        ``target`` (if given) replaces the decided one. A rejected or referred call has left
-        us, so it also ends at ``at``.
+        Only a live call (ringing, or active unless rejected) ends, so a call keeps its first
+        end; a call referred after being active keeps its first answer time. ``target`` (if
+        given) replaces the decided one; ``error`` says what went wrong.
         """
-        if status not in ANSWERED_STATUSES:
-            raise ValueError(f"status must be one of {ANSWERED_STATUSES}, not {status!r}")
-        values: dict[str, Any] = {
-            "status": status,
-            "outcome": outcome,
-            "answered_at": func.coalesce(calls.c.answered_at, literal(at, UtcDateTime())),
-        }
+        if not outcome.final:
+            raise ValueError(f"{outcome} is the outcome of a call that goes on")
+        status = outcome.status
+        values: dict[str, Any] = {"status": status, "outcome": outcome, "ended_at": at}
+        if status in (CallStatus.REJECTED, CallStatus.REFERRED):
+            values["answered_at"] = func.coalesce(calls.c.answered_at, literal(at, UtcDateTime()))
         if target is not None:
             values["target"] = target
-        if status in (REJECTED, REFERRED):
-            values["ended_at"] = at
-        from_statuses = (RINGING, ACTIVE) if status == REFERRED else (RINGING,)
-        if not self._transition("mark_answered", call_id, from_statuses, values, at):
-            logger.warning("answer not recorded call_id=%s status=%s: wrong state", call_id, status)
-
-    def mark_failed(self, call_id: str, *, outcome: str, error: str, at: datetime) -> None:
-        """A ringing, active or referred call failed: status "failed", ended at ``at``."""
-        values = {"status": FAILED, "outcome": outcome, "error": error, "ended_at": at}
-        if not self._transition("mark_failed", call_id, (RINGING, ACTIVE, REFERRED), values, at):
-            logger.warning("failure not recorded call_id=%s: call not live (%s)", call_id, error)
-
-    def mark_ended(self, call_id: str, *, outcome: str, at: datetime) -> None:
-        """An active or referred call ended; a no-op for a call that is not (already ended)."""
-        values = {"status": ENDED, "outcome": outcome, "ended_at": at}
-        if not self._transition("mark_ended", call_id, (ACTIVE, REFERRED), values, at):
-            logger.debug("end not recorded call_id=%s: call not active or referred", call_id)
+        if error is not None:
+            values["error"] = error
+        if not self._transition("record_outcome", call_id, _ENDS_FROM[status], values, at):
+            logger.debug("outcome not recorded: call already over", extra={"outcome": outcome})
 
     def set_owner(self, call_id: str, owner: str | None) -> None:
         """Record which worker ("host:pid") holds the call, or None for nobody."""
         with transaction(self._engine, "set_owner", write=True) as conn:
             conn.execute(update(calls).where(calls.c.call_id == call_id).values(owner=owner))
 
-    def add_event(self, call_id: str, kind: str, data: Mapping[str, object], at: datetime) -> None:
+    def add_event(
+        self, call_id: str, kind: EventKind, data: Mapping[str, object], at: datetime
+    ) -> None:
         """Append an event (transcript line, tool run, escalation...) to a call's history."""
         with transaction(self._engine, "add_event", write=True) as conn:
             conn.execute(
@@ -289,7 +288,7 @@ class Store:
         self,
         what: str,
         call_id: str,
-        from_statuses: tuple[str, ...],
+        from_statuses: tuple[CallStatus, ...],
         values: dict[str, Any],
         at: datetime,
     ) -> bool:
@@ -316,7 +315,7 @@ class Store:
         return None if row is None else call_record(row)
 
     def list_calls(
-        self, *, status: str | None = None, limit: int = 100, before: datetime | None = None
+        self, *, status: CallStatus | None = None, limit: int = 100, before: datetime | None = None
     ) -> list[CallRecord]:
         """The newest calls first, optionally of one status or received before ``before``."""
         query = select(calls).order_by(calls.c.received_at.desc(), calls.c.call_id.desc())
@@ -347,7 +346,7 @@ class Store:
         """
         query = (
             select(call_events)
-            .where(call_events.c.call_id == call_id, call_events.c.kind == "transcript")
+            .where(call_events.c.call_id == call_id, call_events.c.kind == EventKind.TRANSCRIPT)
             .order_by(call_events.c.id)
         )
         with transaction(self._engine, "transcript", write=False) as conn:
@@ -369,6 +368,13 @@ _SELECT_CLAIM: Final = select(calls.c.status, calls.c.claimed_at, calls.c.owner)
     calls.c.call_id == bindparam("call_id")
 )
 _INSERT_CALL: Final = insert(calls)
+# The statuses from which a call may reach each final status.
+_ENDS_FROM: Final[dict[CallStatus, tuple[CallStatus, ...]]] = {
+    CallStatus.REJECTED: (CallStatus.RINGING,),
+    CallStatus.REFERRED: (CallStatus.RINGING, CallStatus.ACTIVE),
+    CallStatus.ENDED: (CallStatus.RINGING, CallStatus.ACTIVE),
+    CallStatus.FAILED: (CallStatus.RINGING, CallStatus.ACTIVE),
+}
 _COUNT_LIVE: Final = (
     select(func.count())
     .select_from(calls)
@@ -436,4 +442,8 @@ def call_record(row: Row[Any]) -> CallRecord:
     columns["sip_headers"] = tuple(
         (str(name), str(value)) for name, value in columns["sip_headers"]
     )
+    columns["decision"] = DecisionKind(columns["decision"])
+    columns["status"] = CallStatus(columns["status"])
+    if columns["outcome"] is not None:
+        columns["outcome"] = CallOutcome(columns["outcome"])
     return CallRecord(**columns)

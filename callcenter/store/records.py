@@ -5,19 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
-RINGING: Final = "ringing"
-ACTIVE: Final = "active"
-REJECTED: Final = "rejected"
-REFERRED: Final = "referred"
-ENDED: Final = "ended"
-FAILED: Final = "failed"
-
-#: Statuses that hold a slot against the concurrency cap.
-LIVE_STATUSES: Final = (RINGING, ACTIVE)
-#: Statuses ``mark_answered`` may set once accept/reject/refer succeeded.
-ANSWERED_STATUSES: Final = (ACTIVE, REJECTED, REFERRED)
+from callcenter.call.vocabulary import CallOutcome, CallStatus, DecisionKind, EventKind
 
 
 @dataclass(frozen=True)
@@ -41,7 +30,7 @@ class NewCall:
 class DecisionRecord:
     """The routing decision stored with a claimed call."""
 
-    decision: str  # "accept" | "reject" | "refer"
+    decision: DecisionKind
     route: str | None
     reason: str
     reject_code: int | None
@@ -70,12 +59,12 @@ class CallRecord:
     sip_headers: tuple[tuple[str, str], ...]
     media_security: str | None
     route: str | None
-    decision: str
+    decision: DecisionKind
     decision_reason: str
     reject_code: int | None
     target: str | None
-    status: str
-    outcome: str | None
+    status: CallStatus
+    outcome: CallOutcome | None
     claimed_at: datetime
     decided_at: datetime
     answered_at: datetime | None
@@ -98,7 +87,7 @@ class CallEvent:
     id: int
     call_id: str
     at: datetime
-    kind: str
+    kind: str  # an EventKind, or a kind written by an older version
     data: dict[str, object]
 
 
@@ -107,7 +96,7 @@ class NewEvent:
     """An event to append to a call's history (see :meth:`Store.add_events`)."""
 
     call_id: str
-    kind: str
+    kind: EventKind
     data: dict[str, object]
     at: datetime
 

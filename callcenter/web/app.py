@@ -19,7 +19,7 @@ from callcenter.config.loader import Config, check_route_tools, load_config, res
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.errors import StoreError
 from callcenter.intake.verify import WebhookVerifier
-from callcenter.intake.webhook import Intake, Reply
+from callcenter.intake.webhook import Intake, WebhookReply
 from callcenter.observability import metrics
 from callcenter.operators.api import install_operator_api
 from callcenter.operators.console import install_console
@@ -120,7 +120,7 @@ def create_app(
     install_console(app, settings)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    logger.info("controller ready owner=%s config=%s", owner, config.summary())
+    logger.info("controller ready", extra={"owner": owner, "config": config.summary()})
     return app
 
 
@@ -161,7 +161,7 @@ def readyz() -> tuple[Response, int]:
     return jsonify(status="ready", config=str(found.settings.config_path)), 200
 
 
-def _json(reply: Reply) -> tuple[Response, int]:
+def _json(reply: WebhookReply) -> tuple[Response, int]:
     return jsonify(reply.body), reply.status
 
 
@@ -179,5 +179,5 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
 
 
 def _unexpected_error(exc: Exception) -> tuple[Response, int]:
-    logger.exception("unhandled error on %s %s", request.method, request.path)
+    logger.exception("unhandled error", extra={"method": request.method, "path": request.path})
     return jsonify(error={"code": "internal_error", "message": "Internal error."}), 500
