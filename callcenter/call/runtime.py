@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from callcenter.call.actions import OperatorCommand
 from callcenter.call.departure import SessionTimings
@@ -57,10 +58,13 @@ class Runtime:
         tools: ToolRegistry | None = None,
         timeouts: RuntimeTimeouts | None = None,
         tool_threads: int = 32,
+        spill_dir: Path | None = None,
     ) -> None:
+        """``spill_dir`` keeps the store writes of a long outage on disk (see ``Recorder``)."""
         self._config = config
         self._timeouts = timeouts = timeouts or RuntimeTimeouts()
-        self._recorder = Recorder(store)
+        self._recorder = Recorder(store, spill_dir=spill_dir)
+        self._recorder.resume()  # replay what a process that died left on disk
         self._executor = concurrent.futures.ThreadPoolExecutor(
             tool_threads, thread_name_prefix="callcenter-tool"
         )
