@@ -186,6 +186,8 @@ class Recorder:
 
     def _step(self) -> bool:
         """Take what arrived and write the next batch; False once there is nothing left to do."""
+        if self._idle():
+            self._finish_written()
         self._take(block=self._idle() and not self._stopping)
         if self._closing.is_set():
             self._save_rest()
@@ -271,14 +273,10 @@ class Recorder:
 
     def _load(self) -> None:
         """Memory is empty: finish the spill files all written, load the next lines."""
-        while self._orphans and not self._orphans[0].unread:
-            self._orphans.pop(0).finish()
+        self._finish_written()
         own = self._own
         source = self._orphans[0] if self._orphans else own if own and own.unread else None
         if source is None:
-            if own is not None and not own.empty:
-                own.finish()
-                logger.info("store writes replayed", extra={"file": own.path.name})
             lines, self._tail = self._tail, []
         else:
             lines = source.read(_READ_CHUNK)
@@ -287,6 +285,17 @@ class Recorder:
                 self._pending.append(from_line(line))
             except pydantic.ValidationError:
                 logger.warning("spill line unreadable", extra={"line": line[:200]})
+
+    def _finish_written(self) -> None:
+        """With memory empty, the spill files read to their end are all written: finish them."""
+        while self._orphans and not self._orphans[0].unread:
+            orphan = self._orphans.pop(0)
+            orphan.finish()
+            logger.info("store writes replayed", extra={"file": orphan.path.name})
+        own = self._own
+        if own is not None and not own.empty and not own.unread:
+            own.finish()
+            logger.info("store writes replayed", extra={"file": own.path.name})
 
     def _write(self, batch: list[Write]) -> None:
         """Write ``batch``, retrying while the failure may pass; drop what can never land."""
