@@ -23,6 +23,7 @@ from callcenter.call.actions import (
 )
 from callcenter.call.runtime import Runtime
 from callcenter.errors import StoreError
+from callcenter.observability.logs import bind_call
 from callcenter.store.operators import OperatorStore
 
 __all__ = [
@@ -144,10 +145,9 @@ class CommandPoller:
         for row in claimed:
             try:
                 command = command_from_row(row.kind, row.payload, row.operator)
-            except (KeyError, ValueError) as exc:
-                logger.warning(
-                    "bad operator command call_id=%s id=%s: %s", row.call_id, row.id, exc
-                )
+            except (KeyError, TypeError, ValueError) as exc:  # a payload of the wrong shape
+                with bind_call(row.call_id):
+                    logger.warning("bad operator command", extra={"id": row.id, "error": str(exc)})
                 self._store.finish_command(row.id, result="invalid", at=self._clock())
                 continue
             result = DELIVERED if self._runtime.command(row.call_id, command) else NOT_HELD
@@ -165,5 +165,7 @@ class CommandPoller:
         while not self._stop.wait(self._interval):
             try:
                 self.poll_once()
-            except StoreError as exc:
-                logger.warning("polling operator commands failed: %s", exc)
+            except StoreError as exc:  # the database is away: the next poll tries again
+                logger.warning("operator commands not polled", extra={"error": str(exc)})
+            except Exception:  # the top of a thread: log, go on
+                logger.exception("operator command poll failed")
