@@ -302,7 +302,7 @@ class Recorder:
         try:
             self._retrying(batch)
         except StoreError as exc:
-            if is_transient(exc):  # only when closing: kept for the next start
+            if is_transient(exc) and self._closing.is_set():  # kept for the next start
                 self._pending.extendleft(reversed(batch))
                 return
             if len(batch) > 1:  # find the one the store refuses

@@ -1,0 +1,166 @@
+"""Database outages: PostgreSQL stopped while calls end, then started again.
+
+``callcenter serve`` (gunicorn, two workers) runs calls on a private PostgreSQL cluster (see
+``tests/pg_cluster.py``; the shared server is never touched). The cluster is stopped for a
+few seconds while callers hang up and new calls ring: every webhook answered meanwhile is a
+503, never a 500, and once the database is back every call's end is in the store and the
+next call is accepted. ``CALLCENTER_LONG_TESTS=1`` runs a longer outage with more calls.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from callcenter.config.loader import example_config_path
+from callcenter.emulator import CallState, EmulatedCall, EmulatorThread, Wait
+from callcenter.store import Store
+from tests import pg_cluster
+from tests.harness import API_KEY, WEBHOOK_SECRET, GunicornController, wait_for
+from tests.sideband_support import SUPPORT
+
+LONG = os.environ.get("CALLCENTER_LONG_TESTS") == "1"
+
+
+@dataclass(frozen=True)
+class Outage:
+    """One run: how many calls end during the outage, how many ring, how long it lasts."""
+
+    ending: int
+    ringing: int
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[pg_cluster.PrivateCluster]:
+    """A private PostgreSQL cluster this module stops and starts."""
+    reason = pg_cluster.missing()
+    if reason is not None:
+        pytest.skip(reason)
+    private = pg_cluster.PrivateCluster()
+    private.start()
+    yield private
+    private.destroy()
+
+
+@pytest.fixture
+def database(cluster: pg_cluster.PrivateCluster) -> Iterator[str]:
+    """The URL of a fresh, migrated database on the private cluster."""
+    if not cluster.running():
+        cluster.start()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(cluster.url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    admin.dispose()
+    url = cluster.url.rsplit("/", 1)[0] + f"/{name}"
+    with Store.open(url) as store:
+        store.migrate()
+    yield url
+    if not cluster.running():
+        cluster.start()
+
+
+@pytest.fixture
+def served(tmp_path: Path, emulator: EmulatorThread, database: str) -> Iterator[GunicornController]:
+    """`callcenter serve` with two workers on the private database, wired to the emulator."""
+    env = {
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "OPENAI_BASE_URL": emulator.base_url,
+        "CALLCENTER_DATABASE_URL": database,
+        "CALLCENTER_DATA_DIR": str(tmp_path / "data"),
+    }
+    controller = GunicornController(env, example_config_path(), workers=2)
+    emulator.emulator.webhook_url = controller.webhook_url
+    yield controller
+    controller.stop()
+
+
+def run_outage(
+    outage: Outage,
+    cluster: pg_cluster.PrivateCluster,
+    emulator: EmulatorThread,
+    served: GunicornController,
+    database: str,
+) -> dict[str, float]:
+    """Calls end and ring during an outage; check what the issue promises; return figures."""
+    store = Store.open(database)
+    live = [
+        emulator.place_call(to_number=SUPPORT, script=[Wait(120)]) for _ in range(outage.ending)
+    ]
+    wait_for(lambda: all(c.attaches >= 1 for c in live), timeout=30, what="every sideband")
+    wait_for(
+        lambda: store.count_active_calls() == outage.ending, timeout=30, what="every call active"
+    )
+
+    stopped = time.monotonic()
+    cluster.stop()
+    for call in live:
+        emulator.caller_hangs_up(call.call_id)
+    ringing = [emulator.place_call(to_number=SUPPORT) for _ in range(outage.ringing)]
+    wait_for(
+        lambda: all(_given_up(c) for c in ringing), timeout=30, what="the webhook redeliveries"
+    )
+    time.sleep(max(0.0, outage.seconds - (time.monotonic() - stopped)))  # the outage's length
+    cluster.start()
+    restarted = time.monotonic()
+
+    def recorded() -> bool:
+        records = [store.get_call(c.call_id) for c in live]
+        return all(r is not None and r.status == "ended" and r.outcome for r in records)
+
+    wait_for(recorded, timeout=60, what="every outcome after the outage")
+    caught_up = time.monotonic() - restarted
+    statuses = [a.status for c in ringing for a in c.webhook_attempts]
+    assert statuses, "no webhook was delivered during the outage"
+    assert set(statuses) == {503}, statuses
+    assert store.count_active_calls() == 0  # no slot leaked
+    after = emulator.place_call(to_number=SUPPORT, script=[Wait(120)])
+    wait_for(lambda: after.state is CallState.ACCEPTED, timeout=30, what="a call after the outage")
+    store.close()
+    return {
+        "calls ended during the outage": outage.ending,
+        "webhooks answered 503": len(statuses),
+        "outage seconds": round(restarted - stopped, 1),
+        "seconds to record every outcome after restart": round(caught_up, 2),
+    }
+
+
+def _given_up(call: EmulatedCall) -> bool:
+    """Whether the emulator stopped redelivering the call's webhook (3 attempts, fixture)."""
+    return len(call.webhook_attempts) >= 3
+
+
+def test_calls_that_end_while_postgresql_is_down_are_recorded_when_it_returns(
+    cluster: pg_cluster.PrivateCluster,
+    emulator: EmulatorThread,
+    served: GunicornController,
+    database: str,
+) -> None:
+    """Down 3 s while 6 calls end and 3 ring: 503s, never 500; all 6 ends stored afterwards."""
+    figures = run_outage(
+        Outage(ending=6, ringing=3, seconds=3.0), cluster, emulator, served, database
+    )
+    print("\noutage figures:", figures)
+
+
+@pytest.mark.skipif(not LONG, reason="long variant: set CALLCENTER_LONG_TESTS=1")
+def test_a_ten_second_outage_with_more_calls_loses_no_outcome(
+    cluster: pg_cluster.PrivateCluster,
+    emulator: EmulatorThread,
+    served: GunicornController,
+    database: str,
+) -> None:
+    """Down 10 s while 40 calls end and 10 ring: 503s, never 500; all 40 ends stored."""
+    figures = run_outage(
+        Outage(ending=40, ringing=10, seconds=10.0), cluster, emulator, served, database
+    )
+    print("\noutage figures:", figures)
