@@ -109,6 +109,16 @@ class Recorder:
         self._tail: list[str] = []  # lines the spill file could not take (disk trouble)
         self._stopping = False
         self._failing_since: float | None = None
+        self._policy = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(_transient),
+            wait=tenacity.wait_exponential(
+                multiplier=self._backoff.first, max=self._backoff.longest
+            ),
+            stop=lambda _: self._closing.is_set(),
+            sleep=self._pause,
+            before_sleep=self._failing,
+            reraise=True,
+        )
 
     # -- the calls' side ---------------------------------------------------------------------
 
@@ -318,17 +328,7 @@ class Recorder:
             self._dropped(batch[0], type(exc).__name__, traceback=True)
 
     def _retrying(self, batch: list[Write]) -> None:
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception(_transient),
-            wait=tenacity.wait_exponential(
-                multiplier=self._backoff.first, max=self._backoff.longest
-            ),
-            stop=lambda _: self._closing.is_set(),
-            sleep=self._pause,
-            before_sleep=self._failing,
-            reraise=True,
-        )
-        for attempt in retrying:
+        for attempt in self._policy:
             with attempt:
                 if len(batch) == 1:
                     apply(self.store, batch[0])
