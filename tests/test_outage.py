@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from callcenter.call.spill import spill_files
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatedCall, EmulatorThread, Wait
 from callcenter.store import Store
@@ -69,16 +70,21 @@ def database(cluster: pg_cluster.PrivateCluster) -> Iterator[str]:
 
 
 @pytest.fixture
-def served(tmp_path: Path, emulator: EmulatorThread, database: str) -> Iterator[GunicornController]:
-    """`callcenter serve` with two workers on the private database, wired to the emulator."""
-    env = {
+def serve_env(tmp_path: Path, emulator: EmulatorThread, database: str) -> dict[str, str]:
+    """The environment of `callcenter serve` on the private database and the emulator."""
+    return {
         "OPENAI_API_KEY": API_KEY,
         "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "OPENAI_BASE_URL": emulator.base_url,
         "CALLCENTER_DATABASE_URL": database,
         "CALLCENTER_DATA_DIR": str(tmp_path / "data"),
     }
-    controller = GunicornController(env, example_config_path(), workers=2)
+
+
+@pytest.fixture
+def served(emulator: EmulatorThread, serve_env: dict[str, str]) -> Iterator[GunicornController]:
+    """`callcenter serve` with two workers on the private database, wired to the emulator."""
+    controller = GunicornController(serve_env, example_config_path(), workers=2)
     emulator.emulator.webhook_url = controller.webhook_url
     yield controller
     controller.stop()
@@ -88,7 +94,6 @@ def run_outage(
     outage: Outage,
     cluster: pg_cluster.PrivateCluster,
     emulator: EmulatorThread,
-    served: GunicornController,
     database: str,
 ) -> dict[str, float]:
     """Calls end and ring during an outage; check what the issue promises; return figures."""
@@ -146,9 +151,7 @@ def test_calls_that_end_while_postgresql_is_down_are_recorded_when_it_returns(
     database: str,
 ) -> None:
     """Down 3 s while 6 calls end and 3 ring: 503s, never 500; all 6 ends stored afterwards."""
-    figures = run_outage(
-        Outage(ending=6, ringing=3, seconds=3.0), cluster, emulator, served, database
-    )
+    figures = run_outage(Outage(ending=6, ringing=3, seconds=3.0), cluster, emulator, database)
     print("\noutage figures:", figures)
 
 
@@ -160,7 +163,44 @@ def test_a_ten_second_outage_with_more_calls_loses_no_outcome(
     database: str,
 ) -> None:
     """Down 10 s while 40 calls end and 10 ring: 503s, never 500; all 40 ends stored."""
-    figures = run_outage(
-        Outage(ending=40, ringing=10, seconds=10.0), cluster, emulator, served, database
-    )
+    figures = run_outage(Outage(ending=40, ringing=10, seconds=10.0), cluster, emulator, database)
     print("\noutage figures:", figures)
+
+
+def test_a_server_stopped_during_an_outage_leaves_its_writes_to_the_next_start(
+    cluster: pg_cluster.PrivateCluster,
+    emulator: EmulatorThread,
+    served: GunicornController,
+    serve_env: dict[str, str],
+    database: str,
+) -> None:
+    """SIGTERM while PostgreSQL is down: the ends wait on disk; the next serve writes them."""
+    store = Store.open(database)
+    live = [emulator.place_call(to_number=SUPPORT, script=[Wait(120)]) for _ in range(4)]
+    wait_for(lambda: store.count_active_calls() == len(live), timeout=30, what="every call active")
+    cluster.stop()
+    for call in live:
+        emulator.caller_hangs_up(call.call_id)
+    wait_for(
+        lambda: sum("call over" in line for line in list(served.output)) == len(live),
+        timeout=30,
+        what="the runtime to see every call end",
+    )
+    assert served.stop() == 0
+    spill_dir = Path(serve_env["CALLCENTER_DATA_DIR"]) / "spill"
+    kept = "".join(path.read_text() for path in spill_files(spill_dir))
+    assert kept.count('"op":"ended"') == len(live)
+    cluster.start()
+    assert all(store.get_call(c.call_id).status == "active" for c in live)  # type: ignore[union-attr]
+    successor = GunicornController(serve_env, example_config_path(), workers=2)
+    try:
+        wait_for(
+            lambda: all(store.get_call(c.call_id).status == "ended" for c in live),  # type: ignore[union-attr]
+            timeout=30,
+            what="the next start to write the kept ends",
+        )
+        wait_for(lambda: not spill_files(spill_dir), what="the spill files to go")
+    finally:
+        successor.stop()
+    assert store.count_active_calls() == 0
+    store.close()
