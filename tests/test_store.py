@@ -539,6 +539,15 @@ def test_add_events_writes_a_batch_in_order(store: Store) -> None:
     assert [e.data["key"] for e in store.events("rtc_2")] == ["2"]
 
 
+def test_add_events_skips_an_event_whose_place_is_stored(store: Store) -> None:
+    """An event given again with the same place is not stored twice; unplaced ones always are."""
+    claim(store)
+    first = [NewEvent("rtc_1", "dtmf", {"key": "1"}, T0, "rec:1"), NewEvent("rtc_1", "x", {}, T0)]
+    store.add_events(first)
+    store.add_events([*first, NewEvent("rtc_1", "dtmf", {"key": "2"}, T0, "rec:2")])
+    assert [e.kind for e in store.events("rtc_1")] == ["dtmf", "x", "x", "dtmf"]
+
+
 def test_transcript_is_in_conversation_order(store: Store) -> None:
     """transcript() sorts lines by their seq, whatever order they were stored in."""
     claim(store)

@@ -39,9 +39,9 @@ class SpillFile:
     @classmethod
     def create(cls, directory: Path) -> SpillFile:
         """A new, empty spill file in ``directory``, locked by this process."""
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = directory / f"recorder-{uuid.uuid4().hex}.jsonl"
-        file = path.open("a", encoding="utf-8")
+        file = _open_private(path, os.O_APPEND)
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         return cls(path, file, adopted=False)
 
@@ -97,7 +97,7 @@ class SpillFile:
     def replace(self, lines: Iterable[str]) -> None:
         """Make the file hold exactly ``lines`` (written aside, locked, fsynced, renamed over)."""
         aside = self.path.with_suffix(".tmp")
-        file = aside.open("w", encoding="utf-8")
+        file = _open_private(aside, os.O_TRUNC)
         fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         file.writelines(f"{line}\n" for line in lines)
         file.flush()
@@ -140,6 +140,12 @@ def adopt_orphans(directory: Path) -> list[SpillFile]:
         logger.info("spill adopted", extra={"file": path.name, "bytes": path.stat().st_size})
         adopted.append(spill)
     return adopted
+
+
+def _open_private(path: Path, mode: int) -> TextIO:
+    """``path`` opened for writing, created readable by this user only (calls are private)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | mode, 0o600)
+    return os.fdopen(descriptor, "a" if mode & os.O_APPEND else "w", encoding="utf-8")
 
 
 def _age(path: Path) -> float:
