@@ -24,6 +24,7 @@ from callcenter.call.departure import SessionTimings
 from callcenter.call.recorder import CallStore, Recorder
 from callcenter.call.runner import CallActions, CallRunner, CallServices, Connect, Reattach
 from callcenter.call.session import CallSession, LiveCall
+from callcenter.call.writes import Write
 from callcenter.config.loader import Config
 from callcenter.observability import metrics
 from callcenter.tools.registry import ToolRegistry
@@ -107,6 +108,10 @@ class Runtime:
                 return False
             loop.call_soon_threadsafe(runner.submit, command)
         return True
+
+    def record(self, write: Write) -> None:
+        """Hand a store write about a call to this runtime's recorder (kept through outages)."""
+        self._recorder.write(write)
 
     def active_calls(self) -> list[str]:
         """The call_ids held by this runtime now."""

@@ -22,6 +22,7 @@ import pydantic
 from openai.types.webhooks import RealtimeCallIncomingWebhookEvent
 
 from callcenter.call.runtime import LiveCall, Runtime
+from callcenter.call.writes import Answered, Failed
 from callcenter.config.loader import Config, session_config, transfer_session_config
 from callcenter.control import CallControl
 from callcenter.errors import (
@@ -219,20 +220,23 @@ class Intake:
         return "transferring"
 
     def _answered(self, call_id: str, status: str, outcome: str, target: str | None = None) -> str:
+        at = self._clock()
         try:
-            self._store.mark_answered(
-                call_id, status=status, outcome=outcome, target=target, at=self._clock()
-            )
-        except StoreError:
-            # The action is done and the claim stands, so a redelivery stays harmless.
-            logger.exception("could not record the answer call_id=%s", call_id)
+            self._store.mark_answered(call_id, status=status, outcome=outcome, target=target, at=at)
+        except StoreError as exc:
+            # The action is done and the claim stands, so a redelivery stays harmless; the
+            # runtime's recorder writes the answer once it can, before anything the call records.
+            logger.warning("answer kept for later", extra={"error": str(exc)})
+            self._runtime.record(Answered(call_id, status, outcome, target, at))
         return outcome
 
     def _finished(self, call_id: str, outcome: str, error: str) -> str:
+        at = self._clock()
         try:
-            self._store.mark_failed(call_id, outcome=outcome, error=error, at=self._clock())
-        except StoreError:
-            logger.exception("could not record the outcome call_id=%s", call_id)
+            self._store.mark_failed(call_id, outcome=outcome, error=error, at=at)
+        except StoreError as exc:
+            logger.warning("outcome kept for later", extra={"error": str(exc)})
+            self._runtime.record(Failed(call_id, outcome, error, at))
         return outcome
 
 
