@@ -20,10 +20,12 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from callcenter.call.recorder import Backoff, Recorder
 from callcenter.call.spill import spill_files
 from callcenter.call.writes import Answered, Ended, Event, to_line
+from callcenter.observability import metrics
 from callcenter.observability.logs import CallContextFilter
 from callcenter.store import Store, default_sqlite_url
 from tests import pg_cluster
@@ -68,6 +70,17 @@ def status_of(store: Store, call_id: str) -> str | None:
     """The call's status in the store (None if it has no row)."""
     record = store.get_call(call_id)
     return None if record is None else record.status
+
+
+def problems(result: str) -> float:
+    """``callcenter_store_write_problems_total`` of this process for ``result``."""
+    body, _ = metrics.exposition()
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            name, labels = sample.name, sample.labels
+            if name == "callcenter_store_write_problems_total" and labels["result"] == result:
+                return sample.value
+    raise AssertionError(f"no store write problems counted as {result}")
 
 
 def events_of(store: Store, call_id: str) -> list[object]:
@@ -125,6 +138,7 @@ def test_a_long_outage_spills_to_disk_and_replays_when_the_store_is_back(
     claim_answered(pg_store, "rtc_1", "active")
     cluster.stop()
     spill_dir = tmp_path / "spill"
+    spilled_before, retried_before = problems("spilled"), problems("retried")
     recorder = Recorder(pg_store, spill_dir=spill_dir, memory=10, backoff=FAST)
     for n in range(200):
         recorder.event("rtc_1", "dtmf", {"n": n}, T1)
@@ -136,6 +150,8 @@ def test_a_long_outage_spills_to_disk_and_replays_when_the_store_is_back(
 
     wait_for(lambda: spilled() >= 201 - 2 * 10, what="the writes past memory to be spilled")
     assert stat.S_IMODE(spill_files(spill_dir)[0].stat().st_mode) == 0o600  # calls are private
+    assert problems("spilled") - spilled_before >= 201 - 2 * 10
+    assert problems("retried") > retried_before
     cluster.start()
     assert recorder.flush(30)
     wait_for(lambda: spilled() == 0, what="the spill file to be emptied")
@@ -254,6 +270,7 @@ def test_a_write_the_store_refuses_is_dropped_and_the_rest_land(
     store.migrate()
     claim_answered(store, "rtc_1", "active")
     recorder = Recorder(store)
+    dropped_before = problems("dropped")
     caplog.handler.addFilter(CallContextFilter())
     with caplog.at_level(logging.ERROR, logger="callcenter.call.recorder"):
         recorder.event("rtc_1", "dtmf", {"n": 0}, T1)
@@ -265,6 +282,7 @@ def test_a_write_the_store_refuses_is_dropped_and_the_rest_land(
     dropped = [r for r in caplog.records if r.getMessage() == "store write dropped"]
     assert len(dropped) == 1
     assert dropped[0].call_id == "rtc_unknown"  # type: ignore[attr-defined]
+    assert problems("dropped") == dropped_before + 1
     store.close()
 
 

@@ -45,6 +45,7 @@ from callcenter.call.writes import (
     to_line,
 )
 from callcenter.errors import StoreError
+from callcenter.observability import metrics
 from callcenter.observability.logs import bind_call
 from callcenter.store.engine import is_transient
 
@@ -254,6 +255,7 @@ class Recorder:
                 self._own = SpillFile.create(self._spill_dir)
                 logger.warning("store writes spilling", extra={"file": self._own.path.name})
             self._own.append(self._tail)
+            metrics.store_write_problem("spilled", len(self._tail))
         except OSError:
             logger.exception("spill failed; writes kept in memory", extra={"lines": len(lines)})
             return
@@ -340,6 +342,7 @@ class Recorder:
             logger.info("store writes resumed", extra={"seconds": round(seconds, 3)})
 
     def _failing(self, state: tenacity.RetryCallState) -> None:
+        metrics.store_write_problem("retried")
         if self._failing_since is None:
             self._failing_since = time.monotonic()
             error = state.outcome.exception() if state.outcome is not None else None
@@ -360,6 +363,7 @@ class Recorder:
             self._take(block=True, timeout=remaining)
 
     def _dropped(self, write: Write, error: str, *, traceback: bool = False) -> None:
+        metrics.store_write_problem("dropped")
         with bind_call(write.call_id):
             fields = {"what": type(write).__name__.lower(), "error": error}
             if traceback:
