@@ -95,6 +95,7 @@ def test_metrics_exposes_every_callcenter_family_with_help(
         "callcenter_sideband_reattaches": "counter",
         "callcenter_tool_duration_seconds": "histogram",
         "callcenter_escalations": "counter",
+        "callcenter_store_write_problems": "counter",
     }
     assert {name: families[name].type for name in expected} == expected
     assert all(families[name].documentation for name in expected)

@@ -29,6 +29,7 @@ from callcenter.store import (
 )
 from callcenter.store.engine import create_store_engine
 from callcenter.store.schema import metadata
+from callcenter.store.versioning import head_revision
 
 T0 = datetime(2025, 11, 22, 12, 0, tzinfo=UTC)
 STALE_AFTER = timedelta(seconds=30)
@@ -114,7 +115,8 @@ def test_check_refuses_a_database_that_was_never_migrated(store_url: str) -> Non
     with (
         Store.open(store_url) as store,
         pytest.raises(
-            StoreError, match=r"at revision none, expected 0003; run `callcenter migrate`"
+            StoreError,
+            match=rf"at revision none, expected {head_revision()}; run `callcenter migrate`",
         ),
     ):
         store.check()
@@ -535,6 +537,15 @@ def test_add_events_writes_a_batch_in_order(store: Store) -> None:
     )
     assert [e.data["key"] for e in store.events("rtc_1")] == ["1", "3"]
     assert [e.data["key"] for e in store.events("rtc_2")] == ["2"]
+
+
+def test_add_events_skips_an_event_whose_place_is_stored(store: Store) -> None:
+    """An event given again with the same place is not stored twice; unplaced ones always are."""
+    claim(store)
+    first = [NewEvent("rtc_1", "dtmf", {"key": "1"}, T0, "rec:1"), NewEvent("rtc_1", "x", {}, T0)]
+    store.add_events(first)
+    store.add_events([*first, NewEvent("rtc_1", "dtmf", {"key": "2"}, T0, "rec:2")])
+    assert [e.kind for e in store.events("rtc_1")] == ["dtmf", "x", "x", "dtmf"]
 
 
 def test_transcript_is_in_conversation_order(store: Store) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import functools
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -63,6 +62,7 @@ from callcenter.call.recorder import Recorder
 from callcenter.call.server_events import use_fast_parsing
 from callcenter.call.session import CallSession
 from callcenter.call.vocabulary import CallOutcome, EventKind
+from callcenter.call.writes import Ended, Handoff, Usage
 from callcenter.errors import CallApiError
 from callcenter.observability import metrics
 from callcenter.observability.logs import set_call
@@ -143,9 +143,9 @@ class CallRunner:
         except asyncio.CancelledError:
             logger.info("call released", extra={"reason": "worker shutting down"})
             raise
-        except Exception:
-            logger.exception("call session failed")
-            self._finish(Finish(CallOutcome.FAILED))
+        except Exception as exc:  # a task boundary: the call must not stay up unwatched
+            logger.exception("call session failed", extra={"error": type(exc).__name__})
+            await self._crashed(exc)
         finally:
             await self._stop(reader)
             self._log_summary(loop.time() - started)
@@ -260,29 +260,32 @@ class CallRunner:
         logger.info("call escalating", extra=fields)
 
     def _save_handoff(self, handoff: SaveHandoff) -> None:
-        store = self._services.recorder.store
-        write = functools.partial(
-            store.record_handoff,
-            self._call_id,
-            ticket=handoff.ticket,
-            trigger=handoff.trigger,
-            summary=handoff.summary,
-            at=self._services.clock(),
-        )
-        self._services.recorder.write(self._call_id, "record_handoff", write)
+        at = self._services.clock()
+        write = Handoff(self._call_id, handoff.ticket, handoff.trigger, handoff.summary, at)
+        self._services.recorder.write(write)
 
     def _finish(self, finish: Finish) -> None:
         recorder, call_id, at = self._services.recorder, self._call_id, self._services.clock()
-        store = recorder.store
-        usage = self.session.usage.as_data()
-        recorder.write(
-            call_id, "record_usage", functools.partial(store.record_usage, call_id, usage, at=at)
-        )
-        outcome = functools.partial(
-            store.record_outcome, call_id, outcome=finish.outcome, target=finish.target, at=at
-        )
-        recorder.write(call_id, "outcome", outcome)
+        recorder.write(Usage(call_id, self.session.usage.as_data(), at))
+        recorder.write(Ended(call_id, finish.outcome, at, target=finish.target))
         metrics.call_outcome(self.session.call.route, finish.outcome)
+
+    async def _crashed(self, exc: Exception) -> None:
+        """The session raised: its state cannot be trusted, so hang the call up and record why."""
+        recorder, call_id, at = self._services.recorder, self._call_id, self._services.clock()
+        error = f"session: {type(exc).__name__}"
+        recorder.write(Usage(call_id, self.session.usage.as_data(), at))
+        recorder.write(Ended(call_id, CallOutcome.FAILED, at, error=error))
+        metrics.call_outcome(self.session.call.route, CallOutcome.FAILED)
+        try:
+            await asyncio.to_thread(self._services.control.hangup, call_id)
+        except Exception as hangup_error:  # a task boundary: the call is over for us either way
+            logger.warning(
+                "hangup after crash failed",
+                extra={"error": type(hangup_error).__name__, "detail": str(hangup_error)},
+            )
+            return
+        logger.info("call hung up after crash", extra={"error": error})
 
     # -- the sideband ------------------------------------------------------------------------
 

@@ -17,12 +17,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from callcenter.call.actions import OperatorCommand
 from callcenter.call.departure import SessionTimings
 from callcenter.call.recorder import CallStore, Recorder
 from callcenter.call.runner import CallActions, CallRunner, CallServices, Connect, Reattach
 from callcenter.call.session import CallSession, LiveCall
+from callcenter.call.writes import Write
 from callcenter.config.loader import Config
 from callcenter.observability import metrics
 from callcenter.tools.registry import ToolRegistry
@@ -57,10 +59,13 @@ class Runtime:
         tools: ToolRegistry | None = None,
         timeouts: RuntimeTimeouts | None = None,
         tool_threads: int = 32,
+        spill_dir: Path | None = None,
     ) -> None:
+        """``spill_dir`` keeps the store writes of a long outage on disk (see ``Recorder``)."""
         self._config = config
         self._timeouts = timeouts = timeouts or RuntimeTimeouts()
-        self._recorder = Recorder(store)
+        self._recorder = Recorder(store, spill_dir=spill_dir)
+        self._recorder.resume()  # replay what a process that died left on disk
         self._executor = concurrent.futures.ThreadPoolExecutor(
             tool_threads, thread_name_prefix="callcenter-tool"
         )
@@ -103,6 +108,10 @@ class Runtime:
                 return False
             loop.call_soon_threadsafe(runner.submit, command)
         return True
+
+    def record(self, write: Write) -> None:
+        """Hand a store write about a call to this runtime's recorder (kept through outages)."""
+        self._recorder.write(write)
 
     def active_calls(self) -> list[str]:
         """The call_ids held by this runtime now."""

@@ -24,6 +24,7 @@ from openai.types.webhooks import RealtimeCallIncomingWebhookEvent
 from callcenter.call.escalation import transfer_chain
 from callcenter.call.runtime import LiveCall, Runtime
 from callcenter.call.vocabulary import CallOutcome
+from callcenter.call.writes import Answered, Ended
 from callcenter.config.loader import Config, session_config, transfer_session_config
 from callcenter.control import CallControl
 from callcenter.errors import (
@@ -217,17 +218,22 @@ class Intake:
         return CallOutcome.TRANSFERRING
 
     def _answered(self, call_id: str, outcome: CallOutcome) -> None:
+        at = self._clock()
         try:
-            self._store.mark_answered(call_id, outcome=outcome, at=self._clock())
-        except StoreError:
-            # The action is done and the claim stands, so a redelivery stays harmless.
-            logger.exception("could not record the answer")
+            self._store.mark_answered(call_id, outcome=outcome, at=at)
+        except StoreError as exc:
+            # The action is done and the claim stands, so a redelivery stays harmless; the
+            # runtime's recorder writes the answer once it can, before anything the call records.
+            logger.warning("answer kept for later", extra={"error": str(exc)})
+            self._runtime.record(Answered(call_id, outcome, at))
 
     def _over(self, call_id: str, outcome: CallOutcome, error: str | None = None) -> CallOutcome:
+        at = self._clock()
         try:
-            self._store.record_outcome(call_id, outcome=outcome, error=error, at=self._clock())
-        except StoreError:
-            logger.exception("could not record the outcome", extra={"outcome": outcome})
+            self._store.record_outcome(call_id, outcome=outcome, error=error, at=at)
+        except StoreError as exc:
+            logger.warning("outcome kept for later", extra={"error": str(exc), "outcome": outcome})
+            self._runtime.record(Ended(call_id, outcome, at, error=error))
         return outcome
 
 

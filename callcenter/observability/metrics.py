@@ -48,6 +48,7 @@ TOOL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 3
 
 VERIFICATION_FAILURES = ("unsigned", "bad_timestamp", "stale", "forged")
 DELIVERY_RESULTS = ("handled", "duplicate", "ignored", "invalid", "store_unavailable")
+STORE_WRITE_PROBLEMS = ("retried", "spilled", "dropped")
 NO_ROUTE = "none"
 
 
@@ -113,11 +114,20 @@ class _Instruments:
             ["trigger"],
             registry=registry,
         )
+        self.store_writes = Counter(
+            "callcenter_store_write_problems",
+            "Trouble with the store writes of live calls: a failed try, retried; a write put "
+            "in the spill file (a long outage); a write dropped (refused for good).",
+            ["result"],
+            registry=registry,
+        )
         # Known label values start at 0, so that rate() sees their first increase.
         for reason in VERIFICATION_FAILURES:
             self.verification_failures.labels(reason)
         for result in DELIVERY_RESULTS:
             self.webhook_deliveries.labels(result)
+        for result in STORE_WRITE_PROBLEMS:
+            self.store_writes.labels(result)
 
 
 @dataclass(frozen=True)
@@ -205,6 +215,11 @@ def tool_ran(tool: str, result: str, seconds: float) -> None:
 def escalation(trigger: str) -> None:
     """A call was handed to a human because of ``trigger``."""
     _current().instruments.escalations.labels(trigger).inc()
+
+
+def store_write_problem(result: str, count: int = 1) -> None:
+    """``count`` store writes were retried, spilled or dropped (``STORE_WRITE_PROBLEMS``)."""
+    _current().instruments.store_writes.labels(result).inc(count)
 
 
 # -- the gunicorn master -----------------------------------------------------------------------

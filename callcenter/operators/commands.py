@@ -154,7 +154,7 @@ class CommandPoller:
         fields: dict[str, object] = {"command_id": row.id, "kind": row.kind}
         try:
             command = command_from_row(row.kind, row.payload, row.operator)
-        except (KeyError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:  # a payload of the wrong shape
             logger.warning("bad operator command", extra={**fields, "error": str(exc)})
             self._store.finish_command(row.id, result="invalid", at=self._clock())
             return
@@ -166,5 +166,7 @@ class CommandPoller:
         while not self._stop.wait(self._interval):
             try:
                 self.poll_once()
-            except StoreError as exc:
-                logger.warning("polling operator commands failed", extra={"error": str(exc)})
+            except StoreError as exc:  # the database is away: the next poll tries again
+                logger.warning("operator commands not polled", extra={"error": str(exc)})
+            except Exception:  # the top of a thread: log, go on
+                logger.exception("operator command poll failed")

@@ -253,14 +253,24 @@ class Store:
             )
 
     def add_events(self, events: Sequence[NewEvent]) -> None:
-        """Append several events, of any calls, in order and in one transaction."""
+        """Append several events, of any calls, in order and in one transaction.
+
+        An event whose ``place`` the store already holds is skipped, so a replay is harmless.
+        """
         if not events:
             return
         rows = [
-            {"call_id": e.call_id, "at": e.at, "kind": e.kind, "data": dict(e.data)} for e in events
+            {
+                "call_id": e.call_id,
+                "at": e.at,
+                "kind": e.kind,
+                "data": dict(e.data),
+                "place": e.place,
+            }
+            for e in events
         ]
         with transaction(self._engine, "add_events", write=True) as conn:
-            conn.execute(insert(call_events), rows)
+            conn.execute(_INSERT_EVENTS[conn.dialect.name], rows)
 
     def record_handoff(
         self, call_id: str, *, ticket: str, trigger: str, summary: str | None, at: datetime
@@ -330,7 +340,7 @@ class Store:
     def events(self, call_id: str, *, after_id: int = 0) -> list[CallEvent]:
         """The call's events with an id above ``after_id``, oldest first."""
         query = (
-            select(call_events)
+            select(*_EVENT_COLUMNS)
             .where(call_events.c.call_id == call_id, call_events.c.id > after_id)
             .order_by(call_events.c.id)
         )
@@ -345,7 +355,7 @@ class Store:
         conversation), so store order is not conversation order.
         """
         query = (
-            select(call_events)
+            select(*_EVENT_COLUMNS)
             .where(call_events.c.call_id == call_id, call_events.c.kind == EventKind.TRANSCRIPT)
             .order_by(call_events.c.id)
         )
@@ -375,6 +385,17 @@ _ENDS_FROM: Final[dict[CallStatus, tuple[CallStatus, ...]]] = {
     CallStatus.ENDED: (CallStatus.RINGING, CallStatus.ACTIVE),
     CallStatus.FAILED: (CallStatus.RINGING, CallStatus.ACTIVE),
 }
+_INSERT_EVENTS: Final = {
+    "postgresql": postgresql.insert(call_events).on_conflict_do_nothing(index_elements=["place"]),
+    "sqlite": sqlite.insert(call_events).on_conflict_do_nothing(index_elements=["place"]),
+}
+_EVENT_COLUMNS: Final = (
+    call_events.c.id,
+    call_events.c.call_id,
+    call_events.c.at,
+    call_events.c.kind,
+    call_events.c.data,
+)
 _COUNT_LIVE: Final = (
     select(func.count())
     .select_from(calls)

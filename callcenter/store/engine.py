@@ -18,7 +18,16 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError, StatementError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+    StatementError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from callcenter.errors import StoreError
 from callcenter.store._writers import WriterQueue
@@ -128,6 +137,18 @@ def lock_exclusively(conn: Connection, key: int) -> None:
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def is_transient(exc: StoreError) -> bool:
+    """Whether the failure may pass by itself, so that the write is worth trying again.
+
+    The database down, a dropped connection, a lock or pool timeout are transient; a
+    constraint or type error (the write itself is wrong) is not.
+    """
+    cause = exc.__cause__
+    if isinstance(cause, DisconnectionError | PoolTimeoutError | OperationalError | InterfaceError):
+        return True
+    return isinstance(cause, DBAPIError) and cause.connection_invalidated
 
 
 def _describe(exc: SQLAlchemyError) -> str:

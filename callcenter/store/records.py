@@ -93,12 +93,17 @@ class CallEvent:
 
 @dataclass(frozen=True)
 class NewEvent:
-    """An event to append to a call's history (see :meth:`Store.add_events`)."""
+    """An event to append to a call's history (see :meth:`Store.add_events`).
+
+    ``place``, when given, names the event uniquely: a second event with the same place is
+    not stored (a recorder replaying what it may already have written).
+    """
 
     call_id: str
     kind: EventKind
     data: dict[str, object]
     at: datetime
+    place: str | None = None
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,9 @@ call_events = Table(
     Column("at", UtcDateTime, nullable=False),
     Column("kind", Text, nullable=False),
     Column("data", JSON, nullable=False),
+    Column("place", Text),  # unique name given by the recorder (revision 0004)
     Index("ix_call_events_call_id_id", "call_id", "id"),
+    Index("uq_call_events_place", "place", unique=True),
 )
 
 # -- operators (revision 0003) ----------------------------------------------------------------

@@ -100,6 +100,7 @@ def create_app(
         config=config,
         tools=tools,
         timeouts=timeouts,
+        spill_dir=settings.data_dir / "spill",
     )
     intake = Intake(
         config=config,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -13,6 +14,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -107,4 +110,7 @@ class ServeProcess:
         for line in self.process.stdout:
             self.output.append(line)
             if self._on_line is not None:
-                self._on_line(line)
+                try:
+                    self._on_line(line)
+                except Exception:  # the top of a thread: the child's output must keep draining
+                    logger.exception("serve output handler failed")
