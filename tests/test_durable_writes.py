@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from callcenter.call.recorder import Backoff, Recorder
 from callcenter.call.spill import spill_files
-from callcenter.call.vocabulary import CallOutcome
+from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.call.writes import Answered, Ended, Event, to_line
 from callcenter.observability import metrics
 from callcenter.observability.logs import CallContextFilter
@@ -191,6 +191,7 @@ _DYING_RECORDER = textwrap.dedent(
     from pathlib import Path
     from callcenter.call.recorder import Backoff, Recorder
     from callcenter.call.spill import spill_files
+    from callcenter.call.vocabulary import CallOutcome
     from callcenter.call.writes import Ended
     from callcenter.store import Store
 
@@ -244,7 +245,7 @@ def test_a_replay_stores_no_event_twice(tmp_path: Path) -> None:
     store = Store.open(default_sqlite_url(tmp_path / "data"))
     store.migrate()
     claim_with(store, "rtc_1", CallOutcome.ACCEPTED)
-    lines = [to_line(Event("rtc_1", "dtmf", {"n": n}, T1, f"dead:{n}")) for n in range(5)]
+    lines = [to_line(Event("rtc_1", EventKind.DTMF, {"n": n}, T1, f"dead:{n}")) for n in range(5)]
     lines.append(to_line(Ended("rtc_1", CallOutcome.COMPLETED, T1)))
     spill_dir = tmp_path / "spill"
     spill_dir.mkdir()

@@ -129,7 +129,7 @@ class Recorder:
     ) -> None:
         """Append an event to the call's history."""
         place = f"{self._id}:{next(self._numbers)}"
-        self._put(Event(call_id, kind, dict(data), at, place))
+        self._put(Event(call_id, EventKind(kind), dict(data), at, place))
 
     def write(self, write: Write) -> None:
         """Make another store write, after what is queued."""
