@@ -18,9 +18,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from callcenter.emulator import EmulatorThread
-from callcenter.operators.api import OPERATORS
-from callcenter.operators.auth import FailureLimiter
 from callcenter.operators.openapi import openapi_document
+from callcenter.operators.services import OPERATORS
 from tests.harness import InProcessController
 from tests.operator_support import ADA, operator_center
 
@@ -45,7 +44,7 @@ def controller(
     """A controller with the test operators' tokens, and room for every failed login."""
     center = operator_center(tmp_path, emulator, controller_env)
     started = center.start()
-    started.app.extensions[OPERATORS].limiter = FailureLimiter(max_failures=1_000_000)
+    started.app.extensions[OPERATORS].limiter.max_failures = 1_000_000
     yield started
     center.stop()
 
