@@ -127,6 +127,50 @@ def test_transfer_from_the_call_page(
     assert (entry["operator"], entry["result"]) == ("ada", "delivered")
 
 
+def audit_rows(controller: InProcessController, action: str) -> list[dict[str, object]]:
+    """The audit trail's rows of ``action``, newest first."""
+    entries = Api(controller.url).get("/audit").json()["entries"]
+    return [e for e in entries if e["action"] == action]
+
+
+def test_a_refused_console_transfer_is_audited(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """A transfer to an unknown target from the console is refused, flashed and audited."""
+    call = live_call(emulator, Api(controller.url))
+    client = logged_in(controller)
+    csrf = csrf_of(client.get(f"/console/calls/{call.call_id}").text)
+    response = client.post(
+        f"/console/calls/{call.call_id}/transfer", data={"csrf": csrf, "target": "nowhere"}
+    )
+    assert response.status_code == 302
+    assert "transfer refused: no target" in client.get(response.headers["location"]).text
+    (entry,) = audit_rows(controller, "transfer")
+    assert (entry["operator"], entry["call_id"], entry["result"]) == (
+        "ada",
+        call.call_id,
+        "refused:422:unknown_target",
+    )
+    assert call.refer_target is None
+
+
+def test_console_actions_on_unknown_or_ended_calls_are_audited(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """Hanging up an unknown call, or one already over, from the console: refusals audited."""
+    call = live_call(emulator, Api(controller.url))
+    client = logged_in(controller)
+    csrf = csrf_of(client.get(f"/console/calls/{call.call_id}").text)
+    client.post(f"/console/calls/{call.call_id}/hangup", data={"csrf": csrf})
+    finished(controller, call.call_id)
+    client.post(f"/console/calls/{call.call_id}/hangup", data={"csrf": csrf})
+    client.post("/console/calls/rtc_nope/instruct", data={"csrf": csrf, "text": "hello"})
+    results = [(e["call_id"], e["result"]) for e in audit_rows(controller, "hangup")]
+    assert results == [(call.call_id, "refused:409:call_not_live"), (call.call_id, "delivered")]
+    ((call_id, result),) = [(e["call_id"], e["result"]) for e in audit_rows(controller, "instruct")]
+    assert (call_id, result) == ("rtc_nope", "refused:404:unknown_call")
+
+
 def test_history_searches_and_exports_csv(
     emulator: EmulatorThread, controller: InProcessController
 ) -> None:

@@ -12,6 +12,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 from schemathesis.checks import CheckFunction
+from schemathesis.core.transport import Response
 from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     positive_data_acceptance,
@@ -35,6 +36,20 @@ FUZZ = settings(
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+INTERNALS = ("invalid literal", "Traceback", "Error:", "psycopg", "sqlite", "line ")
+
+
+def no_internals_in_errors(ctx: object, response: Response, case: Case[Any]) -> bool | None:
+    """A 4xx is the JSON error with a fixed message: no Python or driver text in it."""
+    content_type = response.headers.get("content-type", [""])[0]
+    if 400 <= response.status_code < 500 and content_type == "application/json":
+        message = response.json()["error"]["message"]
+        leaked = [word for word in INTERNALS if word in message]
+        if leaked:
+            raise AssertionError(f"the error message shows internals {leaked}: {message!r}")
+    return None
 
 
 @pytest.fixture
@@ -66,6 +81,7 @@ def test_the_api_matches_its_document_with_a_token(
         base_url=controller.url + "/api/v1",
         headers={"Authorization": f"Bearer {ADA}"},
         excluded_checks=EXCLUDED,
+        additional_checks=[no_internals_in_errors],
     )
 
 
@@ -75,4 +91,8 @@ def test_the_api_matches_its_document_without_a_token(
     case: Case[Any], controller: InProcessController
 ) -> None:
     """Without a token: no 5xx, only documented refusals."""
-    case.call_and_validate(base_url=controller.url + "/api/v1", excluded_checks=EXCLUDED)
+    case.call_and_validate(
+        base_url=controller.url + "/api/v1",
+        excluded_checks=EXCLUDED,
+        additional_checks=[no_internals_in_errors],
+    )

@@ -108,7 +108,10 @@ class Store:
             except CommandError as exc:
                 raise StoreError(f"migrate failed: {exc}") from exc
         if before != head_revision():
-            logger.info("store migrated url=%s from=%s to=%s", self.url, before, head_revision())
+            logger.info(
+                "store migrated",
+                extra={"url": self.url, "from": before, "to": head_revision()},
+            )
 
     def check(self) -> None:
         """Raise StoreError unless the database answers; SchemaError unless it is at the head."""
@@ -169,10 +172,8 @@ class Store:
             else:
                 conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**claim))
                 logger.warning(
-                    "stale claim taken over call_id=%s from_owner=%s owner=%s",
-                    call.call_id,
-                    existing.owner,
-                    owner,
+                    "stale claim taken over",
+                    extra={"call_id": call.call_id, "from_owner": existing.owner, "owner": owner},
                 )
         return ClaimResult.CLAIMED, decision
 
@@ -194,7 +195,7 @@ class Store:
                 )
                 conn.execute(delete(calls).where(ringing))
         except StoreError as exc:
-            logger.warning("claim not released call_id=%s: %s", call_id, exc)
+            logger.warning("claim not released", extra={"call_id": call_id, "error": str(exc)})
 
     # -- state changes -----------------------------------------------------------------------
 
@@ -227,19 +228,25 @@ class Store:
             values["ended_at"] = at
         from_statuses = (RINGING, ACTIVE) if status == REFERRED else (RINGING,)
         if not self._transition("mark_answered", call_id, from_statuses, values, at):
-            logger.warning("answer not recorded call_id=%s status=%s: wrong state", call_id, status)
+            logger.warning(
+                "answer not recorded: wrong state", extra={"call_id": call_id, "status": status}
+            )
 
     def mark_failed(self, call_id: str, *, outcome: str, error: str, at: datetime) -> None:
         """A ringing, active or referred call failed: status "failed", ended at ``at``."""
         values = {"status": FAILED, "outcome": outcome, "error": error, "ended_at": at}
         if not self._transition("mark_failed", call_id, (RINGING, ACTIVE, REFERRED), values, at):
-            logger.warning("failure not recorded call_id=%s: call not live (%s)", call_id, error)
+            logger.warning(
+                "failure not recorded: call not live", extra={"call_id": call_id, "error": error}
+            )
 
     def mark_ended(self, call_id: str, *, outcome: str, at: datetime) -> None:
         """An active or referred call ended; a no-op for a call that is not (already ended)."""
         values = {"status": ENDED, "outcome": outcome, "ended_at": at}
         if not self._transition("mark_ended", call_id, (ACTIVE, REFERRED), values, at):
-            logger.debug("end not recorded call_id=%s: call not active or referred", call_id)
+            logger.debug(
+                "end not recorded: call not active or referred", extra={"call_id": call_id}
+            )
 
     def set_owner(self, call_id: str, owner: str | None) -> None:
         """Record which worker ("host:pid") holds the call, or None for nobody."""
