@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,16 @@ import pytest
 from callcenter.emulator import EmulatorThread, Say
 from callcenter.operators.console import SECRET_FILE
 from tests.harness import InProcessController, wait_for
-from tests.operator_support import ADA, GREETED, HOLD, Api, live_call, operator_center
+from tests.operator_support import (
+    ADA,
+    GREETED,
+    HOLD,
+    Api,
+    csrf_of,
+    live_call,
+    logged_in,
+    operator_center,
+)
 from tests.sideband_support import SUPPORT, finished
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -28,22 +36,6 @@ def controller(
     center = operator_center(tmp_path, emulator, controller_env)
     yield center.start()
     center.stop()
-
-
-def csrf_of(page: str) -> str:
-    """The CSRF token a rendered page carries."""
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
-
-
-def logged_in(controller: InProcessController, token: str = ADA) -> httpx.Client:
-    """An HTTP client with a console session."""
-    client = httpx.Client(base_url=controller.url, timeout=10)
-    csrf = csrf_of(client.get("/console/login").text)
-    response = client.post("/console/login", data={"token": token, "csrf": csrf})
-    assert response.status_code == 302, response.text
-    return client
 
 
 def test_pages_need_a_session(controller: InProcessController) -> None:

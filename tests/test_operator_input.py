@@ -12,7 +12,7 @@ import pytest
 
 from callcenter.emulator import EmulatorThread
 from tests.harness import InProcessController
-from tests.operator_support import Api, operator_center
+from tests.operator_support import Api, live_call, operator_center
 
 # What a Python exception or a driver would put in a message; no error body may carry it.
 INTERNALS = ("invalid literal", "Traceback", "Error", "line ", "psycopg", "sqlite", "NUL")
@@ -103,3 +103,13 @@ def test_an_oversized_body_is_refused(api: Api) -> None:
     headers = {**api.headers(), "Content-Type": "application/json"}
     response = httpx.post(f"{api.url}/calls/rtc_nope/instruct", content=body, headers=headers)
     assert refusal(response)[:2] == (400, "bad_request")
+
+
+def test_an_odd_last_event_id_restarts_the_stream(api: Api, emulator: EmulatorThread) -> None:
+    """A Last-Event-ID that is no event id (a superscript digit, say) streams from the start."""
+    call = live_call(emulator, api)
+    api.post(f"/calls/{call.call_id}/hangup")
+    headers = {**api.headers(), "Last-Event-ID": "\u00b2".encode("latin-1")}
+    response = httpx.get(f"{api.url}/calls/{call.call_id}/stream", headers=headers, timeout=10)
+    assert response.status_code == 200
+    assert "event: end" in response.text

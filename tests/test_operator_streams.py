@@ -12,9 +12,18 @@ import pytest
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread
+from callcenter.errors import ConfigError
+from callcenter.settings import parse_max_streams
 from tests.harness import GunicornController, InProcessController
-from tests.operator_support import ADA, TOKENS, Api, error_code, live_call, operator_center
-from tests.test_console import logged_in
+from tests.operator_support import (
+    ADA,
+    TOKENS,
+    Api,
+    error_code,
+    live_call,
+    logged_in,
+    operator_center,
+)
 
 
 @pytest.fixture
@@ -98,3 +107,16 @@ def test_console_streams_count_against_the_same_cap(
             assert open_stream(stack, controller.url + "/console/live", console).status_code == 200
     finally:
         center.stop()
+
+
+@pytest.mark.parametrize(("value", "count"), [("", None), (" ", None), ("6", 6)])
+def test_the_stream_cap_is_read_from_the_environment(value: str, count: int | None) -> None:
+    """CALLCENTER_MAX_STREAMS: a count, or None (half the threads) when unset."""
+    assert parse_max_streams(value) == count
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "many", "1.5"])
+def test_a_bad_stream_cap_is_a_config_error(value: str) -> None:
+    """Zero, negative or non-integer caps stop the start with the variable's name."""
+    with pytest.raises(ConfigError, match="CALLCENTER_MAX_STREAMS"):
+        parse_max_streams(value)

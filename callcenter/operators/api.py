@@ -15,7 +15,14 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from callcenter.errors import CallcenterError
 from callcenter.operators.auth import bearer_token
-from callcenter.operators.http import Reply, client_address, error, json_body, odd_request
+from callcenter.operators.http import (
+    Reply,
+    client_address,
+    error,
+    event_id,
+    json_body,
+    odd_request,
+)
 from callcenter.operators.openapi import STATUSES, openapi_document
 from callcenter.operators.services import operator_services
 from callcenter.operators.stream import call_events_stream
@@ -138,8 +145,7 @@ def stream_call(call_id: str) -> Response | Reply:
     store = operators.calls
     if store.get_call(call_id) is None:
         return _unknown(call_id)
-    last = request.headers.get("Last-Event-ID", "0")
-    after_id = int(last) if last.isdigit() and len(last) < 19 else 0
+    after_id = event_id(request.headers.get("Last-Event-ID"))
     if not operators.streams.take():
         return operators.streams.refusal()
     body = call_events_stream(store, call_id, after_id=after_id, timings=operators.stream)

@@ -39,7 +39,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from callcenter.operators.http import client_address, odd_request
+from callcenter.operators.http import client_address, event_id, odd_request
 from callcenter.operators.openapi import STATUSES
 from callcenter.operators.parsing import ACTIONS
 from callcenter.operators.services import OperatorServices, operator_services
@@ -238,12 +238,13 @@ def call_page(call_id: str) -> str:
 @console.get("/calls/<call_id>/events")
 @logged_in
 def call_events(call_id: str) -> Response:
-    """SSE: the call's events recorded after ``?after=<event id>``, as they are recorded."""
+    """SSE: the call's events after ``?after=`` (or ``Last-Event-ID``), as they are recorded."""
     operators = operator_services()
     if operators.calls.get_call(call_id) is None:
         abort(404, f"No call {call_id}.")
-    after = request.args.get("after", "0")
-    after_id = int(after) if after.isascii() and after.isdigit() and len(after) < 19 else 0
+    after_id = max(
+        event_id(request.args.get("after")), event_id(request.headers.get("Last-Event-ID"))
+    )
     if not operators.streams.take():
         abort(operators.streams.refusal())
     body = call_events_stream(operators.calls, call_id, after_id=after_id, timings=operators.stream)

@@ -12,7 +12,15 @@ from typing import Final
 
 from flask import Response, jsonify, request
 
-__all__ = ["LOOPBACK", "Reply", "client_address", "error", "json_body", "odd_request"]
+__all__ = [
+    "LOOPBACK",
+    "Reply",
+    "client_address",
+    "error",
+    "event_id",
+    "json_body",
+    "odd_request",
+]
 
 LOOPBACK: Final = frozenset({"127.0.0.1", "::1"})  # a proxy here (nginx) passes X-Real-IP
 MAX_JSON_BODY: Final = 64 * 1024  # an operator's command is a few hundred bytes
@@ -52,6 +60,11 @@ def odd_request() -> Reply | None:
     if any(_CONTROL.search(value) for value in values):
         return error(400, "bad_request", "The URL holds a control character.")
     return None
+
+
+def event_id(value: str | None) -> int:
+    """An event id from a query or ``Last-Event-ID`` (a browser's reconnect); 0 if none."""
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else 0
 
 
 def json_body() -> object:

@@ -35,7 +35,7 @@ class StreamTimings:
     """How often the stream polls, beats, and how long it may live, in seconds."""
 
     poll: float = 0.25
-    heartbeat: float = 15.0
+    heartbeat: float = 2.0  # also how soon a stream whose client left gives its slot back
     lifetime: float = 600.0
 
 
