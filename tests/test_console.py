@@ -119,6 +119,15 @@ def test_transfer_from_the_call_page(
     assert (entry["operator"], entry["result"]) == ("ada", "delivered")
 
 
+def test_odd_console_urls_are_refused(controller: InProcessController) -> None:
+    """An impossible call id is 404 and a control character in the query 400, as JSON."""
+    client = logged_in(controller)
+    odd_id = client.get("/console/calls/rtc_%00x")
+    odd_query = client.get("/console/history", params={"q": "+1\x00"})
+    assert (odd_id.status_code, odd_id.json()["error"]["message"]) == (404, "No call has that id.")
+    assert (odd_query.status_code, odd_query.json()["error"]["code"]) == (400, "bad_request")
+
+
 def audit_rows(controller: InProcessController, action: str) -> list[dict[str, object]]:
     """The audit trail's rows of ``action``, newest first."""
     entries = Api(controller.url).get("/audit").json()["entries"]

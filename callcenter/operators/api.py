@@ -59,7 +59,7 @@ def authenticate() -> Reply | None:
     """Refuse odd URLs, and requests without a valid bearer token (slowing down failures)."""
     odd = odd_request()
     if odd is not None:
-        return odd
+        return error(odd.status, odd.code, odd.message)
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     operators = operator_services()

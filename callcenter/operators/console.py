@@ -124,8 +124,7 @@ def check_request() -> None:
     """Refuse odd URLs, and a POST whose CSRF token is not the session's."""
     odd = odd_request()
     if odd is not None:
-        response, status = odd
-        abort(status, response.get_json()["error"]["message"])
+        abort(odd.status, odd.message)
     if request.method != "POST":
         return
     expected = session.get("csrf")

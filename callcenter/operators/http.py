@@ -12,6 +12,8 @@ from typing import Final
 
 from flask import Response, jsonify, request
 
+from callcenter.operators.actions import Outcome
+
 __all__ = [
     "LOOPBACK",
     "Reply",
@@ -48,17 +50,17 @@ def client_address() -> str:
         return peer
 
 
-def odd_request() -> Reply | None:
+def odd_request() -> Outcome | None:
     """A refusal of a URL no client of ours sends: an impossible call id (404), or control
     characters (400), which reach no query (PostgreSQL refuses NUL in text)."""
     call_id = (request.view_args or {}).get("call_id")
     if isinstance(call_id, str) and not (
         len(call_id) <= MAX_CALL_ID and _CALL_ID.fullmatch(call_id)
     ):
-        return error(404, "unknown_call", "No call has that id.")
+        return Outcome(404, "unknown_call", "No call has that id.")
     values = [request.path, *request.args.keys(), *request.args.values()]
     if any(_CONTROL.search(value) for value in values):
-        return error(400, "bad_request", "The URL holds a control character.")
+        return Outcome(400, "bad_request", "The URL holds a control character.")
     return None
 
 
