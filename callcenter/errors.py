@@ -5,6 +5,7 @@
     ├── SipParseError        a SIP/tel URI or name-addr could not be parsed (also a ValueError)
     ├── SignatureError       a webhook failed verification (forged, stale or unsigned)
     ├── StoreError           the store cannot be reached or refused a write
+    │   └── SchemaError      the store answers but is not migrated to the shipped revision
     └── CallApiError         a calls endpoint (accept/reject/refer/hangup) failed for good
         ├── CallGoneError    404: the call no longer exists (the caller hung up)
         └── CallConflictError 409: the call belongs to someone else or was already answered
@@ -50,6 +51,10 @@ class SignatureError(CallcenterError):
 
 class StoreError(CallcenterError):
     """The store could not be reached, or an operation on it failed."""
+
+
+class SchemaError(StoreError):
+    """The database answers, but its schema is not at the revision this code ships."""
 
 
 class CallApiError(CallcenterError):

@@ -33,6 +33,7 @@ class Settings:
     control_deadline: float = 5.0
     operator_tokens: tuple[OperatorToken, ...] = field(default=(), repr=False)
     secret_key: str | None = field(default=None, repr=False)  # signs console cookies
+    max_streams: int | None = None  # open SSE streams per worker; None: half its threads
 
     @classmethod
     def from_env(
@@ -71,7 +72,21 @@ class Settings:
             control_deadline=control_deadline,
             operator_tokens=parse_operator_tokens(env.get("CALLCENTER_OPERATOR_TOKENS", "")),
             secret_key=env.get("CALLCENTER_SECRET_KEY") or None,
+            max_streams=parse_max_streams(env.get("CALLCENTER_MAX_STREAMS", "")),
         )
+
+
+def parse_max_streams(value: str) -> int | None:
+    """``CALLCENTER_MAX_STREAMS``: a positive count, or None when unset."""
+    if not value.strip():
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise ConfigError(ENV_FILE, "CALLCENTER_MAX_STREAMS", f"{value!r} is not a positive count")
+    return count
 
 
 def parse_webhook_secrets(value: str) -> tuple[str, ...]:

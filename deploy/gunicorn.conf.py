@@ -10,6 +10,7 @@ gunicorn executes this file at start-up, so the environment is read here:
     CALLCENTER_BIND          host:port, or several separated by commas   (127.0.0.1:8080)
     CALLCENTER_WORKERS       worker processes          (usable CPUs, at least 2, at most 8)
     CALLCENTER_THREADS       request threads per worker                              (8)
+    CALLCENTER_MAX_STREAMS   open SSE streams per worker, past it 503     (half the threads)
     CALLCENTER_LOG_LEVEL     debug | info | warning | error                       (info)
 
 plus everything the app itself reads (OPENAI_API_KEY, OPENAI_WEBHOOK_SECRET,
@@ -49,6 +50,9 @@ control_socket_disable = True  # gunicorn >= 25.1 would open a control socket un
 worker_class = "gthread"
 workers = int(os.environ.get("CALLCENTER_WORKERS") or _default_workers())
 threads = int(os.environ.get("CALLCENTER_THREADS") or 8)
+# SSE streams may hold half the threads (CALLCENTER_MAX_STREAMS); webhooks keep the rest.
+_max_streams = os.environ.get("CALLCENTER_MAX_STREAMS") or str(max(1, threads // 2))
+raw_env = [f"CALLCENTER_MAX_STREAMS={_max_streams}"]  # the workers' environment
 preload_app = False  # each worker builds its own app after the fork, runtime thread included
 max_requests = 0  # never recycle a worker: its live calls would have to move to another one
 if os.path.isdir("/dev/shm"):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from callcenter.emulator import EmulatedCall, EmulatorThread, ModelSay, Step, Wait, WaitFor
-from tests.harness import wait_for
+from tests.harness import InProcessController, wait_for
 from tests.sideband_support import GREETING, SUPPORT, CallCenter
 
 ADA = "ada-0123456789abcdef"
@@ -63,3 +64,19 @@ def error_code(response: httpx.Response) -> str:
     """The ``error.code`` of a JSON error reply."""
     code: str = response.json()["error"]["code"]
     return code
+
+
+def csrf_of(page: str) -> str:
+    """The CSRF token a rendered page carries."""
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    return found.group(1)
+
+
+def logged_in(controller: InProcessController, token: str = ADA) -> httpx.Client:
+    """An HTTP client with a console session."""
+    client = httpx.Client(base_url=controller.url, timeout=10)
+    csrf = csrf_of(client.get("/console/login").text)
+    response = client.post("/console/login", data={"token": token, "csrf": csrf})
+    assert response.status_code == 302, response.text
+    return client

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,16 @@ import pytest
 from callcenter.emulator import EmulatorThread, Say
 from callcenter.operators.console import SECRET_FILE
 from tests.harness import InProcessController, wait_for
-from tests.operator_support import ADA, GREETED, HOLD, Api, live_call, operator_center
+from tests.operator_support import (
+    ADA,
+    GREETED,
+    HOLD,
+    Api,
+    csrf_of,
+    live_call,
+    logged_in,
+    operator_center,
+)
 from tests.sideband_support import SUPPORT, finished
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -28,22 +36,6 @@ def controller(
     center = operator_center(tmp_path, emulator, controller_env)
     yield center.start()
     center.stop()
-
-
-def csrf_of(page: str) -> str:
-    """The CSRF token a rendered page carries."""
-    found = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert found is not None
-    return found.group(1)
-
-
-def logged_in(controller: InProcessController, token: str = ADA) -> httpx.Client:
-    """An HTTP client with a console session."""
-    client = httpx.Client(base_url=controller.url, timeout=10)
-    csrf = csrf_of(client.get("/console/login").text)
-    response = client.post("/console/login", data={"token": token, "csrf": csrf})
-    assert response.status_code == 302, response.text
-    return client
 
 
 def test_pages_need_a_session(controller: InProcessController) -> None:
@@ -125,6 +117,59 @@ def test_transfer_from_the_call_page(
         e for e in Api(controller.url).get("/audit").json()["entries"] if e["action"] == "transfer"
     ]
     assert (entry["operator"], entry["result"]) == ("ada", "delivered")
+
+
+def test_odd_console_urls_are_refused(controller: InProcessController) -> None:
+    """An impossible call id is 404 and a control character in the query 400, as JSON."""
+    client = logged_in(controller)
+    odd_id = client.get("/console/calls/rtc_%00x")
+    odd_query = client.get("/console/history", params={"q": "+1\x00"})
+    assert (odd_id.status_code, odd_id.json()["error"]["message"]) == (404, "No call has that id.")
+    assert (odd_query.status_code, odd_query.json()["error"]["code"]) == (400, "bad_request")
+
+
+def audit_rows(controller: InProcessController, action: str) -> list[dict[str, object]]:
+    """The audit trail's rows of ``action``, newest first."""
+    entries = Api(controller.url).get("/audit").json()["entries"]
+    return [e for e in entries if e["action"] == action]
+
+
+def test_a_refused_console_transfer_is_audited(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """A transfer to an unknown target from the console is refused, flashed and audited."""
+    call = live_call(emulator, Api(controller.url))
+    client = logged_in(controller)
+    csrf = csrf_of(client.get(f"/console/calls/{call.call_id}").text)
+    response = client.post(
+        f"/console/calls/{call.call_id}/transfer", data={"csrf": csrf, "target": "nowhere"}
+    )
+    assert response.status_code == 302
+    assert "transfer refused: no target" in client.get(response.headers["location"]).text
+    (entry,) = audit_rows(controller, "transfer")
+    assert (entry["operator"], entry["call_id"], entry["result"]) == (
+        "ada",
+        call.call_id,
+        "refused:422:unknown_target",
+    )
+    assert call.refer_target is None
+
+
+def test_console_actions_on_unknown_or_ended_calls_are_audited(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """Hanging up an unknown call, or one already over, from the console: refusals audited."""
+    call = live_call(emulator, Api(controller.url))
+    client = logged_in(controller)
+    csrf = csrf_of(client.get(f"/console/calls/{call.call_id}").text)
+    client.post(f"/console/calls/{call.call_id}/hangup", data={"csrf": csrf})
+    finished(controller, call.call_id)
+    client.post(f"/console/calls/{call.call_id}/hangup", data={"csrf": csrf})
+    client.post("/console/calls/rtc_nope/instruct", data={"csrf": csrf, "text": "hello"})
+    results = [(e["call_id"], e["result"]) for e in audit_rows(controller, "hangup")]
+    assert results == [(call.call_id, "refused:409:call_not_live"), (call.call_id, "delivered")]
+    ((call_id, result),) = [(e["call_id"], e["result"]) for e in audit_rows(controller, "instruct")]
+    assert (call_id, result) == ("rtc_nope", "refused:404:unknown_call")
 
 
 def test_history_searches_and_exports_csv(

@@ -7,11 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
 import pytest
 
 from callcenter.emulator import CallState, EmulatorThread, Say, WaitFor
 from tests.harness import InProcessController, wait_for
-from tests.operator_support import ADA, GREETED, HOLD, Api, operator_center
+from tests.operator_support import ADA, GREETED, HOLD, Api, live_call, operator_center
 from tests.sideband_support import SUPPORT
 
 if TYPE_CHECKING:
@@ -84,3 +85,33 @@ def test_an_operator_watches_a_call_and_transfers_it(
     expect(page.locator("#escalations li", has_text="escalation:")).to_have_count(1)
     page.screenshot(path=str(tmp_path / "console-call.png"), full_page=True)
     assert (tmp_path / "console-call.png").stat().st_size > 0
+
+
+def test_the_live_page_opens_its_stream_again_after_a_503(
+    page: Page,
+    tmp_path: Path,
+    emulator: EmulatorThread,
+    controller_env: dict[str, str],
+) -> None:
+    """With the worker's one stream slot taken, the live page's stream is refused; it retries."""
+    center = operator_center(tmp_path, emulator, {**controller_env, "CALLCENTER_MAX_STREAMS": "1"})
+    try:
+        controller = center.start()
+        api = Api(controller.url)
+        holder = live_call(emulator, api)
+        url = f"{api.url}/calls/{holder.call_id}/stream"
+        with httpx.stream("GET", url, headers=api.headers(), timeout=30) as taken:
+            lines = taken.iter_lines()
+            next(lines)  # the slot is held
+            page.goto(controller.url + "/console/login")
+            page.fill("input[name=token]", ADA)
+            with page.expect_response(lambda r: r.url.endswith("/console/live")) as refused:
+                page.click("button[type=submit]")
+            assert refused.value.status == 503
+            api.post(f"/calls/{holder.call_id}/hangup")
+            assert any(line == "event: end" for line in lines)  # the slot is free again
+        call = emulator.place_call(to_number=SUPPORT, script=[*GREETED, HOLD])
+        row = page.locator(f"tr[data-call-id='{call.call_id}']")
+        playwright_api.expect(row).to_be_visible()  # the stream was opened again
+    finally:
+        center.stop()

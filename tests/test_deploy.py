@@ -99,6 +99,15 @@ def test_gunicorn_conf_reads_its_environment(monkeypatch: pytest.MonkeyPatch) ->
     assert (conf["workers"], conf["threads"], conf["loglevel"]) == (3, 16, "debug")
 
 
+def test_gunicorn_conf_caps_streams_at_half_the_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers get CALLCENTER_MAX_STREAMS: half of CALLCENTER_THREADS, unless it is set."""
+    monkeypatch.delenv("CALLCENTER_MAX_STREAMS", raising=False)
+    conf = load_gunicorn_conf(monkeypatch, CALLCENTER_THREADS="16")
+    assert conf["raw_env"] == ["CALLCENTER_MAX_STREAMS=8"]
+    conf = load_gunicorn_conf(monkeypatch, CALLCENTER_THREADS="16", CALLCENTER_MAX_STREAMS="3")
+    assert conf["raw_env"] == ["CALLCENTER_MAX_STREAMS=3"]
+
+
 def test_gunicorn_accepts_every_setting_of_the_conf(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each value passes gunicorn's own validators, and gunicorn resolves the worker to gthread."""
     conf = load_gunicorn_conf(monkeypatch)

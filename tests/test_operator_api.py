@@ -118,6 +118,17 @@ def test_repeated_failures_are_answered_429(controller: InProcessController, api
     assert int(response.headers["Retry-After"]) >= 1
 
 
+def test_failures_are_counted_across_controllers_on_one_store(center: CallCenter) -> None:
+    """Two controllers on one database file share the count: 10 failures on each, then 429."""
+    first, second = center.start(), center.start()
+    for controller in (first, second):
+        for _ in range(10):
+            assert Api(controller.url, "wrong-token-000000").get("/calls").status_code == 401
+    for controller in (first, second):
+        response = Api(controller.url).get("/calls")
+        assert (response.status_code, error_code(response)) == (429, "too_many_failures")
+
+
 def test_failed_logins_are_audited(controller: InProcessController, api: Api) -> None:
     """A failed login leaves an audit row with the client address and no operator."""
     Api(controller.url, None).get("/calls")

@@ -1,6 +1,8 @@
-"""Operator tokens and the failed-login limiter, as pure functions and objects."""
+"""Operator tokens and the failed-login limiter: pure functions, and the count in the store."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,8 +13,11 @@ from callcenter.operators.auth import (
     TokenChecker,
     bearer_token,
     parse_operator_tokens,
+    retry_after,
 )
 from callcenter.settings import Settings
+from callcenter.store import Store
+from callcenter.store.operators import OperatorStore
 
 ADA = "ada-0123456789abcdef"
 
@@ -64,14 +69,37 @@ def test_bearer_tokens_are_read_from_the_header(header: str | None, token: str |
 
 
 def test_the_limiter_blocks_after_max_failures_until_the_window_passes() -> None:
-    """Three failures in 60 s block the client for the rest of the window; others are free."""
-    now = [1000.0]
-    limiter = FailureLimiter(max_failures=3, window=60.0, clock=lambda: now[0])
+    """Three failures in 60 s block the client until the oldest leaves the window."""
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    window = timedelta(seconds=60)
+    oldest = now - timedelta(seconds=30)
+    assert retry_after(2, oldest, now, max_failures=3, window=window) is None
+    assert retry_after(3, oldest, now, max_failures=3, window=window) == 30
+    assert retry_after(3, now - timedelta(seconds=59.5), now, max_failures=3, window=window) == 1
+    assert retry_after(0, None, now, max_failures=3, window=window) is None
+
+
+def test_failures_are_counted_in_the_store_per_client_and_window(store: Store) -> None:
+    """Failures of one client in the store block it for the window; others stay free."""
+    now = [datetime(2026, 12, 2, 9, 0, tzinfo=UTC)]
+    limiter = FailureLimiter(OperatorStore(store), lambda: now[0], max_failures=3)
     for _ in range(3):
         assert limiter.retry_after("10.0.0.1") is None
         limiter.failed("10.0.0.1")
-        now[0] += 10
+        now[0] += timedelta(seconds=10)
     assert limiter.retry_after("10.0.0.1") == 30
     assert limiter.retry_after("10.0.0.2") is None
-    now[0] += 30
+    now[0] += timedelta(seconds=30)
     assert limiter.retry_after("10.0.0.1") is None
+
+
+def test_a_second_limiter_on_the_same_store_sees_the_failures(store: Store) -> None:
+    """Two workers' limiters on one database share the count: 2 failures here + 1 there = 3."""
+    now = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    here = FailureLimiter(OperatorStore(store), lambda: now, max_failures=3)
+    there = FailureLimiter(OperatorStore(store), lambda: now, max_failures=3)
+    here.failed("10.0.0.1")
+    here.failed("10.0.0.1")
+    assert there.retry_after("10.0.0.1") is None
+    there.failed("10.0.0.1")
+    assert here.retry_after("10.0.0.1") == 60

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +15,16 @@ import pytest
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait, WaitFor
 from callcenter.store import Store
-from tests.harness import API_KEY, GunicornController, wait_for
+from callcenter.web.serve_process import free_port
+from tests.harness import API_KEY, WEBHOOK_SECRET, GunicornController, wait_for
 
 SUPPORT = "+18005550100"
 HEARD = "output_audio_buffer.stopped"  # the greeting was played to the caller
 # The loggers a call's webhook, session and call actions log to.
 CALL_PATH = ("callcenter.intake.", "callcenter.call.", "callcenter.control")
+PG_BIN = "/usr/lib/postgresql/15/bin"
+INITDB, PG_CTL, CREATEDB = (f"{PG_BIN}/{name}" for name in ("initdb", "pg_ctl", "createdb"))
+PRIVATE_DB = "readyz_private_db"
 
 
 @pytest.fixture
@@ -91,3 +98,118 @@ def test_serve_refuses_an_invalid_config(controller_env: dict[str, str], tmp_pat
     with pytest.raises(AssertionError) as failed:
         GunicornController(controller_env, bad)
     assert "bad.toml:2: limits.max_concurrent_calls" in str(failed.value)
+
+
+# -- readiness ----------------------------------------------------------------------------------
+
+
+class PrivateCluster:
+    """A PostgreSQL cluster of this test's own (the shared one is never stopped), on a free port."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="callcenter-readyz-pg-"))
+        shutil.chown(self.root, "postgres")
+        self.port = free_port()
+        self.data = self.root / "data"
+        self._as_postgres(
+            INITDB, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
+        )
+        self.start()
+        self._as_postgres(
+            CREATEDB, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", PRIVATE_DB
+        )
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{PRIVATE_DB}"
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.root / "server.log")
+        self._as_postgres(PG_CTL, "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self) -> None:
+        """Stop the server at once (fast shutdown: clients are disconnected)."""
+        self._as_postgres(PG_CTL, "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server if it runs, and delete its files."""
+        subprocess.run(
+            [
+                "runuser",
+                "-u",
+                "postgres",
+                "--",
+                PG_CTL,
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    @staticmethod
+    def _as_postgres(*command: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *command], capture_output=True, check=True
+        )
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    """A private PostgreSQL cluster, removed after the test."""
+    if shutil.which("runuser") is None or not Path(PG_CTL).exists():
+        pytest.skip("needs PostgreSQL 15's binaries and runuser")
+    started = PrivateCluster()
+    yield started
+    started.remove()
+
+
+def test_readiness_names_no_path_when_ready(served: GunicornController) -> None:
+    """/readyz is 200 with its checks, and without the config path it used to show."""
+    ready = httpx.get(served.url + "/readyz")
+    assert (ready.status_code, ready.json()) == (
+        200,
+        {"status": "ready", "ready": True, "checks": {"store": "ok"}},
+    )
+    assert str(example_config_path()) not in ready.text
+
+
+def test_readiness_names_an_unreachable_store_without_its_internals(
+    cluster: PrivateCluster, emulator: EmulatorThread, tmp_path: Path
+) -> None:
+    """Database stopped: /readyz 503 `store: unreachable`, no host, port or name; back after."""
+    env = {
+        "OPENAI_API_KEY": API_KEY,
+        "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "OPENAI_BASE_URL": emulator.base_url,
+        "CALLCENTER_DATABASE_URL": cluster.url,
+        "CALLCENTER_DATA_DIR": str(tmp_path / "data"),
+    }
+    controller = GunicornController(env, example_config_path(), workers=1)
+    try:
+        cluster.stop()
+
+        def answer() -> httpx.Response:
+            return httpx.get(controller.url + "/readyz", timeout=10)
+
+        wait_for(lambda: answer().status_code == 503, what="readiness to fail")
+        body = answer().json()
+        assert (body["ready"], body["checks"], body["error"]["code"]) == (
+            False,
+            {"store": "unreachable"},
+            "store_unreachable",
+        )
+        for internal in (PRIVATE_DB, str(cluster.port), "127.0.0.1", "psycopg", "config"):
+            assert internal not in json.dumps(body), internal
+        wait_for(
+            lambda: any('"msg": "not ready"' in line and str(cluster.port) in line
+                        for line in controller.output),
+            what="the detail in the log",
+        )  # fmt: skip
+        cluster.start()
+        wait_for(lambda: answer().status_code == 200, timeout=20, what="readiness to return")
+    finally:
+        controller.stop()

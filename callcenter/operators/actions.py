@@ -1,8 +1,10 @@
-"""An operator's transfer, hang-up or instruction, checked, delivered and audited.
+"""An operator's transfer, hang-up or instruction, delivered and audited.
 
-Shared by the JSON API and the console: :func:`check_transfer_target` decides whether a
-target may be used, :func:`execute` checks the call, delivers the command (see
-:mod:`callcenter.operators.commands`) and writes the audit row, answering with an :class:`Outcome`.
+Shared by the JSON API and the console (through
+:meth:`callcenter.operators.services.OperatorServices.act`, after
+:mod:`callcenter.operators.parsing`): :func:`execute` checks the call, delivers the command
+(see :mod:`callcenter.operators.commands`) and writes the audit row, answering with an
+:class:`Outcome`; :func:`audit_outcome` writes the row of a refusal.
 """
 
 from __future__ import annotations
@@ -14,23 +16,12 @@ from datetime import datetime
 from callcenter.call.actions import OperatorCommand
 from callcenter.call.runtime import Runtime
 from callcenter.call.vocabulary import CallStatus
-from callcenter.config.loader import Config
 from callcenter.operators.audit import AuditTrail
 from callcenter.operators.commands import DELIVERED, deliver, describe_command
-from callcenter.sip.invite import is_transfer_uri
 from callcenter.store import Store
 from callcenter.store.operators import OperatorStore
 
-__all__ = [
-    "MAX_INSTRUCTION",
-    "Outcome",
-    "audit_outcome",
-    "check_instruction",
-    "check_transfer_target",
-    "execute",
-]
-
-MAX_INSTRUCTION = 4000
+__all__ = ["Outcome", "audit_outcome", "execute"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,28 +37,6 @@ class Outcome:
     def ok(self) -> bool:
         """The command was delivered (200) or queued (202)."""
         return self.status < 300
-
-
-def check_transfer_target(config: Config, target: object) -> Outcome | None:
-    """None if ``target`` may be transferred to; otherwise why not."""
-    if not isinstance(target, str) or not target.strip():
-        return Outcome(422, "invalid_body", "target must be a target name or a tel:/sip: URI")
-    target = target.strip()
-    if target in config.targets:
-        return None
-    if not is_transfer_uri(target):
-        names = ", ".join(config.targets) or "none"
-        return Outcome(422, "unknown_target", f"no target {target!r}; configured: {names}")
-    if not config.operators.allow_uri_targets:
-        return Outcome(403, "uri_targets_disabled", "transfers to typed URIs are disabled")
-    return None
-
-
-def check_instruction(text: object) -> Outcome | None:
-    """None if ``text`` is a usable instruction; otherwise why not."""
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_INSTRUCTION:
-        return Outcome(422, "invalid_body", f"text must be 1 to {MAX_INSTRUCTION} characters")
-    return None
 
 
 def execute(

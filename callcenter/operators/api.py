@@ -8,31 +8,24 @@ the worker holding the call through :mod:`callcenter.operators.commands`. Errors
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from datetime import UTC, datetime
+from typing import Final
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
-from callcenter.call.actions import (
-    OperatorCommand,
-    OperatorHangup,
-    OperatorInstruct,
-    OperatorTransfer,
+from callcenter.errors import CallcenterError
+from callcenter.operators.auth import bearer_token
+from callcenter.operators.http import (
+    Reply,
+    client_address,
+    error,
+    event_id,
+    json_body,
+    odd_request,
 )
-from callcenter.operators.actions import (
-    Outcome,
-    audit_outcome,
-    check_instruction,
-    check_transfer_target,
-    execute,
-)
-from callcenter.operators.audit import AuditTrail
-from callcenter.operators.auth import FailureLimiter, TokenChecker, bearer_token
-from callcenter.operators.commands import CommandPoller, describe_command
 from callcenter.operators.openapi import STATUSES, openapi_document
-from callcenter.operators.stream import StreamTimings, call_events_stream
+from callcenter.operators.services import operator_services
+from callcenter.operators.stream import call_events_stream
 from callcenter.operators.views import (
     audit_json,
     call_json,
@@ -40,97 +33,33 @@ from callcenter.operators.views import (
     encode_cursor,
     timeline_json,
 )
-from callcenter.store.operators import CallFilter, OperatorStore
+from callcenter.store.operators import CallFilter
 
-if TYPE_CHECKING:
-    from callcenter.web.app import Services
+__all__ = ["api"]
 
-__all__ = ["OPERATORS", "OperatorServices", "api", "install_operator_api", "operator_services"]
-
-logger = logging.getLogger(__name__)
-
-OPERATORS = "callcenter.operators"
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
-LOOPBACK = frozenset({"127.0.0.1", "::1"})  # a proxy here (nginx) passes X-Real-IP
-PUBLIC_ENDPOINTS = frozenset({"operator_api.openapi_json"})
+MAX_LIMIT: Final = 200
+DEFAULT_LIMIT: Final = 50
+MAX_ID: Final = 2**63 - 1  # a BIGINT; a larger ``before`` is no id of ours
+PUBLIC_ENDPOINTS: Final = frozenset({"operator_api.openapi_json"})
+LIMIT_MESSAGE: Final = f"limit must be an integer from 1 to {MAX_LIMIT}."
 
 api = Blueprint("operator_api", __name__, url_prefix="/api/v1")
 
-Reply = tuple[Response, int]
 
+class BadQuery(CallcenterError):
+    """A query parameter is unusable; ``message`` is the fixed sentence to answer with."""
 
-class OperatorServices:
-    """What the operator API needs besides the app's services (one per worker)."""
-
-    def __init__(
-        self,
-        *,
-        services: Services,
-        clock: Callable[[], datetime],
-        owner: str,
-        command_wait: float = 5.0,
-        stream: StreamTimings | None = None,
-    ) -> None:
-        self.calls = services.store
-        self.runtime = services.runtime
-        self.config = services.config
-        self.store = OperatorStore(services.store)
-        self.tokens = TokenChecker(services.settings.operator_tokens)
-        self.limiter = FailureLimiter()
-        self.audit = AuditTrail(self.store, clock)
-        self.clock = clock
-        self.command_wait = command_wait
-        self.stream = stream or StreamTimings()
-        self.poller = CommandPoller(services.runtime, self.store, owner=owner, clock=clock)
-
-    def execute(self, call_id: str, command: OperatorCommand, client: str) -> Outcome:
-        """Check, deliver and audit an operator's command."""
-        return execute(
-            calls=self.calls,
-            runtime=self.runtime,
-            store=self.store,
-            audit=self.audit,
-            clock=self.clock,
-            call_id=call_id,
-            command=command,
-            client=client,
-            wait=self.command_wait,
-        )
-
-
-def install_operator_api(
-    app: Flask, found: Services, *, clock: Callable[[], datetime], owner: str
-) -> OperatorServices:
-    """Register the API on ``app`` and start this worker's command poller."""
-    operators = OperatorServices(services=found, clock=clock, owner=owner)
-    app.extensions[OPERATORS] = operators
-    app.register_blueprint(api)
-    operators.poller.start()
-    found.on_close.append(operators.poller.stop)
-    return operators
-
-
-def operator_services() -> OperatorServices:
-    """The operator services of the current app."""
-    return cast(OperatorServices, current_app.extensions[OPERATORS])
-
-
-def error(status: int, code: str, message: str) -> Reply:
-    """A JSON error reply."""
-    return jsonify(error={"code": code, "message": message}), status
-
-
-def client_address() -> str:
-    """The client's IP address: a local proxy's ``X-Real-IP``, or the peer's address."""
-    peer = request.remote_addr or "unknown"
-    real = request.headers.get("X-Real-IP", "").strip()
-    return real if real and peer in LOOPBACK else peer
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @api.before_request
 def authenticate() -> Reply | None:
-    """Refuse requests without a valid bearer token (and slow down repeated failures)."""
+    """Refuse odd URLs, and requests without a valid bearer token (slowing down failures)."""
+    odd = odd_request()
+    if odd is not None:
+        return error(odd.status, odd.code, odd.message)
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
     operators = operator_services()
@@ -177,17 +106,14 @@ def list_calls() -> Reply:
     args = request.args
     status = args.get("status")
     if status is not None and status not in STATUSES:
-        return error(400, "bad_status", f"status must be one of {', '.join(STATUSES)}")
+        return error(400, "bad_status", f"status must be one of {', '.join(STATUSES)}.")
     try:
-        limit = int(args.get("limit", DEFAULT_LIMIT))
+        limit = _limit_arg()
         since = _time_arg("since")
         until = _time_arg("until")
-        cursor = args.get("cursor")
-        after = decode_cursor(cursor) if cursor is not None else None
-    except ValueError as exc:
-        return error(400, "bad_query", str(exc))
-    if not 1 <= limit <= MAX_LIMIT:
-        return error(400, "bad_query", f"limit must be between 1 and {MAX_LIMIT}")
+        after = _cursor_arg()
+    except BadQuery as exc:
+        return error(400, "bad_query", exc.message)
     where = CallFilter(
         status=status,
         route=args.get("route") or None,
@@ -214,15 +140,17 @@ def show_call(call_id: str) -> Reply:
 
 @api.get("/calls/<call_id>/stream")
 def stream_call(call_id: str) -> Response | Reply:
-    """Server-Sent Events of the call's events as they are recorded."""
-    store = operator_services().calls
+    """Server-Sent Events of the call's events as they are recorded (a capped number open)."""
+    operators = operator_services()
+    store = operators.calls
     if store.get_call(call_id) is None:
         return _unknown(call_id)
-    last = request.headers.get("Last-Event-ID", "0")
-    after_id = int(last) if last.isdigit() else 0
-    timings = operator_services().stream
-    body = call_events_stream(store, call_id, after_id=after_id, timings=timings)
+    after_id = event_id(request.headers.get("Last-Event-ID"))
+    if not operators.streams.take():
+        return operators.streams.refusal()
+    body = call_events_stream(store, call_id, after_id=after_id, timings=operators.stream)
     response = Response(stream_with_context(body), mimetype="text/event-stream")
+    response.call_on_close(operators.streams.give)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
@@ -232,13 +160,10 @@ def stream_call(call_id: str) -> Response | Reply:
 def list_audit() -> Reply:
     """The audit trail, newest first, paginated with ``limit`` and ``before`` (an id)."""
     try:
-        limit = int(request.args.get("limit", DEFAULT_LIMIT))
-        before = request.args.get("before")
-        before_id = int(before) if before is not None else None
-    except ValueError:
-        return error(400, "bad_query", "limit and before must be integers")
-    if not 1 <= limit <= MAX_LIMIT:
-        return error(400, "bad_query", f"limit must be between 1 and {MAX_LIMIT}")
+        limit = _limit_arg()
+        before_id = _before_arg()
+    except BadQuery as exc:
+        return error(400, "bad_query", exc.message)
     rows = operator_services().store.audit(limit=limit + 1, before_id=before_id)
     page = rows[:limit]
     next_before = page[-1].id if len(rows) > limit else None
@@ -251,68 +176,80 @@ def list_audit() -> Reply:
 @api.post("/calls/<call_id>/transfer")
 def transfer_call(call_id: str) -> Reply:
     """Transfer a live call to a configured target (or a URI, where config allows it)."""
-    body = _body()
-    if isinstance(body, Outcome):
-        return _refused("transfer", call_id, body)
-    target = body.get("target")
-    refused = check_transfer_target(operator_services().config, target)
-    if refused is not None:
-        return _refused("transfer", call_id, refused)
-    return _act(call_id, OperatorTransfer(str(target).strip(), g.operator))
+    return _act(call_id, "transfer")
 
 
 @api.post("/calls/<call_id>/hangup")
 def hangup_call(call_id: str) -> Reply:
     """Hang a live call up."""
-    return _act(call_id, OperatorHangup(g.operator))
+    return _act(call_id, "hangup")
 
 
 @api.post("/calls/<call_id>/instruct")
 def instruct_call(call_id: str) -> Reply:
     """Give the agent a supervisor's instruction (a system item, then a new response)."""
-    body = _body()
-    if isinstance(body, Outcome):
-        return _refused("instruct", call_id, body)
-    text = body.get("text")
-    refused = check_instruction(text)
-    if refused is not None:
-        return _refused("instruct", call_id, refused)
-    return _act(call_id, OperatorInstruct(str(text).strip(), g.operator))
+    return _act(call_id, "instruct")
 
 
-def _act(call_id: str, command: OperatorCommand) -> Reply:
-    operators = operator_services()
-    outcome = operators.execute(call_id, command, client_address())
+def _act(call_id: str, action: str) -> Reply:
+    operator: str = g.operator
+    body = json_body() if action != "hangup" else None
+    outcome = operator_services().act(
+        call_id, action, body, operator=operator, client=client_address()
+    )
     if not outcome.ok:
         return error(outcome.status, outcome.code, outcome.message)
-    kind, _ = describe_command(command)
-    body = {"call_id": call_id, "action": kind, "result": outcome.code}
-    return jsonify({**body, "operator": command.operator, "command_id": outcome.command_id}), (
+    answer = {"call_id": call_id, "action": action, "result": outcome.code}
+    return jsonify({**answer, "operator": operator, "command_id": outcome.command_id}), (
         outcome.status
     )
 
 
-def _refused(action: str, call_id: str, outcome: Outcome) -> Reply:
-    operators = operator_services()
-    audit_outcome(operators.audit, g.operator, action, call_id, client_address(), outcome)
-    return error(outcome.status, outcome.code, outcome.message)
+# -- query parameters ----------------------------------------------------------------------------
 
 
-def _body() -> dict[str, object] | Outcome:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return Outcome(400, "bad_request", "the body must be a JSON object")
-    return cast(dict[str, object], body)
+def _limit_arg() -> int:
+    value = request.args.get("limit")
+    if value is None:
+        return DEFAULT_LIMIT
+    if not (value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_LIMIT):
+        raise BadQuery(LIMIT_MESSAGE)
+    return int(value)
+
+
+def _before_arg() -> int | None:
+    value = request.args.get("before")
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 19 and int(value) <= MAX_ID):
+        raise BadQuery("before must be the id of an audit row (a positive integer).")
+    return int(value)
+
+
+def _cursor_arg() -> tuple[datetime, str] | None:
+    value = request.args.get("cursor")
+    if value is None:
+        return None
+    try:
+        at, call_id = decode_cursor(value)
+        return at.astimezone(UTC), call_id  # OverflowError near year 1 or 9999
+    except (ValueError, OverflowError):
+        raise BadQuery("cursor must be a next_cursor this API answered.") from None
 
 
 def _time_arg(name: str) -> datetime | None:
     value = request.args.get(name)
     if value is None:
         return None
-    parsed = datetime.fromisoformat(value)
+    message = f"{name} must be an ISO 8601 time with a zone, e.g. 2026-01-31T09:00:00Z."
+    try:
+        parsed = datetime.fromisoformat(value)
+        in_utc = parsed.astimezone(UTC)  # OverflowError near year 1 or 9999
+    except (ValueError, OverflowError):
+        raise BadQuery(message) from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{name} needs a time zone, e.g. 2025-01-31T09:00:00Z")
-    return parsed
+        raise BadQuery(message)
+    return in_utc
 
 
 def _unknown(call_id: str) -> Reply:

@@ -3,19 +3,20 @@
 ``CALLCENTER_OPERATOR_TOKENS`` holds comma-separated ``name:token`` pairs. A presented token
 is compared in constant time with every configured one (no early exit that would tell how
 many tokens exist or which one came close). A client IP with too many failures in a window
-is answered 429 with ``Retry-After`` until the window has passed.
+is answered 429 with ``Retry-After`` until the window has passed; failures are counted in the
+store (the ``login_failures`` table), so every worker and node sees the same count.
 """
 
 from __future__ import annotations
 
 import hmac
-import threading
-import time
-from collections import deque
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from callcenter.errors import ConfigError
+from callcenter.store.operators import OperatorStore
 
 __all__ = [
     "FAILURE_WINDOW",
@@ -25,11 +26,12 @@ __all__ = [
     "TokenChecker",
     "bearer_token",
     "parse_operator_tokens",
+    "retry_after",
 ]
 
 VARIABLE = "CALLCENTER_OPERATOR_TOKENS"
 MAX_FAILURES = 20  # failed attempts from one client IP ...
-FAILURE_WINDOW = 60.0  # ... within this many seconds, then 429 until the window passes
+FAILURE_WINDOW = timedelta(seconds=60)  # ... within this window, then 429 until it passes
 MIN_TOKEN_LENGTH = 16
 
 
@@ -92,41 +94,37 @@ class TokenChecker:
         return found
 
 
+def retry_after(
+    failures: int, oldest: datetime | None, now: datetime, *, max_failures: int, window: timedelta
+) -> int | None:
+    """Seconds to wait, given ``failures`` in the window since ``oldest``; None: may try now."""
+    if failures < max_failures or oldest is None:
+        return None
+    return max(1, math.ceil((oldest + window - now).total_seconds()))
+
+
 class FailureLimiter:
-    """Counts failed logins per client; thread-safe, in-process (one per worker)."""
+    """Counts failed logins per client in the store, so every worker and node shares them."""
 
     def __init__(
         self,
+        store: OperatorStore,
+        clock: Callable[[], datetime],
         max_failures: int = MAX_FAILURES,
-        window: float = FAILURE_WINDOW,
-        clock: Callable[[], float] = time.monotonic,
+        window: timedelta = FAILURE_WINDOW,
     ) -> None:
-        self._max = max_failures
-        self._window = window
+        self._store = store
         self._clock = clock
-        self._lock = threading.Lock()
-        self._failures: dict[str, deque[float]] = {}
+        self.max_failures = max_failures
+        self._window = window
 
     def retry_after(self, client: str) -> int | None:
         """Seconds ``client`` must wait before trying again, or None if it may try now."""
         now = self._clock()
-        with self._lock:
-            failures = self._recent(client, now)
-            if len(failures) < self._max:
-                return None
-            return max(1, int(failures[0] + self._window - now + 0.999))
+        count, oldest = self._store.login_failures(client, since=now - self._window)
+        return retry_after(count, oldest, now, max_failures=self.max_failures, window=self._window)
 
     def failed(self, client: str) -> None:
-        """Count a failed attempt of ``client``."""
+        """Count a failed attempt of ``client`` (and forget everyone's failures past the window)."""
         now = self._clock()
-        with self._lock:
-            self._recent(client, now).append(now)
-            if len(self._failures) > 10_000:  # forget quiet clients
-                for quiet in [c for c, f in self._failures.items() if not f]:
-                    del self._failures[quiet]
-
-    def _recent(self, client: str, now: float) -> deque[float]:
-        failures = self._failures.setdefault(client, deque())
-        while failures and failures[0] <= now - self._window:
-            failures.popleft()
-        return failures
+        self._store.add_login_failure(client, at=now, forget_before=now - self._window)

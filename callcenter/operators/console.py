@@ -4,7 +4,8 @@ Server-rendered Jinja pages (autoescaped: SIP header values and transcripts are 
 with a little JavaScript fed by Server-Sent Events. An operator logs in with their token
 once; a signed session cookie (``CALLCENTER_SECRET_KEY``, or a key generated once and kept
 0600 in the data directory) carries who they are, and every POST carries the session's CSRF
-token. Actions go through :mod:`callcenter.operators.actions`, like the API's.
+token. Actions go through :meth:`~callcenter.operators.services.OperatorServices.act`, the
+API's own parser, checks and audit trail; streams take a slot of the worker's stream cap.
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from callcenter.call.actions import OperatorHangup, OperatorInstruct, OperatorTransfer
 from callcenter.call.vocabulary import LIVE_STATUSES
-from callcenter.operators.actions import check_instruction, check_transfer_target
-from callcenter.operators.api import OperatorServices, client_address, operator_services
+from callcenter.operators.http import client_address, event_id, odd_request
 from callcenter.operators.openapi import STATUSES
+from callcenter.operators.parsing import ACTIONS
+from callcenter.operators.services import OperatorServices, operator_services
 from callcenter.operators.stream import call_events_stream
 from callcenter.operators.views import call_json, timeline_json
 from callcenter.settings import Settings
@@ -119,8 +120,11 @@ def logged_in(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
 
 
 @console.before_request
-def check_csrf() -> None:
-    """Refuse a POST whose CSRF token is not the session's."""
+def check_request() -> None:
+    """Refuse odd URLs, and a POST whose CSRF token is not the session's."""
+    odd = odd_request()
+    if odd is not None:
+        abort(odd.status, odd.message)
     if request.method != "POST":
         return
     expected = session.get("csrf")
@@ -192,6 +196,8 @@ def live() -> str:
 def live_stream() -> Response:
     """SSE: the live calls, sent again whenever they change."""
     operators = operator_services()
+    if not operators.streams.take():
+        abort(operators.streams.refusal())
 
     def frames() -> Iterator[str]:
         last = None
@@ -205,7 +211,7 @@ def live_stream() -> Response:
                 yield ": heartbeat\n\n"
             time.sleep(LIVE_EVERY)
 
-    return _event_stream(frames())
+    return _event_stream(frames(), operators)
 
 
 @console.get("/calls/<call_id>")
@@ -231,41 +237,34 @@ def call_page(call_id: str) -> str:
 @console.get("/calls/<call_id>/events")
 @logged_in
 def call_events(call_id: str) -> Response:
-    """SSE: the call's events recorded after ``?after=<event id>``, as they are recorded."""
+    """SSE: the call's events after ``?after=`` (or ``Last-Event-ID``), as they are recorded."""
     operators = operator_services()
     if operators.calls.get_call(call_id) is None:
         abort(404, f"No call {call_id}.")
-    after = request.args.get("after", "0")
-    after_id = int(after) if after.isdigit() else 0
+    after_id = max(
+        event_id(request.args.get("after")), event_id(request.headers.get("Last-Event-ID"))
+    )
+    if not operators.streams.take():
+        abort(operators.streams.refusal())
     body = call_events_stream(operators.calls, call_id, after_id=after_id, timings=operators.stream)
-    return _event_stream(body)
+    return _event_stream(body, operators)
 
 
 @console.post("/calls/<call_id>/<action>")
 @logged_in
 def act(call_id: str, action: str) -> BaseResponse:
-    """Transfer, hang up or instruct, from the call page's forms."""
-    operators = operator_services()
-    operator = str(session["operator"])
-    form = request.form
-    if action == "transfer":
-        target = form.get("uri", "").strip() or form.get("target", "")
-        refused = check_transfer_target(operators.config, target)
-        command: OperatorTransfer | OperatorHangup | OperatorInstruct
-        command = OperatorTransfer(target.strip(), operator)
-    elif action == "hangup":
-        refused, command = None, OperatorHangup(operator)
-    elif action == "instruct":
-        text = form.get("text", "")
-        refused = check_instruction(text)
-        command = OperatorInstruct(text.strip(), operator)
-    else:
+    """Transfer, hang up or instruct, from the call page's forms (refusals audited)."""
+    if action not in ACTIONS:
         abort(404)
-    if refused is not None:
-        flash(f"{action} refused: {refused.message}")
-    else:
-        outcome = operators.execute(call_id, command, client_address())
-        flash(f"{action}: {outcome.message}")
+    form = request.form
+    fields = {
+        "target": form.get("uri", "").strip() or form.get("target", ""),
+        "text": form.get("text", ""),
+    }
+    outcome = operator_services().act(
+        call_id, action, fields, operator=str(session["operator"]), client=client_address()
+    )
+    flash(f"{action}: {outcome.message}" if outcome.ok else f"{action} refused: {outcome.message}")
     return redirect(url_for("console.call_page", call_id=call_id))
 
 
@@ -347,8 +346,9 @@ def _csv_safe(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
 
 
-def _event_stream(body: Iterator[str]) -> Response:
+def _event_stream(body: Iterator[str], operators: OperatorServices) -> Response:
     response = Response(stream_with_context(body), mimetype="text/event-stream")
+    response.call_on_close(operators.streams.give)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

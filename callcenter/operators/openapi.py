@@ -225,6 +225,7 @@ def openapi_document() -> dict[str, Any]:
                             "content": {"text/event-stream": {"schema": {"type": "string"}}},
                         },
                         "404": _error("No such call."),
+                        "503": _error("This worker serves its cap of streams; see Retry-After."),
                         **_REFUSED,
                     },
                 }

@@ -4,20 +4,31 @@ The stream polls the store (so it sees events recorded by any worker or node), s
 event as ``id``/``event``/``data``, a comment line as a heartbeat, and ends with an ``end``
 event once the call is over and its last events are out, or when its lifetime runs out
 (the client reconnects with ``Last-Event-ID`` and loses nothing).
+
+An open stream holds one of its worker's threads, which webhooks need too: a worker keeps
+at most ``CALLCENTER_MAX_STREAMS`` open (:class:`StreamSlots`, by default half the worker's
+threads) and answers one more with 503 ``too_many_streams`` and ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from flask import Response
+
 from callcenter.call.vocabulary import LIVE_STATUSES
+from callcenter.operators.http import error
 from callcenter.operators.views import event_json
 from callcenter.store import Store
 
-__all__ = ["StreamTimings", "call_events_stream", "sse"]
+__all__ = ["DEFAULT_MAX_STREAMS", "StreamSlots", "StreamTimings", "call_events_stream", "sse"]
+
+DEFAULT_MAX_STREAMS = 4  # half the 8 threads of a `callcenter serve` worker
+RETRY_STREAM_AFTER = 5  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +36,33 @@ class StreamTimings:
     """How often the stream polls, beats, and how long it may live, in seconds."""
 
     poll: float = 0.25
-    heartbeat: float = 15.0
+    heartbeat: float = 2.0  # also how soon a stream whose client left gives its slot back
     lifetime: float = 600.0
+
+
+class StreamSlots:
+    """At most ``limit`` streams open at once in this worker; thread-safe."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._free = threading.BoundedSemaphore(limit)
+
+    def take(self) -> bool:
+        """Take a slot for a new stream; False when every slot is taken."""
+        return self._free.acquire(blocking=False)
+
+    def give(self) -> None:
+        """Give back the slot of a stream that ended (or whose client went away)."""
+        self._free.release()
+
+    def refusal(self) -> Response:
+        """The 503 for a stream past the cap."""
+        response, status = error(
+            503, "too_many_streams", f"This worker already serves {self.limit} streams; retry."
+        )
+        response.status_code = status
+        response.headers["Retry-After"] = str(RETRY_STREAM_AFTER)
+        return response
 
 
 def sse(event: str, data: object, event_id: int | None = None) -> str:

@@ -35,7 +35,7 @@ from callcenter.call.vocabulary import (
     DecisionKind,
     EventKind,
 )
-from callcenter.errors import StoreError
+from callcenter.errors import SchemaError, StoreError
 from callcenter.store.engine import create_store_engine, dispose, lock_exclusively, transaction
 from callcenter.store.records import (
     CallEvent,
@@ -113,12 +113,12 @@ class Store:
             )
 
     def check(self) -> None:
-        """Raise StoreError unless the database answers and its schema is at the head."""
+        """Raise StoreError unless the database answers; SchemaError unless it is at the head."""
         with transaction(self._engine, "check", write=False) as conn:
             conn.exec_driver_sql("SELECT 1")
             current = current_revision(conn)
         if current != head_revision():
-            raise StoreError(
+            raise SchemaError(
                 f"database at revision {current or 'none'}, expected {head_revision()}; "
                 "run `callcenter migrate`"
             )

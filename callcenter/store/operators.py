@@ -1,9 +1,10 @@
-"""The operators' side of the store: call search, the commands queue and the audit trail.
+"""The operators' side of the store: call search, commands, the audit trail, failed logins.
 
 Commands carry an operator's transfer, hang-up or instruction to the worker that holds the
 call's sideband, whichever worker or node received the request: the API inserts a row, the
 holding worker claims it (one conditional UPDATE, so exactly one claimer wins), executes it
-and writes the result.
+and writes the result. Failed logins are counted here, per client address, so that the
+limiter of :mod:`callcenter.operators.auth` holds across workers and nodes.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 
 from callcenter.store.calls import Store, call_record
 from callcenter.store.engine import transaction
 from callcenter.store.records import CallRecord
-from callcenter.store.schema import audit, calls, commands
+from callcenter.store.schema import audit, calls, commands, login_failures
 
 __all__ = ["AuditRecord", "CallFilter", "CommandRecord", "OperatorStore"]
 
@@ -195,6 +196,23 @@ class OperatorStore:
         with transaction(self._engine, "audit", write=False) as conn:
             rows = conn.execute(query.limit(limit)).all()
         return [AuditRecord(**row._mapping) for row in rows]
+
+    # -- failed logins -----------------------------------------------------------------------
+
+    def add_login_failure(self, client: str, *, at: datetime, forget_before: datetime) -> None:
+        """Count a failed login of ``client``; forget every failure older than ``forget_before``."""
+        with transaction(self._engine, "add_login_failure", write=True) as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.at < forget_before))
+            conn.execute(insert(login_failures).values(client=client, at=at))
+
+    def login_failures(self, client: str, *, since: datetime) -> tuple[int, datetime | None]:
+        """How many failed logins ``client`` has had after ``since``, and the oldest one's time."""
+        query = select(func.count(), func.min(login_failures.c.at)).where(
+            login_failures.c.client == client, login_failures.c.at > since
+        )
+        with transaction(self._engine, "login_failures", write=False) as conn:
+            count, oldest = conn.execute(query).one()
+        return int(count), oldest
 
 
 def _command(columns: Mapping[str, Any]) -> CommandRecord:

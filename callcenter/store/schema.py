@@ -169,3 +169,20 @@ audit = Table(
     Column("detail", JSON, nullable=False),
     Index("ix_audit_at", "at"),
 )
+
+# -- failed logins (revision 0004) ------------------------------------------------------------
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("client", Text, nullable=False),  # the client's IP address
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_login_failures_client_at", "client", "at"),
+    Index("ix_login_failures_at", "at"),
+)

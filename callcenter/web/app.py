@@ -17,12 +17,14 @@ from werkzeug.exceptions import HTTPException
 from callcenter.call.runtime import Runtime, RuntimeTimeouts
 from callcenter.config.loader import Config, check_route_tools, load_config, resolve_mcp_headers
 from callcenter.control import CallControl, ControlPolicy
-from callcenter.errors import StoreError
+from callcenter.errors import SchemaError, StoreError
 from callcenter.intake.verify import WebhookVerifier
 from callcenter.intake.webhook import Intake, WebhookReply
 from callcenter.observability import metrics
-from callcenter.operators.api import install_operator_api
+from callcenter.operators.api import api
 from callcenter.operators.console import install_console
+from callcenter.operators.services import OPERATORS, OperatorServices
+from callcenter.operators.stream import DEFAULT_MAX_STREAMS
 from callcenter.settings import Settings
 from callcenter.store import Store
 from callcenter.tools.registry import load_tools
@@ -117,11 +119,27 @@ def create_app(
     found = Services(settings=settings, config=config, store=store, runtime=runtime, intake=intake)
     app.extensions[EXTENSION] = found
     app.register_blueprint(bp)
-    install_operator_api(app, found, clock=clock, owner=owner)
+    operators = OperatorServices(
+        store=store,
+        runtime=runtime,
+        config=config,
+        tokens=settings.operator_tokens,
+        clock=clock,
+        owner=owner,
+        max_streams=settings.max_streams or DEFAULT_MAX_STREAMS,
+    )
+    app.extensions[OPERATORS] = operators
+    app.register_blueprint(api)
     install_console(app, settings)
+    operators.poller.start()
+    found.on_close.append(operators.poller.stop)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(StoreError, _store_error)
     app.register_error_handler(Exception, _unexpected_error)
-    logger.info("controller ready", extra={"owner": owner, "config": config.summary()})
+    logger.info(
+        "controller ready",
+        extra={"owner": owner, "max_streams": operators.streams.limit, "config": config.summary()},
+    )
     return app
 
 
@@ -153,13 +171,34 @@ def prometheus_metrics() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Readiness: the store is reachable and migrated, the config is loaded."""
-    found = services()
+    """Readiness: the store answers and is migrated (the config was loaded at start).
+
+    The answer names the failing check with a fixed code, never the driver's text (host,
+    port, database) or a path; the detail goes to the log.
+    """
+    store = _store_readiness(services().store)
+    if store != "ok":
+        error = {"code": f"store_{store}", "message": NOT_READY[store]}
+        return jsonify(ready=False, checks={"store": store}, error=error), 503
+    return jsonify(status="ready", ready=True, checks={"store": "ok"}), 200
+
+
+NOT_READY = {
+    "unreachable": "The store does not answer.",
+    "not_migrated": "The store is not migrated; run `callcenter migrate`.",
+}
+
+
+def _store_readiness(store: Store) -> str:
     try:
-        found.store.check()
+        store.check()
+    except SchemaError as exc:
+        logger.warning("not ready", extra={"check": "store", "error": str(exc)})
+        return "not_migrated"
     except StoreError as exc:
-        return jsonify(error={"code": "store_unavailable", "message": str(exc)}), 503
-    return jsonify(status="ready", config=str(found.settings.config_path)), 200
+        logger.warning("not ready", extra={"check": "store", "error": str(exc)})
+        return "unreachable"
+    return "ok"
 
 
 def _json(reply: WebhookReply) -> tuple[Response, int]:
@@ -177,6 +216,15 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
         if name.lower() != "content-type":
             response.headers[name] = value
     return response, status
+
+
+def _store_error(exc: StoreError) -> tuple[Response, int]:
+    logger.warning(
+        "store unavailable",
+        extra={"method": request.method, "path": request.path, "error": str(exc)},
+    )
+    body = {"code": "store_unavailable", "message": "The store does not answer; retry later."}
+    return jsonify(error=body), 503
 
 
 def _unexpected_error(exc: Exception) -> tuple[Response, int]:

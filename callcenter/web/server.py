@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -74,13 +75,19 @@ def serve(
 ) -> None:
     """Validate, migrate, then run gunicorn until it is stopped."""
     config = prepare(settings)
+    if settings.max_streams is None:  # streams may hold half the threads; webhooks keep the rest
+        settings = replace(settings, max_streams=max(1, threads // 2))
     metrics_dir = metrics.prepare_multiprocess_dir()
     logger.info(
-        "serving bind=%s workers=%d metrics_dir=%s config=%s",
-        bind,
-        workers,
-        metrics_dir.path,
-        config.summary(),
+        "serving",
+        extra={
+            "bind": bind,
+            "workers": workers,
+            "threads": threads,
+            "max_streams": settings.max_streams,
+            "metrics_dir": str(metrics_dir.path),
+            "config": config.summary(),
+        },
     )
     try:
         ControllerApplication(

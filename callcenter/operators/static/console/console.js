@@ -9,11 +9,38 @@ function cell(row, text) {
   return td;
 }
 
+// Open an SSE stream with a handler per event name. A stream the server refused (503: its
+// worker already serves its cap of streams) is closed by the browser for good, so it is
+// opened again a little later, after the last event seen. A handler returning "done" ends it.
+const RETRY_MS = 5000;
+
+function stream(url, handlers) {
+  let after = null;
+  let done = false;
+  const open = () => {
+    const target = new URL(url, window.location.href);
+    if (after !== null) target.searchParams.set("after", after);
+    const source = new EventSource(target);
+    for (const [kind, handle] of Object.entries(handlers)) {
+      source.addEventListener(kind, (message) => {
+        if (message.lastEventId) after = message.lastEventId;
+        if (handle(message) === "done") {
+          done = true;
+          source.close();
+        }
+      });
+    }
+    source.addEventListener("error", () => {
+      if (!done && source.readyState === EventSource.CLOSED) setTimeout(open, RETRY_MS);
+    });
+  };
+  open();
+}
+
 function liveCalls(table) {
   const body = table.querySelector("tbody");
   const empty = document.getElementById("no-calls");
-  const source = new EventSource(table.dataset.stream);
-  source.addEventListener("calls", (message) => {
+  stream(table.dataset.stream, { calls: (message) => {
     const calls = JSON.parse(message.data);
     body.replaceChildren();
     for (const call of calls) {
@@ -32,20 +59,20 @@ function liveCalls(table) {
       body.appendChild(row);
     }
     if (empty) empty.hidden = calls.length > 0;
-  });
+  } });
 }
 
 function callPage(list) {
   if (list.dataset.live !== "yes") return;
   const seen = new Set([...list.querySelectorAll("li")].map((li) => li.dataset.seq));
-  const source = new EventSource(list.dataset.stream);
+  const handlers = {};
   const item = (parent, text) => {
     const li = document.createElement("li");
     li.textContent = text;
     parent.appendChild(li);
     return li;
   };
-  source.addEventListener("transcript", (message) => {
+  handlers.transcript = (message) => {
     const line = JSON.parse(message.data).data;
     const seq = String(line.seq);
     if (seen.has(seq)) return;
@@ -56,24 +83,25 @@ function callPage(list) {
     who.textContent = line.speaker;
     li.append(who, " ", line.text || "");
     list.appendChild(li);
-  });
+  };
   for (const kind of ["tool", "mcp_call", "mcp_approval"]) {
-    source.addEventListener(kind, (message) => {
+    handlers[kind] = (message) => {
       const event = JSON.parse(message.data);
       item(document.getElementById("tools"), `${event.kind}: ${JSON.stringify(event.data)}`);
-    });
+    };
   }
   for (const kind of ["escalation", "transferred", "refer_failed", "transfer_failed"]) {
-    source.addEventListener(kind, (message) => {
+    handlers[kind] = (message) => {
       const event = JSON.parse(message.data);
       item(document.getElementById("escalations"), `${event.kind}: ${JSON.stringify(event.data)}`);
-    });
+    };
   }
-  source.addEventListener("end", (message) => {
+  handlers.end = (message) => {
     document.getElementById("call-status").textContent = JSON.parse(message.data).status;
     for (const actions of document.querySelectorAll(".actions")) actions.remove();
-    source.close();
-  });
+    return "done";
+  };
+  stream(list.dataset.stream, handlers);
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -1,0 +1,83 @@
+"""What the operator API and the console share, one per worker: built by the app factory.
+
+Both blueprints read :class:`OperatorServices` from the app (``operator_services()``) and
+import nothing from each other or from the app factory, which fills it in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import cast
+
+from flask import current_app
+
+from callcenter.call.runtime import Runtime
+from callcenter.config.loader import Config
+from callcenter.operators.actions import Outcome, audit_outcome, execute
+from callcenter.operators.audit import AuditTrail
+from callcenter.operators.auth import FailureLimiter, OperatorToken, TokenChecker
+from callcenter.operators.commands import CommandPoller
+from callcenter.operators.parsing import parse_command
+from callcenter.operators.stream import StreamSlots, StreamTimings
+from callcenter.store import Store
+from callcenter.store.operators import OperatorStore
+
+__all__ = ["OPERATORS", "OperatorServices", "operator_services"]
+
+OPERATORS = "callcenter.operators"
+
+
+class OperatorServices:
+    """The store views, token checks, audit trail, command poller and stream slots of a worker."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        runtime: Runtime,
+        config: Config,
+        tokens: tuple[OperatorToken, ...],
+        clock: Callable[[], datetime],
+        owner: str,
+        max_streams: int,
+        command_wait: float = 5.0,
+        stream: StreamTimings | None = None,
+    ) -> None:
+        self.calls = store
+        self.runtime = runtime
+        self.config = config
+        self.store = OperatorStore(store)
+        self.tokens = TokenChecker(tokens)
+        self.limiter = FailureLimiter(self.store, clock)
+        self.audit = AuditTrail(self.store, clock)
+        self.clock = clock
+        self.command_wait = command_wait
+        self.stream = stream or StreamTimings()
+        self.streams = StreamSlots(max_streams)
+        self.poller = CommandPoller(runtime, self.store, owner=owner, clock=clock)
+
+    def act(
+        self, call_id: str, action: str, body: object, *, operator: str, client: str
+    ) -> Outcome:
+        """Parse, check, deliver and audit an operator's command; refusals are audited too."""
+        parsed = parse_command(action, body, operator=operator, config=self.config)
+        if isinstance(parsed, Outcome):
+            audit_outcome(self.audit, operator, action, call_id, client, parsed)
+            return parsed
+        return execute(
+            calls=self.calls,
+            runtime=self.runtime,
+            store=self.store,
+            audit=self.audit,
+            clock=self.clock,
+            call_id=call_id,
+            command=parsed,
+            client=client,
+            wait=self.command_wait,
+        )
+
+
+def operator_services() -> OperatorServices:
+    """The operator services of the current app."""
+    return cast(OperatorServices, current_app.extensions[OPERATORS])
