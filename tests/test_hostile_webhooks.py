@@ -15,11 +15,11 @@ import base64
 import collections
 import json
 import os
+import socket
 import string
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
@@ -102,7 +102,7 @@ def served(module_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "OPENAI_BASE_URL": emulator.base_url,
         "CALLCENTER_DATABASE_URL": module_store_url,
-        "CALLCENTER_DATA_DIR": str(Path(directory) / "data"),
+        "CALLCENTER_DATA_DIR": str(directory / "data"),
     }
     controller = GunicornController(env, config_path, workers=2)
     try:
@@ -431,6 +431,7 @@ def test_odd_sip_headers_are_cleaned_and_the_call_still_routed(served: Served) -
 @pytest.mark.skipif(
     not LONG, reason=f"{LONG_COUNT:,} hostile webhooks: set CALLCENTER_LONG_TESTS=1"
 )
+@pytest.mark.timeout(3600)
 def test_ten_thousand_hostile_webhooks(served: Served) -> None:
     """10,000 hostile deliveries: 0 5xx, 0 call actions, no traceback (figures printed)."""
     started = time.monotonic()
@@ -450,3 +451,21 @@ def test_ten_thousand_hostile_webhooks(served: Served) -> None:
     )
     assert errors == 0
     assert_clean_log_and_healthy(served)
+
+
+@pytest.mark.parametrize("value", [b"v1,\x00abc", b"v1,a\r b", b"v1,\x7f"])
+def test_control_bytes_in_headers_are_refused_by_the_server(served: Served, value: bytes) -> None:
+    """Control bytes in a header never reach the app: gunicorn answers 400 (its HTML page)."""
+    body = encoded(event())
+    headers = {**signed(body), "webhook-signature": value, "content-length": str(len(body))}
+    lines = [b"POST /webhooks/openai HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    for name, field_value in headers.items():
+        raw = field_value if isinstance(field_value, bytes) else field_value.encode()
+        lines.append(name.encode() + b": " + raw)
+    with socket.create_connection(("127.0.0.1", served.controller.port), timeout=10) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert served.store.get_call("rtc_hostile") is None
+    assert not [line for line in served.controller.output if "Traceback" in line]

@@ -12,6 +12,7 @@ import pytest
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import Delivery, EmulatorThread, Wait, sign_webhook
+from callcenter.intake import sanitize
 from callcenter.settings import Settings
 from callcenter.store import Store
 from tests.harness import WEBHOOK_SECRET, InProcessController, wait_for
@@ -426,3 +427,48 @@ def test_control_characters_in_sip_headers_are_cleaned_and_the_call_routed(
     assert not any(
         ord(ch) < 32 and ch != "\t" for pair in record.sip_headers for ch in "".join(pair)
     )
+
+
+# -- the pure checks of intake/sanitize.py ------------------------------------------------------
+
+
+def test_json_depth_is_bounded_at_its_limit() -> None:
+    """JSON 64 deep passes, 65 deep does not; brackets inside strings do not count."""
+    assert not sanitize.json_too_deep(b"[" * 64 + b"]" * 64)
+    assert sanitize.json_too_deep(b"[" * 65 + b"]" * 65)
+    assert sanitize.json_too_deep(b'{"a":' * 65 + b"1" + b"}" * 65)
+    assert not sanitize.json_too_deep(json.dumps({"a": "[{" * 1000 + '\\"'}).encode())
+
+
+def test_sip_headers_are_capped_in_number_and_length() -> None:
+    """Past 256 headers the rest are dropped, past 8 KiB a value is cut; both are counted."""
+    many = [(f"X-{n}", "v") for n in range(sanitize.MAX_HEADERS + 4)]
+    kept, changed = sanitize.clean_sip_headers(many)
+    assert (len(kept), changed) == (sanitize.MAX_HEADERS, 4)
+    kept, changed = sanitize.clean_sip_headers([("X-Long", "x" * 100_000), ("To", "<sip:a@b>")])
+    assert (len(kept[0][1]), kept[1], changed) == (
+        sanitize.MAX_HEADER_CHARS,
+        ("To", "<sip:a@b>"),
+        1,
+    )
+
+
+def test_a_value_read_with_its_line_ending_keeps_its_meaning() -> None:
+    """A trailing CR/LF is dropped, not replaced, so a From read with its CRLF still parses."""
+    kept, changed = sanitize.clean_sip_headers([("From", "<sip:+14155550123@a.example>\r\n")])
+    assert (kept, changed) == ([("From", "<sip:+14155550123@a.example>")], 1)
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [("srtp", "srtp"), ("rtp", "rtp"), ("dtls-srtp", "dtls-srtp"), ("s\x00", None)],
+)
+def test_media_security_is_kept_only_as_a_token(value: str, kept: str | None) -> None:
+    """sip_media_security is kept when it is a short token, and unknown otherwise."""
+    assert sanitize.media_security(value) == kept
+
+
+def test_openai_call_ids_pass() -> None:
+    """OpenAI's call ids (rtc_ and hex, or with more underscores) pass the check."""
+    assert sanitize.valid_call_id("rtc_479a275623b54bdb9b6fbae2f7cbd408")
+    assert sanitize.valid_call_id("rtc_u1_9a0b")

@@ -123,7 +123,7 @@ def create_app(
     install_console(app, settings)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    logger.info("controller ready owner=%s config=%s", owner, config.summary())
+    logger.info("controller ready", extra={"owner": owner, "config": config.summary()})
     return app
 
 
@@ -205,5 +205,5 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
 
 
 def _unexpected_error(exc: Exception) -> tuple[Response, int]:
-    logger.exception("unhandled error on %s %s", request.method, request.path)
+    logger.exception("unhandled error", extra={"method": request.method, "path": request.path})
     return jsonify(error={"code": "internal_error", "message": "Internal error."}), 500
