@@ -440,6 +440,12 @@ def test_json_depth_is_bounded_at_its_limit() -> None:
     assert not sanitize.json_too_deep(json.dumps({"a": "[{" * 1000 + '\\"'}).encode())
 
 
+@pytest.mark.timeout(10)
+def test_json_depth_check_is_linear_on_unterminated_strings() -> None:
+    """An unterminated string of escaped quotes is scanned once, not again from every quote."""
+    assert not sanitize.json_too_deep(b'\\"' * 300_000)  # quadratic: minutes; linear: 0.2 s
+
+
 def test_sip_headers_are_capped_in_number_and_length() -> None:
     """Past 256 headers the rest are dropped, past 8 KiB a value is cut; both are counted."""
     many = [(f"X-{n}", "v") for n in range(sanitize.MAX_HEADERS + 4)]

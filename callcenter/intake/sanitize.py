@@ -46,8 +46,11 @@ _EVENT_TYPE_RE = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
 _MAX_EVENT_TYPE_CHARS = 100
 _MEDIA_SECURITY_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 
-# A JSON string (escapes included) and the bytes that are neither brackets nor braces.
-_JSON_STRING_RE = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# An escape (a backslash and the byte after it), a JSON string once escapes are gone, and the
+# bytes that are neither brackets nor braces. Two passes, each linear (one regex for strings
+# with escapes would retry from every quote of an unterminated string: quadratic).
+_ESCAPE_RE = re.compile(rb"\\.", re.DOTALL)
+_STRING_RE = re.compile(rb'"[^"]*"')
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 _DEPTH_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
@@ -62,7 +65,8 @@ def json_too_deep(body: bytes, limit: int = MAX_JSON_DEPTH) -> bool:
     Brackets inside strings do not count. Linear in the body and recursion-free; on a body
     that is not JSON the answer is meaningless but the parser refuses that body anyway.
     """
-    brackets = _JSON_STRING_RE.sub(b"", body).translate(None, _NOT_BRACKETS)
+    unescaped = _ESCAPE_RE.sub(b"", body)
+    brackets = _STRING_RE.sub(b"", unescaped).translate(None, _NOT_BRACKETS)
     if len(brackets) <= limit:
         return False
     steps = (_DEPTH_STEP[byte] for byte in brackets)
