@@ -469,3 +469,20 @@ def test_control_bytes_in_headers_are_refused_by_the_server(served: Served, valu
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert served.store.get_call("rtc_hostile") is None
     assert not [line for line in served.controller.output if "Traceback" in line]
+
+
+def test_body_cut_short_under_gunicorn_is_a_4xx(served: Served) -> None:
+    """A client that stops before its Content-Length gets a JSON 4xx, and nothing is stored."""
+    body = encoded(event(call_id="rtc_cut_short"))
+    lines = [b"POST /webhooks/openai HTTP/1.1", b"Host: 127.0.0.1", b"Connection: close"]
+    lines += [f"{name}: {value!s}".encode() for name, value in signed(body).items()]
+    lines.append(f"Content-Length: {len(body)}".encode())
+    with socket.create_connection(("127.0.0.1", served.controller.port), timeout=10) as sock:
+        sock.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body[:20])
+        sock.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))
+    status = int(answer.split(b" ", 2)[1])
+    assert 400 <= status < 500, answer
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"]
+    served.refusals += 1
+    assert served.store.get_call("rtc_cut_short") is None
