@@ -93,7 +93,7 @@ def controller_timings(output: list[str]) -> tuple[list[float], list[float]]:
     for line in output:
         if "webhook handled" not in line or not line.startswith("{"):
             continue
-        fields = dict(part.split("=", 1) for part in json.loads(line)["msg"].split() if "=" in part)
+        fields = json.loads(line)
         acting.append(float(fields["act_ms"]))
         handling.append(float(fields["ms"]))
     return acting, handling

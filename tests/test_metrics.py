@@ -299,15 +299,18 @@ def test_served_verification_failures_are_counted_by_reason(served: GunicornCont
     body = b'{"type": "realtime.call.incoming"}'
     url = served.webhook_url
     unsigned = httpx.post(url, content=body)
-    malformed = {**signed_headers(body), "webhook-timestamp": "yesterday"}
-    bad_timestamp = httpx.post(url, content=body, headers=malformed)
+    odd_bytes = {**signed_headers(body), "webhook-signature": "v1,\xe9t\xe9".encode("latin-1")}
+    malformed = httpx.post(url, content=body, headers=odd_bytes)
+    late = {**signed_headers(body), "webhook-timestamp": "yesterday"}
+    bad_timestamp = httpx.post(url, content=body, headers=late)
     stale = httpx.post(url, content=body, headers=signed_headers(body, age=3600))
     forged = httpx.post(url, content=body, headers=signed_headers(body, secret="whsec_Zm9yZ2Vk"))
-    assert [a.status_code for a in (unsigned, bad_timestamp, stale, forged)] == [400, 400, 401, 401]
+    answers = (unsigned, malformed, bad_timestamp, stale, forged)
+    assert [a.status_code for a in answers] == [400, 400, 400, 401, 401]
     samples = scrape(served.url)
     for reason in metrics.VERIFICATION_FAILURES:
         assert value(samples, "callcenter_webhook_verification_failures_total", reason=reason) == 1
-    assert value(samples, "callcenter_webhook_deliveries_total", result="invalid") == 4
+    assert value(samples, "callcenter_webhook_deliveries_total", result="invalid") == 5
 
 
 def test_served_control_latency_is_observed(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-import logging
+import re
 from collections.abc import Mapping, Sequence
 
 import openai
 
 from callcenter.errors import SignatureError
 
-logger = logging.getLogger(__name__)
-
 REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+# What the headers may hold (Standard Webhooks): an id of visible ASCII, Unix seconds, and
+# space-separated "v1,<base64>" signatures (several while a secret rotates).
+_WEBHOOK_ID_RE = re.compile(r"[\x21-\x7e]{1,256}")
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+_SIGNATURE_RE = re.compile(r"[\x20-\x7e]{1,4096}")
 
 
 class WebhookVerifier:
@@ -31,18 +35,20 @@ class WebhookVerifier:
     def verify(self, body: bytes, headers: Mapping[str, str]) -> str:
         """Return the ``webhook-id`` of a genuine delivery, or raise :class:`SignatureError`.
 
-        ``SignatureError.reason`` is one of ``unsigned``, ``bad_timestamp``, ``stale`` or
-        ``forged``; ``unsigned`` and ``bad_timestamp`` are malformed requests (400), the rest
-        authentication failures (401).
+        ``SignatureError.reason`` is one of ``unsigned``, ``malformed``, ``bad_timestamp``,
+        ``stale`` or ``forged``; the first three are malformed requests (400), the rest
+        authentication failures (401). The header values are checked before the SDK sees
+        them: it compares signatures as text, which fails on anything but ASCII.
         """
         lowered = {name.lower(): value for name, value in headers.items()}
-        missing = [name for name in REQUIRED_HEADERS if not lowered.get(name)]
-        if missing:
+        if any(not lowered.get(name) for name in REQUIRED_HEADERS):
             raise SignatureError("unsigned")
-        try:
-            int(lowered["webhook-timestamp"])
-        except ValueError:
-            raise SignatureError("bad_timestamp") from None
+        if not _WEBHOOK_ID_RE.fullmatch(lowered["webhook-id"]) or not _SIGNATURE_RE.fullmatch(
+            lowered["webhook-signature"]
+        ):
+            raise SignatureError("malformed")
+        if not _TIMESTAMP_RE.fullmatch(lowered["webhook-timestamp"]):
+            raise SignatureError("bad_timestamp")
         last: openai.InvalidWebhookSignatureError | None = None
         for secret in self._secrets:
             try:

@@ -1,11 +1,12 @@
 """Intake: verified, exactly-once handling of ``realtime.call.incoming`` webhooks.
 
 The path of one delivery: size and encoding checks, signature verification with the SDK,
-parsing into the SDK's typed event, an atomic claim in the store (which also records the
-routing decision, taken inside the claim so that the concurrency cap holds across
-workers), the call action through :mod:`callcenter.control`, and the hand-off of an
-accepted call to the runtime. Redeliveries, concurrent copies included, are answered 2xx
-and cause no second action.
+parsing into the SDK's typed event, checks of its untrusted values (:mod:`.sanitize`), an
+atomic claim in the store (which also records the routing decision, taken inside the claim
+so that the concurrency cap holds across workers), the call action through
+:mod:`callcenter.control`, and the hand-off of an accepted call to the runtime. Redeliveries,
+concurrent copies included, are answered 2xx and cause no second action. Every refusal is a
+4xx with the JSON error, one WARNING line and no side effect.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from callcenter.errors import (
     SignatureError,
     StoreError,
 )
-from callcenter.intake import routing
+from callcenter.intake import routing, sanitize
 from callcenter.intake.verify import WebhookVerifier
 from callcenter.observability import metrics
 from callcenter.observability.logs import bind_call
@@ -49,6 +50,9 @@ CALL_INCOMING = "realtime.call.incoming"
 # A claim older than this whose call is still "ringing" belongs to a worker that died
 # mid-decision; a redelivery may take it over. Longer than any control deadline.
 STALE_CLAIM = timedelta(seconds=15)
+
+# Signature failures that are malformed requests (400); the others are refusals (401).
+MALFORMED_REASONS = ("unsigned", "malformed", "bad_timestamp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +96,23 @@ class Intake:
         """Verify, claim, decide and act on one delivery; never raises for bad input."""
         received = time.perf_counter()
         reply = self._handle(body, headers, received)
-        metrics.webhook_handled(*_delivery_result(reply), time.perf_counter() - received)
+        self._answered_delivery(reply, time.perf_counter() - received)
         return reply
+
+    def refuse(self, status: int, code: str, message: str) -> WebhookReply:
+        """Answer a delivery refused before :meth:`handle` (its body too large, cut short)."""
+        reply = error_reply(status, code, message)
+        self._answered_delivery(reply, 0.0)
+        return reply
+
+    def _answered_delivery(self, reply: WebhookReply, seconds: float) -> None:
+        metrics.webhook_handled(*_delivery_result(reply), seconds)
+        if 400 <= reply.status < 500:
+            error = reply.body["error"]
+            logger.warning(
+                "webhook refused",
+                extra={"status": reply.status, "code": error["code"], "reason": error["message"]},
+            )
 
     def _handle(self, body: bytes, headers: Mapping[str, str], received: float) -> WebhookReply:
         try:
@@ -103,16 +122,21 @@ class Intake:
         try:
             webhook_id = self._verifier.verify(body, headers)
         except SignatureError as exc:
-            logger.warning("webhook rejected", extra={"reason": exc.reason})
             metrics.webhook_unverified(exc.reason)
-            if exc.reason in ("unsigned", "bad_timestamp"):
+            if exc.reason in MALFORMED_REASONS:
                 return error_reply(400, exc.reason, "The webhook signature headers are invalid.")
             return error_reply(401, exc.reason, "The webhook signature does not verify.")
+        if sanitize.json_too_deep(body):
+            return error_reply(
+                400, "too_deep", f"The body nests deeper than {sanitize.MAX_JSON_DEPTH} levels."
+            )
         try:
             payload = json.loads(body)
         except ValueError:
             return error_reply(400, "invalid_json", "The body is not JSON.")
         event_type = payload.get("type") if isinstance(payload, dict) else None
+        if not sanitize.valid_event_type(event_type):
+            return error_reply(400, "invalid_event", "The event has no valid type.")
         if event_type != CALL_INCOMING:
             logger.info("webhook ignored", extra={"webhook_id": webhook_id, "type": event_type})
             return WebhookReply(200, {"status": "ignored", "type": event_type})
@@ -120,6 +144,12 @@ class Intake:
             event = RealtimeCallIncomingWebhookEvent.model_validate(payload)
         except pydantic.ValidationError as exc:
             return error_reply(400, "invalid_event", _first_error(exc))
+        if not sanitize.valid_event_id(event.id):
+            return error_reply(400, "invalid_event", "The event id is malformed.")
+        if not sanitize.valid_call_id(event.data.call_id):
+            return error_reply(
+                400, "invalid_call_id", "The call_id is not an OpenAI call id (rtc_...)."
+            )
         with bind_call(event.data.call_id):
             return self._incoming(webhook_id, event, received)
 
@@ -127,8 +157,9 @@ class Intake:
         self, webhook_id: str, event: RealtimeCallIncomingWebhookEvent, received: float
     ) -> WebhookReply:
         data = event.data
+        headers, cleaned = sanitize.clean_sip_headers((h.name, h.value) for h in data.sip_headers)
         call = IncomingCall.from_sip_headers(
-            data.call_id, [(h.name, h.value) for h in data.sip_headers], data.sip_media_security
+            data.call_id, headers, sanitize.media_security(data.sip_media_security)
         )
         now = self._clock()
         decisions: list[routing.Decision] = []
@@ -165,6 +196,7 @@ class Intake:
             "act_ms": round((acting - received) * 1000, 2),
             "ms": round((time.perf_counter() - received) * 1000, 1),
             "reason": decision.reason,
+            "cleaned_headers": cleaned,
         }
         logger.info("webhook handled", extra=fields)
         return WebhookReply(
@@ -200,7 +232,10 @@ class Intake:
             logger.warning("call already answered elsewhere")
             return self._over(call_id, CallOutcome.CONFLICT, "the call was already answered (409)")
         except CallApiError as exc:
-            logger.error("call action failed", extra={"status": exc.status, "error": str(exc)})
+            logger.error(
+                "call action failed",
+                extra={"verb": exc.verb, "status": exc.status, "error": str(exc)},
+            )
             return self._over(call_id, CallOutcome.FAILED, str(exc))
 
     def _refer(self, call_id: str, decision: routing.Refer) -> CallOutcome:

@@ -46,7 +46,7 @@ LATENCY_BUCKETS = (
 # Tools call the company's systems: tens of milliseconds to their timeout.
 TOOL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-VERIFICATION_FAILURES = ("unsigned", "bad_timestamp", "stale", "forged")
+VERIFICATION_FAILURES = ("unsigned", "malformed", "bad_timestamp", "stale", "forged")
 DELIVERY_RESULTS = ("handled", "duplicate", "ignored", "invalid", "store_unavailable")
 STORE_WRITE_PROBLEMS = ("retried", "spilled", "dropped")
 NO_ROUTE = "none"

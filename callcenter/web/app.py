@@ -7,12 +7,13 @@ import os
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import IO
 
 import openai
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from callcenter.call.runtime import Runtime, RuntimeTimeouts
 from callcenter.config.loader import Config, check_route_tools, load_config, resolve_mcp_headers
@@ -32,6 +33,8 @@ from callcenter.tools.registry import load_tools
 logger = logging.getLogger(__name__)
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
+_TOO_LARGE = f"The body is larger than {MAX_WEBHOOK_BYTES} bytes."
+_READ_CHUNK = 64 * 1024
 EXTENSION = "callcenter"
 
 bp = Blueprint("callcenter", __name__)
@@ -152,8 +155,31 @@ def services() -> Services:
 @bp.post("/webhooks/openai")
 def webhook() -> tuple[Response, int]:
     """Receive a signed OpenAI webhook."""
-    reply = services().intake.handle(request.get_data(cache=False), dict(request.headers))
+    intake = services().intake
+    # Let one byte past the limit through werkzeug's own cap (which, on a chunked body, stops
+    # at the limit without a word), so that the count below sees it.
+    request.max_content_length = MAX_WEBHOOK_BYTES + 1
+    try:
+        body = _read_body(request.stream, MAX_WEBHOOK_BYTES)
+    except RequestEntityTooLarge:
+        reply = intake.refuse(413, "request_entity_too_large", _TOO_LARGE)
+    except ClientDisconnected:
+        reply = intake.refuse(400, "incomplete_body", "The body ended before its length.")
+    else:
+        reply = intake.handle(body, dict(request.headers))
     return _json(reply)
+
+
+def _read_body(stream: IO[bytes], limit: int) -> bytes:
+    """The whole body, counted as it arrives; RequestEntityTooLarge past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := stream.read(min(_READ_CHUNK, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise RequestEntityTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @bp.get("/healthz")
@@ -210,7 +236,7 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
     status = exc.code or 500
     message = exc.description or exc.name or "Error."
     if status == 413:
-        message = f"The body is larger than {MAX_WEBHOOK_BYTES} bytes."
+        message = _TOO_LARGE
     response = jsonify(error={"code": code, "message": message})
     for name, value in exc.get_headers():  # such as Allow on a 405
         if name.lower() != "content-type":
