@@ -28,6 +28,7 @@ from callcenter.store import (
 )
 from callcenter.store.engine import create_store_engine
 from callcenter.store.schema import metadata
+from callcenter.store.versioning import head_revision
 
 T0 = datetime(2025, 11, 22, 12, 0, tzinfo=UTC)
 STALE_AFTER = timedelta(seconds=30)
@@ -110,7 +111,8 @@ def test_check_refuses_a_database_that_was_never_migrated(store_url: str) -> Non
     with (
         Store.open(store_url) as store,
         pytest.raises(
-            StoreError, match=r"at revision none, expected 0003; run `callcenter migrate`"
+            StoreError,
+            match=rf"at revision none, expected {head_revision()}; run `callcenter migrate`",
         ),
     ):
         store.check()

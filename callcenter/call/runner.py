@@ -9,8 +9,10 @@ runtime's thread pool), REFER and hang-up run in threads, records go to the
 
 The socket closes for many reasons. After our own REFER or hang-up, or with a normal close,
 the call is over. A drop (1006, 1012...) is retried in place once by the SDK (our
-``on_reconnecting`` decides), then by fresh attaches with backoff until the reattach window
-passes; a handshake refused with a 4xx means the call is over. Pending tools are cancelled
+``on_reconnecting`` decides), then by fresh attaches, waiting as the
+:class:`~callcenter.call.reattach.ReattachPolicy` says until it gives up; a handshake
+refused with a 4xx means the call is over. A call taken over from another process starts
+from the actions of its restored session instead of a fresh start. Pending tools are cancelled
 when the call ends, and one summary line is logged.
 """
 
@@ -58,6 +60,7 @@ from callcenter.call.actions import (
     TimerFired,
     ToolDone,
 )
+from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.recorder import Recorder
 from callcenter.call.server_events import use_fast_parsing
 from callcenter.call.session import CallSession
@@ -66,7 +69,7 @@ from callcenter.observability import metrics
 from callcenter.observability.logs import set_call
 from callcenter.tools.registry import ToolRegistry, ToolResult, run_tool
 
-__all__ = ["CallActions", "CallRunner", "CallServices", "Connect", "Reattach"]
+__all__ = ["CallActions", "CallRunner", "CallServices", "Connect"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +85,8 @@ class CallActions(Protocol):
     def hangup(self, call_id: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Reattach:
-    """How long a dropped sideband is retried, in seconds, and the backoff between tries."""
-
-    window: float = 30.0
-    first_delay: float = 0.25
-    max_delay: float = 4.0
+def _unchanged(call_id: str) -> None:
+    """The default ``changed`` hook: nobody keeps the session's resume state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +99,25 @@ class CallServices:
     clock: Callable[[], datetime]
     tools: ToolRegistry
     executor: concurrent.futures.Executor
-    reattach: Reattach = Reattach()
+    reattach: ReattachPolicy = ReattachPolicy()
     close_timeout: float = 1.0  # our close of the socket at the end of a call
+    changed: Callable[[str], None] = _unchanged  # the session took an input (its state moved)
 
 
 class CallRunner:
     """Holds one call until it is over; :meth:`run` is its task."""
 
-    def __init__(self, session: CallSession, services: CallServices) -> None:
+    def __init__(
+        self,
+        session: CallSession,
+        services: CallServices,
+        *,
+        first: list[Action] | None = None,
+    ) -> None:
+        """``first``: the actions of a restored session, run instead of its ``start()``."""
         self.session = session
         self._services = services
+        self._first = first
         self._call_id = session.call.call_id
         self._inbox: asyncio.Queue[Input | RealtimeServerEvent] = asyncio.Queue()
         self._connection: AsyncRealtimeConnection | None = None
@@ -131,18 +138,22 @@ class CallRunner:
         loop = asyncio.get_running_loop()
         started = loop.time()
         reader: asyncio.Task[None] | None = None
+        changed = self._services.changed
         try:
-            await self._execute(self.session.start())
-            if self.session.needs_sideband and not self.session.finished:
+            first = self._first
+            resumed = first is not None
+            await self._execute(first if first is not None else self.session.start())
+            if (resumed or self.session.needs_sideband) and not self.session.finished:
                 reader = asyncio.create_task(self._hold_sideband())
             while not self.session.finished:
                 item = await self._inbox.get()
                 await self._execute(self.session.feed(item, loop.time()))
+                changed(self._call_id)
         except asyncio.CancelledError:
-            logger.info("call released call_id=%s (worker shutting down)", self._call_id)
+            logger.info("call released", extra={"reason": "handed over or shutting down"})
             raise
         except Exception:
-            logger.exception("call session failed call_id=%s", self._call_id)
+            logger.exception("call session failed")
             self._finish(Finish("failed"))
         finally:
             await self._stop(reader)
@@ -210,11 +221,8 @@ class CallRunner:
             outcome = "timeout"
         metrics.tool_ran(action.name, outcome, result.duration)
         logger.info(
-            "tool done call_id=%s name=%s result=%s ms=%.1f",
-            self._call_id,
-            action.name,
-            outcome,
-            result.duration * 1000,
+            "tool done",
+            extra={"tool": action.name, "result": outcome, "ms": round(result.duration * 1000, 1)},
         )
         self._inbox.put_nowait(ToolDone(action.call_id, result))
 
@@ -231,14 +239,16 @@ class CallRunner:
             else:
                 await asyncio.to_thread(control.hangup, self._call_id)
         except CallApiError as exc:
-            logger.warning("%s failed call_id=%s target=%s: %s", verb, self._call_id, uri, exc)
+            logger.warning(
+                "call action failed", extra={"verb": verb, "target": uri, "error": str(exc)}
+            )
             self._inbox.put_nowait(ControlDone(verb, uri, exc.status, str(exc)))
             return
         except Exception as exc:  # a task boundary: the session must hear how it ended
-            logger.exception("%s failed call_id=%s target=%s", verb, self._call_id, uri)
+            logger.exception("call action failed", extra={"verb": verb, "target": uri})
             self._inbox.put_nowait(ControlDone(verb, uri, None, type(exc).__name__))
             return
-        logger.info("%s done call_id=%s target=%s", verb, self._call_id, uri)
+        logger.info("call action done", extra={"verb": verb, "target": uri})
         self._inbox.put_nowait(ControlDone(verb, uri))
 
     def _set_timer(self, name: str, seconds: float) -> None:
@@ -258,14 +268,15 @@ class CallRunner:
         if kind == "escalation":
             metrics.escalation(str(payload["trigger"]))
             logger.info(
-                "call escalating call_id=%s trigger=%s target=%s ticket=%s",
-                self._call_id,
-                payload["trigger"],
-                payload["target"],
-                payload["ticket"],
+                "call escalating",
+                extra={
+                    "trigger": payload["trigger"],
+                    "target": payload["target"],
+                    "ticket": payload["ticket"],
+                },
             )
         elif logger.isEnabledFor(logging.DEBUG):  # transcripts and arguments: DEBUG only
-            logger.debug("call %s call_id=%s %s", kind, self._call_id, payload)
+            logger.debug("call record", extra={"kind": kind, "data": payload})
 
     def _save_handoff(self, handoff: SaveHandoff) -> None:
         store = self._services.recorder.store
@@ -305,15 +316,15 @@ class CallRunner:
     async def _hold_sideband(self) -> None:
         """Attach, pass events to the inbox, reattach after drops; report the socket's end."""
         loop = asyncio.get_running_loop()
-        reattach = self._services.reattach
-        delay = reattach.first_delay
+        policy = self._services.reattach
+        attempt = 0  # failed attaches since the drop began
         while True:
             code: int | None = None
             try:
                 async with self._services.connect(self._call_id, self._on_reconnecting) as conn:
                     use_fast_parsing(conn)
                     self._connection, self._dropped_at = conn, None
-                    delay = reattach.first_delay
+                    attempt = 0
                     await self._flush_outbox(conn)
                     async for event in conn:
                         self._dropped_at = None
@@ -321,7 +332,7 @@ class CallRunner:
                 code = 1000  # closed normally: the call is over
             except InvalidStatus as exc:
                 status = exc.response.status_code
-                logger.info("sideband refused call_id=%s status=%d", self._call_id, status)
+                logger.info("sideband refused", extra={"status": status})
                 code = 1000 if status < 500 else None
             except openai.WebSocketConnectionClosedError as exc:
                 self._outbox[:0] = exc.unsent_messages
@@ -329,9 +340,9 @@ class CallRunner:
             except ConnectionClosed as exc:
                 code = _close_code(exc)
             except (OSError, TimeoutError) as exc:
-                logger.info("sideband attach failed call_id=%s: %s", self._call_id, exc)
+                logger.info("sideband attach failed", extra={"error": str(exc)})
             except Exception:  # a task boundary: a bug here must not leave the call unheld
-                logger.exception("sideband failed call_id=%s; reattaching", self._call_id)
+                logger.exception("sideband failed; reattaching")
             finally:
                 self._connection = None
             if (code is not None and not is_recoverable_close(code)) or self.session.leaving:
@@ -341,12 +352,13 @@ class CallRunner:
             dropped_at = (
                 self._dropped_at if self._dropped_at is not None else self._dropped(now, code)
             )
-            if now - dropped_at >= reattach.window:
-                logger.warning("sideband lost call_id=%s: no reattach in time", self._call_id)
+            attempt += 1
+            delay = policy.next_delay(attempt, now - dropped_at)
+            if delay is None:
+                logger.warning("sideband lost", extra={"reason": "no reattach in time"})
                 self._inbox.put_nowait(SocketClosed(lost=True))
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 2, reattach.max_delay)
             metrics.sideband_reattach()
 
     def _on_reconnecting(self, event: ReconnectingEvent) -> ReconnectingOverrides | None:
@@ -362,7 +374,7 @@ class CallRunner:
         """A drop begins at ``now``: tell the session, return ``now``."""
         self._dropped_at = now
         self.drops += 1
-        logger.warning("sideband dropped call_id=%s code=%s; reattaching", self._call_id, code)
+        logger.warning("sideband dropped; reattaching", extra={"code": code})
         self._inbox.put_nowait(SocketDropped(code))
         return now
 
@@ -396,19 +408,19 @@ class CallRunner:
             return
         usage = session.usage
         logger.info(
-            "call over call_id=%s route=%s outcome=%s seconds=%.1f trigger=%s tools=%d "
-            "lines=%d attaches=%d drops=%d input_tokens=%d output_tokens=%d",
-            self._call_id,
-            session.call.route,
-            session.outcome,
-            seconds,
-            session.trigger,
-            session.tool_runs,
-            session.transcript_lines,
-            session.attaches,
-            self.drops,
-            usage.input_tokens,
-            usage.output_tokens,
+            "call over",
+            extra={
+                "route": session.call.route,
+                "outcome": session.outcome,
+                "seconds": round(seconds, 1),
+                "trigger": session.trigger,
+                "tools": session.tool_runs,
+                "lines": session.transcript_lines,
+                "attaches": session.attaches,
+                "drops": self.drops,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+            },
         )
 
 

@@ -47,12 +47,16 @@ from callcenter.store.records import (
     NewEvent,
     WebhookEventRecord,
 )
-from callcenter.store.schema import UtcDateTime, call_events, calls, webhook_events
+from callcenter.store.schema import UtcDateTime, call_events, calls, leases, webhook_events
 from callcenter.store.versioning import current_revision, head_revision, upgrade_to_head
 
 logger = logging.getLogger(__name__)
 
 INCOMING_CALL_EVENT: Final = "realtime.call.incoming"
+
+# How long a claim's lease lasts before the runtime holds the call (see store.leases): a
+# ringing call whose claimer died stops holding a slot against the cap after this.
+CLAIM_LEASE: Final = timedelta(seconds=10)
 
 # Advisory lock keys (PostgreSQL), the ASCII of "callclm1" and "callmig1".
 _CLAIM_LOCK_KEY: Final = 0x63616C6C636C6D31
@@ -108,7 +112,9 @@ class Store:
             except CommandError as exc:
                 raise StoreError(f"migrate failed: {exc}") from exc
         if before != head_revision():
-            logger.info("store migrated url=%s from=%s to=%s", self.url, before, head_revision())
+            logger.info(
+                "store migrated", extra={"url": self.url, "from": before, "to": head_revision()}
+            )
 
     def check(self) -> None:
         """Raise StoreError unless the database answers and its schema is at the head."""
@@ -151,7 +157,7 @@ class Store:
             )
             if existing is not None and not stale:
                 return ClaimResult.DUPLICATE, None
-            decision = decide(_count_live(conn, excluding=call.call_id))
+            decision = decide(_count_live(conn, now, excluding=call.call_id))
             claim = {
                 "route": decision.route,
                 "decision": decision.decision,
@@ -169,11 +175,13 @@ class Store:
             else:
                 conn.execute(update(calls).where(calls.c.call_id == call.call_id).values(**claim))
                 logger.warning(
-                    "stale claim taken over call_id=%s from_owner=%s owner=%s",
-                    call.call_id,
-                    existing.owner,
-                    owner,
+                    "stale claim taken over", extra={"from_owner": existing.owner, "owner": owner}
                 )
+            lease = {"owner": owner, "expires_at": now + CLAIM_LEASE}
+            conn.execute(
+                _UPSERT_LEASE[conn.dialect.name],
+                {"call_id": call.call_id, "state": None, "takeovers": 0, **lease},
+            )
         return ClaimResult.CLAIMED, decision
 
     def release_claim(self, call_id: str, *, owner: str | None = None) -> None:
@@ -192,9 +200,14 @@ class Store:
                         call_events.c.call_id.in_(select(calls.c.call_id).where(ringing))
                     )
                 )
+                conn.execute(
+                    delete(leases).where(
+                        leases.c.call_id.in_(select(calls.c.call_id).where(ringing))
+                    )
+                )
                 conn.execute(delete(calls).where(ringing))
         except StoreError as exc:
-            logger.warning("claim not released call_id=%s: %s", call_id, exc)
+            logger.warning("claim not released", extra={"error": str(exc)})
 
     # -- state changes -----------------------------------------------------------------------
 
@@ -227,19 +240,19 @@ class Store:
             values["ended_at"] = at
         from_statuses = (RINGING, ACTIVE) if status == REFERRED else (RINGING,)
         if not self._transition("mark_answered", call_id, from_statuses, values, at):
-            logger.warning("answer not recorded call_id=%s status=%s: wrong state", call_id, status)
+            logger.warning("answer not recorded: wrong state", extra={"status": status})
 
     def mark_failed(self, call_id: str, *, outcome: str, error: str, at: datetime) -> None:
         """A ringing, active or referred call failed: status "failed", ended at ``at``."""
         values = {"status": FAILED, "outcome": outcome, "error": error, "ended_at": at}
         if not self._transition("mark_failed", call_id, (RINGING, ACTIVE, REFERRED), values, at):
-            logger.warning("failure not recorded call_id=%s: call not live (%s)", call_id, error)
+            logger.warning("failure not recorded: call not live", extra={"error": error})
 
     def mark_ended(self, call_id: str, *, outcome: str, at: datetime) -> None:
         """An active or referred call ended; a no-op for a call that is not (already ended)."""
         values = {"status": ENDED, "outcome": outcome, "ended_at": at}
         if not self._transition("mark_ended", call_id, (ACTIVE, REFERRED), values, at):
-            logger.debug("end not recorded call_id=%s: call not active or referred", call_id)
+            logger.debug("end not recorded: call not active or referred")
 
     def set_owner(self, call_id: str, owner: str | None) -> None:
         """Record which worker ("host:pid") holds the call, or None for nobody."""
@@ -293,21 +306,34 @@ class Store:
         values: dict[str, Any],
         at: datetime,
     ) -> bool:
-        """Apply ``values`` to the call if its status is one of ``from_statuses``."""
+        """Apply ``values`` to the call if its status is one of ``from_statuses``.
+
+        A call that leaves the live statuses loses its lease: nobody holds it any more.
+        """
         with transaction(self._engine, what, write=True) as conn:
             result = conn.execute(
                 update(calls)
                 .where(calls.c.call_id == call_id, calls.c.status.in_(from_statuses))
                 .values(**values, updated_at=at)
             )
-        return result.rowcount > 0
+            changed = result.rowcount > 0
+            if changed and values["status"] not in LIVE_STATUSES:
+                conn.execute(delete(leases).where(leases.c.call_id == call_id))
+        return changed
 
     # -- reading -----------------------------------------------------------------------------
 
-    def count_active_calls(self) -> int:
-        """How many calls are ringing or active."""
+    def count_active_calls(self, now: datetime | None = None) -> int:
+        """How many calls are ringing or active and held under a lease alive at ``now``.
+
+        A row whose holder died (its lease expired) holds no slot: it is a call being taken
+        over, or a stale row. Without ``now``, every ringing or active row counts.
+        """
         with transaction(self._engine, "count_active_calls", write=False) as conn:
-            return _count_live(conn)
+            if now is None:
+                count: int = conn.execute(_COUNT_ROWS).scalar_one()
+                return count
+            return _count_live(conn, now)
 
     def get_call(self, call_id: str) -> CallRecord | None:
         """The call, or None if the store never claimed it."""
@@ -371,9 +397,29 @@ _SELECT_CLAIM: Final = select(calls.c.status, calls.c.claimed_at, calls.c.owner)
 _INSERT_CALL: Final = insert(calls)
 _COUNT_LIVE: Final = (
     select(func.count())
-    .select_from(calls)
-    .where(calls.c.status.in_(LIVE_STATUSES), calls.c.call_id != bindparam("excluding"))
+    .select_from(calls.join(leases, leases.c.call_id == calls.c.call_id))
+    .where(
+        calls.c.status.in_(LIVE_STATUSES),
+        calls.c.call_id != bindparam("excluding"),
+        leases.c.expires_at > bindparam("now", type_=UtcDateTime()),
+    )
 )
+_COUNT_ROWS: Final = (
+    select(func.count()).select_from(calls).where(calls.c.status.in_(LIVE_STATUSES))
+)
+
+
+def _upsert_lease(dialect: Any) -> Any:
+    """Insert a call's lease, or hand an existing one to the new claimer."""
+    statement = dialect.insert(leases)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["call_id"],
+        set_={"owner": excluded.owner, "expires_at": excluded.expires_at, "state": None},
+    )
+
+
+_UPSERT_LEASE: Final = {"postgresql": _upsert_lease(postgresql), "sqlite": _upsert_lease(sqlite)}
 _ANOTHER_COPY: Final = {
     "deliveries": webhook_events.c.deliveries + 1,
     "last_seen_at": bindparam("seen_at", type_=UtcDateTime()),
@@ -405,8 +451,8 @@ def _record_delivery(conn: Connection, call: NewCall) -> None:
     )
 
 
-def _count_live(conn: Connection, *, excluding: str | None = None) -> int:
-    count: int = conn.execute(_COUNT_LIVE, {"excluding": excluding or ""}).scalar_one()
+def _count_live(conn: Connection, now: datetime, *, excluding: str | None = None) -> int:
+    count: int = conn.execute(_COUNT_LIVE, {"excluding": excluding or "", "now": now}).scalar_one()
     return count
 
 

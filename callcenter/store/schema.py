@@ -167,3 +167,17 @@ audit = Table(
     Column("detail", JSON, nullable=False),
     Index("ix_audit_at", "at"),
 )
+
+# -- sideband leases (revision 0005) ----------------------------------------------------------
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("call_id", Text, primary_key=True),
+    Column("owner", Text, nullable=False),  # "host:pid:token" of the process holding the call
+    Column("expires_at", UtcDateTime, nullable=False),  # past it, any live worker may take over
+    Column("state", JSON),  # what the session needs to resume (callcenter.call.resume)
+    Column("takeovers", Integer, nullable=False),
+    Index("ix_leases_expires_at", "expires_at"),
+    Index("ix_leases_owner", "owner"),
+)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,7 +15,7 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
 from werkzeug.exceptions import HTTPException
 
-from callcenter.call.runtime import Runtime, RuntimeTimeouts
+from callcenter.call.runtime import LeaseTimings, Runtime, RuntimeTimeouts
 from callcenter.config.loader import Config, check_route_tools, load_config, resolve_mcp_headers
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.errors import StoreError
@@ -25,6 +26,7 @@ from callcenter.operators.api import install_operator_api
 from callcenter.operators.console import install_console
 from callcenter.settings import Settings
 from callcenter.store import Store
+from callcenter.store.leases import LeaseStore
 from callcenter.tools.registry import load_tools
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,12 @@ class Services:
         self.runtime = runtime
         self.intake = intake
         self.on_close: list[Callable[[], None]] = []  # run first by close()
+        self.draining = False
+
+    def drain(self) -> None:
+        """Stop being ready (/readyz 503) and hand every held call over to another worker."""
+        self.draining = True
+        self.runtime.drain()
 
     def close(self) -> None:
         """Release the calls held by this worker and the store's connections."""
@@ -77,7 +85,7 @@ def create_app(
         api_key=settings.openai_api_key, base_url=settings.openai_base_url
     )
     control = CallControl(client, ControlPolicy(deadline=settings.control_deadline))
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    owner = process_owner()
 
     timeouts = runtime_timeouts or RuntimeTimeouts()
 
@@ -100,6 +108,9 @@ def create_app(
         config=config,
         tools=tools,
         timeouts=timeouts,
+        leases=LeaseStore(store),
+        owner=owner,
+        lease_timings=LeaseTimings.for_ttl(settings.lease_seconds),
     )
     intake = Intake(
         config=config,
@@ -120,8 +131,14 @@ def create_app(
     install_console(app, settings)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
-    logger.info("controller ready owner=%s config=%s", owner, config.summary())
+    runtime.open()  # leases kept, and orphaned calls taken over, from now on
+    logger.info("controller ready", extra={"owner": owner, "config": config.summary()})
     return app
+
+
+def process_owner() -> str:
+    """An owner id for leases and claims, unique per process start (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def services() -> Services:
@@ -154,6 +171,8 @@ def prometheus_metrics() -> Response:
 def readyz() -> tuple[Response, int]:
     """Readiness: the store is reachable and migrated, the config is loaded."""
     found = services()
+    if found.draining:
+        return jsonify(error={"code": "draining", "message": "This worker is stopping."}), 503
     try:
         found.store.check()
     except StoreError as exc:
@@ -179,5 +198,5 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
 
 
 def _unexpected_error(exc: Exception) -> tuple[Response, int]:
-    logger.exception("unhandled error on %s %s", request.method, request.path)
+    logger.exception("unhandled error", extra={"method": request.method, "path": request.path})
     return jsonify(error={"code": "internal_error", "message": "Internal error."}), 500
