@@ -47,14 +47,18 @@ TOOL_ACROSS: tuple[Step, ...] = (
 
 
 def serve(
-    tmp_path: Path, env: Mapping[str, str], *, workers: int = 2, name: str = "node"
+    tmp_path: Path,
+    env: Mapping[str, str],
+    *,
+    workers: int = 2,
+    name: str = "node",
+    lease: bool = True,
 ) -> GunicornController:
-    """`callcenter serve` on the test config with short leases, ready."""
+    """`callcenter serve` on the test config, ready; with ``lease``, short leases."""
     config = tmp_path / f"{name}.toml"
     config.write_text(CONFIG)
-    return GunicornController(
-        {**env, "CALLCENTER_LEASE_SECONDS": LEASE_SECONDS}, config, workers=workers
-    )
+    extra = {"CALLCENTER_LEASE_SECONDS": LEASE_SECONDS} if lease else {}
+    return GunicornController({**env, **extra}, config, workers=workers)
 
 
 def place(

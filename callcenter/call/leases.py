@@ -9,7 +9,8 @@ blocks it: every store call runs in a thread, one at a time. Three loops:
 - **state**: every ``state_every`` seconds, the resume state of the calls whose session
   moved is written beside their leases (one statement).
 - **takeover**: every ``scan_every`` seconds, or at once when PostgreSQL notifies a
-  release, expired leases are looked for and taken; the runtime reattaches each call and
+  release (every second on SQLite, which cannot notify), expired leases are looked for
+  and taken; the runtime reattaches each call and
   restores its session. Active calls from before leases existed get an expired lease at start.
 
 Production timings keep a dead holder's calls reattached within 10 s: a lease lasts
@@ -41,6 +42,7 @@ class LeaseTimings:
     ttl: float = 6.0  # a lease lasts this long after its last renewal
     renew_every: float = 2.0
     scan_every: float = 2.0  # expired leases are looked for this often (and on a NOTIFY)
+    scan_unnotified: float = 1.0  # ...at most this long apart where no NOTIFY wakes (SQLite)
     state_every: float = 0.2  # the resume state of calls that moved is written this often
     ringing_bound: float = 30.0  # a call a dead claimer left ringing this long is resolved
     take_at_once: int = 50  # expired leases taken by one scan
@@ -49,6 +51,10 @@ class LeaseTimings:
     def for_ttl(cls, ttl: float) -> LeaseTimings:
         """Timings scaled to a lease of ``ttl`` seconds (renewed and scanned every third)."""
         return cls(ttl=ttl, renew_every=ttl / 3, scan_every=ttl / 3)
+
+    def scan_interval(self, notified: bool) -> float:
+        """How long a taker waits between two looks (a drain's release wakes it if notified)."""
+        return self.scan_every if notified else min(self.scan_every, self.scan_unnotified)
 
 
 class KeeperHost(Protocol):
@@ -179,7 +185,7 @@ class LeaseKeeper:
                 logger.exception("lease takeover failed")
             self._wake.clear()
             try:
-                async with asyncio.timeout(self.timings.scan_every):
+                async with asyncio.timeout(self.timings.scan_interval(self._listener is not None)):
                     await self._wake.wait()
             except TimeoutError:
                 pass
