@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from callcenter.call.actions import Record, RunTool, Send, SetTimer, ToolDone
+from callcenter.call.actions import HangUp, Record, RunTool, Send, SetTimer, ToolDone
+from callcenter.call.escalation import ticket_for
 from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.resume import INTERRUPTED, ResumeState
 from callcenter.call.session import CallSession
@@ -143,3 +144,24 @@ def test_reattach_gives_up_after_its_window() -> None:
     policy = ReattachPolicy(window=5.0)
     assert policy.next_delay(1, 4.9) is not None
     assert policy.next_delay(1, 5.0) is None
+
+
+def test_a_handoff_cut_short_starts_again_after_a_takeover() -> None:
+    """A call taken over mid-handoff is handed off again: same ticket, same target."""
+    session = talking()
+    feed(session, user_item("item_a"), heard("item_a", "Can I talk to a human?"))
+    assert session.phase == "handing_off"
+    taker, first = moved(session)
+    [escalation] = [a for a in first if isinstance(a, Record) and a.kind == "escalation"]
+    assert escalation.data["target"] == "desk"
+    assert escalation.data["ticket"] == ticket_for(CALL_ID, 1)
+    assert taker.phase == "handing_off"
+
+
+def test_an_ending_cut_short_hangs_up_after_a_takeover() -> None:
+    """A call taken over while saying goodbye is hung up at once, with its outcome."""
+    session = talking()
+    feed(session, function_call("resp_e", "fc_e", "end_call", {"reason": "done"}))
+    assert session.phase == "ending"
+    _, first = moved(session)
+    assert any(isinstance(a, HangUp) for a in first)

@@ -42,6 +42,11 @@ class ResumeState:
     running: dict[str, str] = field(default_factory=dict)  # tool call_id -> tool name
     tool_runs: int = 0
     usage: dict[str, int | float] = field(default_factory=dict)
+    # a way out under way: "handing_off" | "transferring" | "ending", with what it needs
+    leaving: str | None = None
+    trigger: str | None = None
+    target: str | None = None  # the first target of the handoff
+    outcome: str | None = None  # the outcome of an ending
 
     def as_data(self) -> dict[str, Any]:
         """JSON-ready data."""

@@ -62,7 +62,7 @@ from callcenter.call.actions import (
     ToolDone,
 )
 from callcenter.call.departure import DEFAULT_HANDOFF, Departure, SessionTimings
-from callcenter.call.escalation import Trigger, Triggers
+from callcenter.call.escalation import TRIGGERS, Trigger, Triggers
 from callcenter.call.responses import KEY, ResponseQueue, say_exactly
 from callcenter.call.resume import INTERRUPTED, ResumeState
 from callcenter.call.tool_calls import ToolCalls, output_event
@@ -248,6 +248,7 @@ class CallSession:
         """What another process needs to go on with this call (see callcenter.call.resume)."""
         seq, pending, lines = self._transcript.state()
         call, triggers = self.call, self._triggers
+        stage, trigger, target, outcome = self._departure.under_way()
         return ResumeState(
             route=call.route,
             greeting=call.greeting,
@@ -266,6 +267,10 @@ class CallSession:
             running=self._tools.running(),
             tool_runs=self._tools.finished,
             usage=dict(self.usage.as_data()),
+            leaving=stage if stage in ("handing_off", "transferring", "ending") else None,
+            trigger=trigger,
+            target=target,
+            outcome=outcome,
         )
 
     def resume(self, state: ResumeState, elapsed: float) -> list[Action]:
@@ -273,7 +278,8 @@ class CallSession:
 
         The call keeps its greeting said, its transcript positions and counters; each tool
         call that was running is answered to the model as interrupted, then the model goes
-        on. A call never greeted is greeted on its next attach.
+        on. A handoff under way starts again (same ticket, the line said again); an ending
+        hangs up at once. A call never greeted is greeted on its next attach.
         """
         self.attaches = state.attaches
         self._keys = state.keys
@@ -296,9 +302,20 @@ class CallSession:
             data = {"call_id": call_id, "name": name, "ok": False, "error": INTERRUPTED}
             actions.append(Record("tool", data))
             self._triggers.on_tool_result(False)
+        if state.leaving is not None:
+            return actions + self._carry_on(state)
         if state.running:
             actions += self._ask("followup")
         return actions
+
+    def _carry_on(self, state: ResumeState) -> list[Action]:
+        """Go on with the way out a takeover cut short."""
+        departure = self._departure
+        if state.leaving == "ending":
+            return departure.end("taken over while ending", state.outcome or "completed", None)
+        if state.trigger in TRIGGERS:
+            return departure.escalate(state.trigger, "taken over during a handoff", state.target)
+        return departure.transfer_route(self.call.transfer_to, None)  # a refer route
 
     # -- the conversation --------------------------------------------------------------------
 

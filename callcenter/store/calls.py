@@ -255,7 +255,7 @@ class Store:
             logger.debug("end not recorded: call not active or referred")
 
     def set_owner(self, call_id: str, owner: str | None) -> None:
-        """Record which worker ("host:pid") holds the call, or None for nobody."""
+        """Record which process ("host:pid:token") holds the call, or None for nobody."""
         with transaction(self._engine, "set_owner", write=True) as conn:
             conn.execute(update(calls).where(calls.c.call_id == call_id).values(owner=owner))
 

@@ -82,7 +82,7 @@ calls = Table(
     Column("decided_at", UtcDateTime, nullable=False),
     Column("answered_at", UtcDateTime),
     Column("ended_at", UtcDateTime),
-    Column("owner", Text),  # "host:pid" of the worker holding the call
+    Column("owner", Text),  # "host:pid:token" of the process holding the call
     Column("error", Text),
     Column("updated_at", UtcDateTime, nullable=False),
     # what the sideband learned (revision 0002)
@@ -143,7 +143,7 @@ commands = Table(
     Column("payload", JSON, nullable=False),
     Column("operator", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
-    Column("claimed_by", Text),  # "host:pid" of the worker executing it
+    Column("claimed_by", Text),  # "host:pid:token" of the worker executing it
     Column("done_at", UtcDateTime),
     Column("result", Text),
     Index("ix_commands_call_id_done_at", "call_id", "done_at"),
