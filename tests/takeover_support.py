@@ -96,11 +96,13 @@ def owner_pid(owner: str) -> int:
 
 
 def holders(store: Store, calls: Iterable[EmulatedCall]) -> dict[int, list[EmulatedCall]]:
-    """The calls by the pid of the process holding them."""
-    found = states(store)
+    """The calls by the pid of the process holding them (or the last one, once ended)."""
     by_pid: dict[int, list[EmulatedCall]] = {}
     for call in calls:
-        by_pid.setdefault(owner_pid(found[call.call_id][0]), []).append(call)
+        record = store.get_call(call.call_id)
+        assert record is not None
+        assert record.owner is not None
+        by_pid.setdefault(owner_pid(record.owner), []).append(call)
     return by_pid
 
 
