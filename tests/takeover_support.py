@@ -53,10 +53,11 @@ def serve(
     workers: int = 2,
     name: str = "node",
     lease: bool = True,
+    config_text: str = CONFIG,
 ) -> GunicornController:
     """`callcenter serve` on the test config, ready; with ``lease``, short leases."""
     config = tmp_path / f"{name}.toml"
-    config.write_text(CONFIG)
+    config.write_text(config_text)
     extra = {"CALLCENTER_LEASE_SECONDS": LEASE_SECONDS} if lease else {}
     return GunicornController({**env, **extra}, config, workers=workers)
 

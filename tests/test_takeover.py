@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from callcenter.emulator import EmulatorThread
+from callcenter.emulator.script import HangUp, Say
 from callcenter.store import Store
+from tests.harness import wait_for
+from tests.sideband_support import CONFIG
 from tests.takeover_support import (
     LONG,
     TALK_ACROSS,
@@ -103,5 +107,68 @@ def test_two_hundred_calls_of_a_killed_worker_are_taken_over(
             wait_ended(store, calls, timeout=180)
             check_continued(store, victims)
             check_no_slot_held(store)
+    finally:
+        node.stop()
+
+
+def test_a_stalled_worker_lets_its_taken_calls_go(
+    emulator: EmulatorThread, controller_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    """SIGSTOP past the lease: the other worker takes the calls; woken, the first lets go."""
+    node = serve(tmp_path, controller_env, workers=2)
+    try:
+        calls = place(emulator, node.webhook_url, TALK_ACROSS, 4)
+        with Store.open(store_url) as store:
+            wait_settled(store, calls)
+            pid, stalled = max(holders(store, calls).items(), key=lambda item: len(item[1]))
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                wait_reattached(stalled, time.monotonic())
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            lapsed = {call.call_id for call in stalled}
+
+            def let_go() -> bool:
+                lines = [json.loads(line) for line in node.output if line.startswith("{")]
+                gone = {
+                    line.get("call_id")
+                    for line in lines
+                    if line["msg"] in ("lease lapsed", "call let go", "lease lost")
+                }
+                return lapsed <= gone
+
+            wait_for(let_go, what="the stalled worker to let its calls go")
+            for call in calls:
+                if call not in stalled:
+                    emulator.caller_hangs_up(call.call_id)
+            wait_ended(store, calls)
+            check_continued(store, stalled)
+            check_no_slot_held(store)
+    finally:
+        node.stop()
+
+
+def test_calls_gone_while_unheld_free_their_slots(
+    emulator: EmulatorThread, controller_env: dict[str, str], store_url: str, tmp_path: Path
+) -> None:
+    """Callers who hung up while their worker was dead hold no slot: new calls get in."""
+    limited = CONFIG + '\n[limits]\nmax_concurrent_calls = 3\nwhen_full = "reject:486"\n'
+    node = serve(tmp_path, controller_env, workers=1, config_text=limited)
+    try:
+        calls = place(emulator, node.webhook_url, TALK_ACROSS, 3)
+        with Store.open(store_url) as store:
+            wait_settled(store, calls)
+            [pid] = holders(store, calls)
+            os.kill(pid, signal.SIGKILL)
+            for call in calls:
+                emulator.caller_hangs_up(call.call_id)
+            wait_ended(store, calls)  # taken over by the next worker: reattach refused
+            check_no_slot_held(store)
+            fresh = place(emulator, node.webhook_url, (Say("Hello?"), HangUp()), 3)
+            wait_for(
+                lambda: all(call.state.value == "ended" for call in fresh),
+                what="the new calls to be answered and end",
+            )
+            assert not [r for c in fresh for r in c.rest_requests if r.verb == "reject"]
     finally:
         node.stop()

@@ -7,7 +7,9 @@ blocks it: every store call runs in a thread, one at a time. Three loops:
   held here; a call whose lease another process took is let go (its sideband closed,
   never hung up).
 - **state**: every ``state_every`` seconds, the resume state of the calls whose session
-  moved is written beside their leases (one statement).
+  moved is written beside their leases (one statement). A process whose last working
+  renewal is older than a lease (it was stopped, or swapped out) lets every call go,
+  and no call acts on any input meanwhile: another process may hold them now.
 - **takeover**: every ``scan_every`` seconds, or at once when PostgreSQL notifies a
   release (every second on SQLite, which cannot notify), expired leases are looked for
   and taken; the runtime reattaches each call and
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -92,6 +95,9 @@ class LeaseKeeper:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: LeaseListener | None = None
+        self._renewed_at: float | None = None  # when the last renewal that worked began
+        self._store_down = False  # the last renewal failed: nobody can take calls either
+        self._letting_go = False  # a lapse was seen: its calls are being let go
 
     @property
     def store(self) -> LeaseStore:
@@ -106,6 +112,17 @@ class LeaseKeeper:
         """The call's session moved: write its state on the next tick (loop thread)."""
         self._changed.add(call_id)
 
+    def lapsed(self) -> bool:
+        """This process's leases may have expired (it stalled: stopped, swapped out).
+
+        Its calls may be someone else's now, so none of them may act, even before a
+        renewal tells. A store that is down is no lapse: nobody can take calls meanwhile.
+        """
+        renewed = self._renewed_at
+        if renewed is None or self._store_down:
+            return False
+        return time.monotonic() - renewed > self.timings.ttl
+
     def wake(self) -> None:
         """Look for expired leases now (any thread)."""
         loop, event = self._loop, self._wake
@@ -116,6 +133,7 @@ class LeaseKeeper:
         """Keep leases until cancelled."""
         self._loop = asyncio.get_running_loop()
         self._lock, self._wake = asyncio.Lock(), asyncio.Event()
+        self._renewed_at = time.monotonic()
         if LeaseListener.supported(self._leases.engine):
             self._listener = LeaseListener(self._leases.engine, self.wake)
             self._listener.start()
@@ -151,19 +169,33 @@ class LeaseKeeper:
                 logger.exception("lease keeper failed")
 
     async def _renew(self, host: KeeperHost) -> None:
+        started = time.monotonic()
         held = host.held()
         if not held:
+            self._renewed_at = started
             return
         now = self._clock()
-        renewed = await self._store_call(
-            "renew", self._leases.renew, held, owner=self.owner, now=now, until=self.until(now)
-        )
+        try:
+            renewed = await self._store_call(
+                "renew", self._leases.renew, held, owner=self.owner, now=now, until=self.until(now)
+            )
+        except StoreError:
+            self._store_down = True
+            raise
+        self._store_down, self._renewed_at = False, started
         for call_id in set(held) - renewed:
             with bind_call(call_id):
                 logger.warning("lease lost", extra={"owner": self.owner})
             host.let_go(call_id)
 
     async def _save(self, host: KeeperHost) -> None:
+        lapsed = self.lapsed()
+        if lapsed and not self._letting_go:  # once per lapse, until a renewal ends it
+            for call_id in host.held():
+                with bind_call(call_id):
+                    logger.warning("lease lapsed", extra={"reason": "this process stalled"})
+                host.let_go(call_id)
+        self._letting_go = lapsed
         changed, self._changed = self._changed, set()
         states = host.states(changed)
         if states:
@@ -177,7 +209,7 @@ class LeaseKeeper:
                 if first:
                     await self._store_call("adopt", self._leases.adopt_orphans, now=self._clock())
                     first = False
-                if not host.draining:
+                if not host.draining and not self.lapsed():
                     await self._take(host)
             except StoreError as exc:
                 logger.warning("lease store unavailable", extra={"error": str(exc)})

@@ -89,6 +89,11 @@ def _unchanged(call_id: str) -> None:
     """The default ``changed`` hook: nobody keeps the session's resume state."""
 
 
+def _held() -> bool:
+    """The default ``lapsed`` hook: no lease, so it never lapses."""
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class CallServices:
     """What every call of a runtime shares."""
@@ -102,6 +107,7 @@ class CallServices:
     reattach: ReattachPolicy = ReattachPolicy()
     close_timeout: float = 1.0  # our close of the socket at the end of a call
     changed: Callable[[str], None] = _unchanged  # the session took an input (its state moved)
+    lapsed: Callable[[], bool] = _held  # this process stalled past its leases: act no more
 
 
 class CallRunner:
@@ -138,7 +144,7 @@ class CallRunner:
         loop = asyncio.get_running_loop()
         started = loop.time()
         reader: asyncio.Task[None] | None = None
-        changed = self._services.changed
+        changed, lapsed = self._services.changed, self._services.lapsed
         try:
             first = self._first
             resumed = first is not None
@@ -147,6 +153,9 @@ class CallRunner:
                 reader = asyncio.create_task(self._hold_sideband())
             while not self.session.finished:
                 item = await self._inbox.get()
+                if lapsed():  # another process may hold the call now: leave it to them
+                    logger.warning("call let go", extra={"reason": "its lease lapsed"})
+                    break
                 await self._execute(self.session.feed(item, loop.time()))
                 changed(self._call_id)
         except asyncio.CancelledError:

@@ -99,6 +99,7 @@ class Runtime:
             executor=self._executor,
             reattach=ReattachPolicy(timeouts.reattach_window, timeouts.reattach_delay),
             changed=self._keeper.changed if self._keeper is not None else _unchanged,
+            lapsed=self._keeper.lapsed if self._keeper is not None else _never,
         )
         self._timings = SessionTimings(line_said=timeouts.line_said, summary=timeouts.summary)
         self._lock = threading.Lock()
@@ -347,6 +348,11 @@ class Runtime:
 
 def _unchanged(call_id: str) -> None:
     """No lease keeper: nobody keeps resume states."""
+
+
+def _never() -> bool:
+    """No lease keeper: no lease lapses."""
+    return False
 
 
 async def _cancel_all_tasks() -> None:
