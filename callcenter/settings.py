@@ -34,6 +34,7 @@ class Settings:
     operator_tokens: tuple[OperatorToken, ...] = field(default=(), repr=False)
     secret_key: str | None = field(default=None, repr=False)  # signs console cookies
     max_streams: int | None = None  # open SSE streams per worker; None: half its threads
+    lease_seconds: float = 6.0  # a held call's lease lasts this long after its last renewal
 
     @classmethod
     def from_env(
@@ -62,6 +63,17 @@ class Settings:
             raise ConfigError(
                 ENV_FILE, "CALLCENTER_CONTROL_DEADLINE", f"{deadline!r} is not a number of seconds"
             ) from None
+        lease = env.get("CALLCENTER_LEASE_SECONDS", "6")
+        try:
+            lease_seconds = float(lease)
+        except ValueError:
+            lease_seconds = -1.0
+        if not 0 < lease_seconds <= 10:
+            raise ConfigError(
+                ENV_FILE,
+                "CALLCENTER_LEASE_SECONDS",
+                f"{lease!r} is not a number of seconds in (0, 10]",
+            )
         return cls(
             config_path=Path(path),
             database_url=database_url,
@@ -73,6 +85,7 @@ class Settings:
             operator_tokens=parse_operator_tokens(env.get("CALLCENTER_OPERATOR_TOKENS", "")),
             secret_key=env.get("CALLCENTER_SECRET_KEY") or None,
             max_streams=parse_max_streams(env.get("CALLCENTER_MAX_STREAMS", "")),
+            lease_seconds=lease_seconds,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -401,8 +402,8 @@ def test_serve_makes_a_private_metrics_dir_and_removes_it(
     served = GunicornController(controller_env, example_config_path(), workers=2)
     try:
         assert counted(served.url, "callcenter_active_calls") == 0
-        line = next(line for line in served.output if "metrics_dir=" in line)
-        directory = Path(line.split("metrics_dir=", 1)[1].split()[0])
+        lines = [json.loads(line) for line in served.output if line.startswith("{")]
+        directory = Path(next(line["metrics_dir"] for line in lines if line["msg"] == "serving"))
         assert directory.stat().st_mode & 0o777 == 0o700
         assert any(directory.glob("*.db"))
     finally:
@@ -425,11 +426,11 @@ def _answered_calls(emulator: EmulatorThread, store: Store, count: int) -> list[
 
 
 def _pid(owner: str) -> int:
-    """The process id in a store owner (``host:pid``)."""
-    return int(owner.rsplit(":", 1)[1])
+    """The process id in a store owner (``host:pid:token``)."""
+    return int(owner.split(":")[1])
 
 
 def _owners(store: Store, calls: list[EmulatedCall]) -> set[str]:
-    """The workers (``host:pid``) that took ``calls``."""
+    """The workers (``host:pid:token``) that took ``calls``."""
     records = [store.get_call(call.call_id) for call in calls]
     return {r.owner for r in records if r is not None and r.owner is not None}

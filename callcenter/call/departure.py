@@ -105,6 +105,13 @@ class Departure:
         ending = self._ending is not None and self._ending.hangup_sent
         return self.stage in ("transferring", "over") or ending
 
+    def under_way(self) -> tuple[Stage, Trigger | None, str | None, str | None]:
+        """What a takeover must carry on: the stage, trigger, first target and outcome."""
+        handoff, ending = self._handoff, self._ending
+        first = str(handoff.chain[0]) if handoff is not None and handoff.chain else None
+        outcome = ending.outcome if ending is not None else None
+        return self.stage, self.trigger, first, outcome
+
     def transfer_route(self, chain: tuple[TransferTarget, ...], line: str | None) -> list[Action]:
         """A refer route: say its line (if any), then REFER down ``chain`` in turn."""
         self._handoff = _Handoff(chain, None)

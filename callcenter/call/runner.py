@@ -9,8 +9,10 @@ runtime's thread pool), REFER and hang-up run in threads, records go to the
 
 The socket closes for many reasons. After our own REFER or hang-up, or with a normal close,
 the call is over. A drop (1006, 1012...) is retried in place once by the SDK (our
-``on_reconnecting`` decides), then by fresh attaches with backoff until the reattach window
-passes; a handshake refused with a 4xx means the call is over. Pending tools are cancelled
+``on_reconnecting`` decides), then by fresh attaches, waiting as the
+:class:`~callcenter.call.reattach.ReattachPolicy` says until it gives up; a handshake
+refused with a 4xx means the call is over. A call taken over from another process starts
+from the actions of its restored session instead of a fresh start. Pending tools are cancelled
 when the call ends, and one summary line is logged.
 """
 
@@ -58,6 +60,7 @@ from callcenter.call.actions import (
     TimerFired,
     ToolDone,
 )
+from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.recorder import Recorder
 from callcenter.call.server_events import use_fast_parsing
 from callcenter.call.session import CallSession
@@ -68,7 +71,7 @@ from callcenter.observability import metrics
 from callcenter.observability.logs import set_call
 from callcenter.tools.registry import ToolRegistry, run_tool
 
-__all__ = ["CallActions", "CallRunner", "CallServices", "Connect", "Reattach"]
+__all__ = ["CallActions", "CallRunner", "CallServices", "Connect"]
 
 logger = logging.getLogger(__name__)
 
@@ -84,13 +87,13 @@ class CallActions(Protocol):
     def hangup(self, call_id: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Reattach:
-    """How long a dropped sideband is retried, in seconds, and the backoff between tries."""
+def _unchanged(call_id: str) -> None:
+    """The default ``changed`` hook: nobody keeps the session's resume state."""
 
-    window: float = 30.0
-    first_delay: float = 0.25
-    max_delay: float = 4.0
+
+def _held() -> bool:
+    """The default ``lapsed`` hook: no lease, so it never lapses."""
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,16 +106,26 @@ class CallServices:
     clock: Callable[[], datetime]
     tools: ToolRegistry
     executor: concurrent.futures.Executor
-    reattach: Reattach = Reattach()
+    reattach: ReattachPolicy = ReattachPolicy()
     close_timeout: float = 1.0  # our close of the socket at the end of a call
+    changed: Callable[[str], None] = _unchanged  # the session took an input (its state moved)
+    lapsed: Callable[[], bool] = _held  # this process stalled past its leases: act no more
 
 
 class CallRunner:
     """Holds one call until it is over; :meth:`run` is its task."""
 
-    def __init__(self, session: CallSession, services: CallServices) -> None:
+    def __init__(
+        self,
+        session: CallSession,
+        services: CallServices,
+        *,
+        first: list[Action] | None = None,
+    ) -> None:
+        """``first``: the actions of a restored session, run instead of its ``start()``."""
         self.session = session
         self._services = services
+        self._first = first
         self._call_id = session.call.call_id
         self._inbox: asyncio.Queue[Input | RealtimeServerEvent] = asyncio.Queue()
         self._connection: AsyncRealtimeConnection | None = None
@@ -133,15 +146,22 @@ class CallRunner:
         loop = asyncio.get_running_loop()
         started = loop.time()
         reader: asyncio.Task[None] | None = None
+        changed, lapsed = self._services.changed, self._services.lapsed
         try:
-            await self._execute(self.session.start())
-            if self.session.needs_sideband and not self.session.finished:
+            first = self._first
+            resumed = first is not None
+            await self._execute(first if first is not None else self.session.start())
+            if (resumed or self.session.needs_sideband) and not self.session.finished:
                 reader = asyncio.create_task(self._hold_sideband())
             while not self.session.finished:
                 item = await self._inbox.get()
+                if lapsed():  # another process may hold the call now: leave it to them
+                    logger.warning("call let go", extra={"reason": "its lease lapsed"})
+                    break
                 await self._execute(self.session.feed(item, loop.time()))
+                changed(self._call_id)
         except asyncio.CancelledError:
-            logger.info("call released", extra={"reason": "worker shutting down"})
+            logger.info("call released", extra={"reason": "handed over or shutting down"})
             raise
         except Exception as exc:  # a task boundary: the call must not stay up unwatched
             logger.exception("call session failed", extra={"error": type(exc).__name__})
@@ -292,15 +312,15 @@ class CallRunner:
     async def _hold_sideband(self) -> None:
         """Attach, pass events to the inbox, reattach after drops; report the socket's end."""
         loop = asyncio.get_running_loop()
-        reattach = self._services.reattach
-        delay = reattach.first_delay
+        policy = self._services.reattach
+        attempt = 0  # failed attaches since the drop began
         while True:
             code: int | None = None
             try:
                 async with self._services.connect(self._call_id, self._on_reconnecting) as conn:
                     use_fast_parsing(conn)
                     self._connection, self._dropped_at = conn, None
-                    delay = reattach.first_delay
+                    attempt = 0
                     await self._flush_outbox(conn)
                     async for event in conn:
                         self._dropped_at = None
@@ -328,12 +348,13 @@ class CallRunner:
             dropped_at = (
                 self._dropped_at if self._dropped_at is not None else self._dropped(now, code)
             )
-            if now - dropped_at >= reattach.window:
+            attempt += 1
+            delay = policy.next_delay(attempt, now - dropped_at)
+            if delay is None:
                 logger.warning("sideband lost", extra={"reason": "no reattach in time"})
                 self._inbox.put_nowait(SocketClosed(lost=True))
                 return
             await asyncio.sleep(delay)
-            delay = min(delay * 2, reattach.max_delay)
             metrics.sideband_reattach()
 
     def _on_reconnecting(self, event: ReconnectingEvent) -> ReconnectingOverrides | None:

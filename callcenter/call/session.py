@@ -62,9 +62,10 @@ from callcenter.call.actions import (
     ToolDone,
 )
 from callcenter.call.departure import DEFAULT_HANDOFF, Departure, SessionTimings
-from callcenter.call.escalation import TransferTarget, Trigger, Triggers
+from callcenter.call.escalation import TRIGGERS, TransferTarget, Trigger, Triggers
 from callcenter.call.items import add_item, function_output, system_message, user_note
 from callcenter.call.responses import KEY, ResponseQueue, verbatim
+from callcenter.call.resume import INTERRUPTED, ResumeState
 from callcenter.call.tool_calls import ToolCalls
 from callcenter.call.transcript import Transcript, TranscriptLine
 from callcenter.call.usage import Usage
@@ -245,6 +246,84 @@ class CallSession:
         if isinstance(event, RealtimeErrorEvent):
             return self._error(event)
         return []
+
+    # -- resuming in another process ---------------------------------------------------------
+
+    def resume_state(self) -> ResumeState:
+        """What another process needs to go on with this call (see callcenter.call.resume)."""
+        seq, pending, lines = self._transcript.state()
+        call, triggers = self.call, self._triggers
+        stage, trigger, target, outcome = self._departure.under_way()
+        return ResumeState(
+            route=call.route,
+            greeting=call.greeting,
+            handoff=call.handoff,
+            transfer_to=call.transfer_to,
+            attaches=self.attaches,
+            keys=self._keys,
+            answered=self._answered,
+            caller_turns=self._caller_turns,
+            seq=seq,
+            pending=pending,
+            lines=lines,
+            failed_tools=triggers.failed_tools,
+            silences=triggers.silences,
+            errors=triggers.errors,
+            running=self._tools.running(),
+            tool_runs=self._tools.finished,
+            usage=dict(self.usage.as_data()),
+            leaving=stage if stage in ("handing_off", "transferring", "ending") else None,
+            trigger=trigger,
+            target=target,
+            outcome=outcome,
+        )
+
+    def resume(self, state: ResumeState, elapsed: float) -> list[Action]:
+        """Go on from ``state``, taken over ``elapsed`` seconds after the call was answered.
+
+        The call keeps its greeting said, its transcript positions and counters; each tool
+        call that was running is answered to the model as interrupted, then the model goes
+        on. A handoff under way starts again (same ticket, the line said again); an ending
+        hangs up at once. A call never greeted is greeted on its next attach.
+        """
+        self.attaches = state.attaches
+        self._keys = state.keys
+        self._answered = state.answered
+        self._caller_turns = state.caller_turns
+        self._transcript.restore(state.seq, state.pending, state.lines)
+        self._triggers.failed_tools = state.failed_tools
+        self._triggers.silences = state.silences
+        self._triggers.errors = state.errors
+        self._tools.finished = state.tool_runs
+        self.usage = Usage(**state.usage)  # type: ignore[arg-type]
+        interrupted = {"interrupted": sorted(state.running)}
+        actions: list[Action] = [Record(EventKind.TAKEN_OVER, interrupted)]
+        if not state.attaches:
+            return actions
+        limit = self._triggers.max_length_seconds
+        if limit is not None:
+            actions.append(SetTimer("max_length", max(limit - elapsed, 0.0)))
+        for call_id, name in sorted(state.running.items()):
+            output = function_output(call_id, {"error": INTERRUPTED})
+            actions.append(add_item(output, self._event_id()))
+            data = {"call_id": call_id, "name": name, "ok": False, "error": INTERRUPTED}
+            actions.append(Record(EventKind.TOOL, data))
+            self._triggers.on_tool_result(False)
+        if state.leaving is not None:
+            return actions + self._carry_on(state)
+        if state.running:
+            actions += self._ask("followup")
+        return actions
+
+    def _carry_on(self, state: ResumeState) -> list[Action]:
+        """Go on with the way out a takeover cut short."""
+        departure = self._departure
+        if state.leaving == "ending":
+            outcome = CallOutcome(state.outcome or CallOutcome.COMPLETED)
+            return departure.end("taken over while ending", outcome, None)
+        if state.trigger in TRIGGERS:
+            return departure.escalate(state.trigger, "taken over during a handoff", state.target)
+        return departure.transfer_route(self.call.transfer_to, None)  # a refer route
 
     # -- the conversation --------------------------------------------------------------------
 

@@ -96,6 +96,10 @@ class ToolCalls:
         """No tool is running."""
         return not self._running
 
+    def running(self) -> dict[str, str]:
+        """The function calls whose tool runs now: call_id -> tool name."""
+        return {call_id: running.name for call_id, running in self._running.items()}
+
     def begin(
         self,
         event: ResponseFunctionCallArgumentsDoneEvent,

@@ -46,9 +46,11 @@ class Transcript:
     def __init__(self) -> None:
         self._seq: dict[str, int] = {}
         self._written: set[str] = set()
+        self._last = 0  # the last position given out
+        self._lines = 0
 
     def __len__(self) -> int:
-        return len(self._written)
+        return self._lines
 
     def __contains__(self, item_id: object) -> bool:
         return item_id in self._seq
@@ -106,10 +108,24 @@ class Transcript:
         if item_id in self._written:
             return None
         self._written.add(item_id)
+        self._lines += 1
         return TranscriptLine(self._position(item_id), item_id, speaker, text, status)
 
     def _position(self, item_id: str) -> int:
         seq = self._seq.get(item_id)
         if seq is None:
-            seq = self._seq[item_id] = len(self._seq) + 1
+            self._last += 1
+            seq = self._seq[item_id] = self._last
         return seq
+
+    # -- resuming in another process (see callcenter.call.resume) ------------------------------
+
+    def state(self) -> tuple[int, dict[str, int], int]:
+        """The last position, the items placed but not written yet, the number of lines."""
+        pending = {item: seq for item, seq in self._seq.items() if item not in self._written}
+        return self._last, pending, self._lines
+
+    def restore(self, last: int, pending: dict[str, int], lines: int) -> None:
+        """Go on from :meth:`state` taken in another process."""
+        self._last, self._lines = last, lines
+        self._seq.update(pending)

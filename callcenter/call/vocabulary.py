@@ -104,6 +104,7 @@ class EventKind(StrEnum):
     RATE_LIMITS = "rate_limits"  # a snapshot of the rate limits
     SIDEBAND_DROPPED = "sideband_dropped"  # the sideband dropped while the call goes on
     SIDEBAND_REATTACHED = "sideband_reattached"  # a new sideband to the same call
+    TAKEN_OVER = "taken_over"  # another process took the call over: the tools it interrupted
     ESCALATION = "escalation"  # the call is being handed to a human: trigger, target, ticket
     ESCALATION_UNAVAILABLE = "escalation_unavailable"  # a trigger fired, but no target is set
     HANDOFF_ABANDONED = "handoff_abandoned"  # the caller hung up during the handoff

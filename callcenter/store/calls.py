@@ -46,12 +46,16 @@ from callcenter.store.records import (
     NewEvent,
     WebhookEventRecord,
 )
-from callcenter.store.schema import UtcDateTime, call_events, calls, webhook_events
+from callcenter.store.schema import UtcDateTime, call_events, calls, leases, webhook_events
 from callcenter.store.versioning import current_revision, head_revision, upgrade_to_head
 
 logger = logging.getLogger(__name__)
 
 INCOMING_CALL_EVENT: Final = "realtime.call.incoming"
+
+# How long a claim's lease lasts before the runtime holds the call (see store.leases): a
+# ringing call whose claimer died stops holding a slot against the cap after this.
+CLAIM_LEASE: Final = timedelta(seconds=10)
 
 # Advisory lock keys (PostgreSQL), the ASCII of "callclm1" and "callmig1".
 _CLAIM_LOCK_KEY: Final = 0x63616C6C636C6D31
@@ -153,7 +157,7 @@ class Store:
             )
             if existing is not None and not stale:
                 return ClaimResult.DUPLICATE, None
-            decision = decide(_count_live(conn, excluding=call.call_id))
+            decision = decide(_count_live(conn, now, excluding=call.call_id))
             claim = {
                 "route": decision.route,
                 "decision": decision.decision,
@@ -173,6 +177,11 @@ class Store:
                 logger.warning(
                     "stale claim taken over", extra={"from_owner": existing.owner, "owner": owner}
                 )
+            lease = {"owner": owner, "expires_at": now + CLAIM_LEASE}
+            conn.execute(
+                _UPSERT_LEASE[conn.dialect.name],
+                {"call_id": call.call_id, "state": None, "takeovers": 0, **lease},
+            )
         return ClaimResult.CLAIMED, decision
 
     def release_claim(self, call_id: str, *, owner: str | None = None) -> None:
@@ -189,6 +198,11 @@ class Store:
                 conn.execute(
                     delete(call_events).where(
                         call_events.c.call_id.in_(select(calls.c.call_id).where(ringing))
+                    )
+                )
+                conn.execute(
+                    delete(leases).where(
+                        leases.c.call_id.in_(select(calls.c.call_id).where(ringing))
                     )
                 )
                 conn.execute(delete(calls).where(ringing))
@@ -239,7 +253,7 @@ class Store:
             logger.debug("outcome not recorded: call already over", extra={"outcome": outcome})
 
     def set_owner(self, call_id: str, owner: str | None) -> None:
-        """Record which worker ("host:pid") holds the call, or None for nobody."""
+        """Record which process ("host:pid:token") holds the call, or None for nobody."""
         with transaction(self._engine, "set_owner", write=True) as conn:
             conn.execute(update(calls).where(calls.c.call_id == call_id).values(owner=owner))
 
@@ -302,21 +316,34 @@ class Store:
         values: dict[str, Any],
         at: datetime,
     ) -> bool:
-        """Apply ``values`` to the call if its status is one of ``from_statuses``."""
+        """Apply ``values`` to the call if its status is one of ``from_statuses``.
+
+        A call that leaves the live statuses loses its lease: nobody holds it any more.
+        """
         with transaction(self._engine, what, write=True) as conn:
             result = conn.execute(
                 update(calls)
                 .where(calls.c.call_id == call_id, calls.c.status.in_(from_statuses))
                 .values(**values, updated_at=at)
             )
-        return result.rowcount > 0
+            changed = result.rowcount > 0
+            if changed and values["status"] not in LIVE_STATUSES:
+                conn.execute(delete(leases).where(leases.c.call_id == call_id))
+        return changed
 
     # -- reading -----------------------------------------------------------------------------
 
-    def count_active_calls(self) -> int:
-        """How many calls are ringing or active."""
+    def count_active_calls(self, now: datetime | None = None) -> int:
+        """How many calls are ringing or active and held under a lease alive at ``now``.
+
+        A row whose holder died (its lease expired) holds no slot: it is a call being taken
+        over, or a stale row. Without ``now``, every ringing or active row counts.
+        """
         with transaction(self._engine, "count_active_calls", write=False) as conn:
-            return _count_live(conn)
+            if now is None:
+                count: int = conn.execute(_COUNT_ROWS).scalar_one()
+                return count
+            return _count_live(conn, now)
 
     def get_call(self, call_id: str) -> CallRecord | None:
         """The call, or None if the store never claimed it."""
@@ -398,9 +425,29 @@ _EVENT_COLUMNS: Final = (
 )
 _COUNT_LIVE: Final = (
     select(func.count())
-    .select_from(calls)
-    .where(calls.c.status.in_(LIVE_STATUSES), calls.c.call_id != bindparam("excluding"))
+    .select_from(calls.join(leases, leases.c.call_id == calls.c.call_id))
+    .where(
+        calls.c.status.in_(LIVE_STATUSES),
+        calls.c.call_id != bindparam("excluding"),
+        leases.c.expires_at > bindparam("now", type_=UtcDateTime()),
+    )
 )
+_COUNT_ROWS: Final = (
+    select(func.count()).select_from(calls).where(calls.c.status.in_(LIVE_STATUSES))
+)
+
+
+def _upsert_lease(dialect: Any) -> Any:
+    """Insert a call's lease, or hand an existing one to the new claimer."""
+    statement = dialect.insert(leases)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["call_id"],
+        set_={"owner": excluded.owner, "expires_at": excluded.expires_at, "state": None},
+    )
+
+
+_UPSERT_LEASE: Final = {"postgresql": _upsert_lease(postgresql), "sqlite": _upsert_lease(sqlite)}
 _ANOTHER_COPY: Final = {
     "deliveries": webhook_events.c.deliveries + 1,
     "last_seen_at": bindparam("seen_at", type_=UtcDateTime()),
@@ -432,8 +479,8 @@ def _record_delivery(conn: Connection, call: NewCall) -> None:
     )
 
 
-def _count_live(conn: Connection, *, excluding: str | None = None) -> int:
-    count: int = conn.execute(_COUNT_LIVE, {"excluding": excluding or ""}).scalar_one()
+def _count_live(conn: Connection, now: datetime, *, excluding: str | None = None) -> int:
+    count: int = conn.execute(_COUNT_LIVE, {"excluding": excluding or "", "now": now}).scalar_one()
     return count
 
 

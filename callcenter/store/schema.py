@@ -82,7 +82,7 @@ calls = Table(
     Column("decided_at", UtcDateTime, nullable=False),
     Column("answered_at", UtcDateTime),
     Column("ended_at", UtcDateTime),
-    Column("owner", Text),  # "host:pid" of the worker holding the call
+    Column("owner", Text),  # "host:pid:token" of the process holding the call
     Column("error", Text),
     Column("updated_at", UtcDateTime, nullable=False),
     # what the sideband learned (revision 0002)
@@ -145,7 +145,7 @@ commands = Table(
     Column("payload", JSON, nullable=False),
     Column("operator", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
-    Column("claimed_by", Text),  # "host:pid" of the worker executing it
+    Column("claimed_by", Text),  # "host:pid:token" of the worker executing it
     Column("done_at", UtcDateTime),
     Column("result", Text),
     Index("ix_commands_call_id_done_at", "call_id", "done_at"),
@@ -170,7 +170,7 @@ audit = Table(
     Index("ix_audit_at", "at"),
 )
 
-# -- failed logins (revision 0004) ------------------------------------------------------------
+# -- failed logins (revision 0005) ------------------------------------------------------------
 
 login_failures = Table(
     "login_failures",
@@ -185,4 +185,19 @@ login_failures = Table(
     Column("at", UtcDateTime, nullable=False),
     Index("ix_login_failures_client_at", "client", "at"),
     Index("ix_login_failures_at", "at"),
+)
+
+
+# -- sideband leases (revision 0006) ----------------------------------------------------------
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("call_id", Text, primary_key=True),
+    Column("owner", Text, nullable=False),  # "host:pid:token" of the process holding the call
+    Column("expires_at", UtcDateTime, nullable=False),  # past it, any live worker may take over
+    Column("state", JSON),  # what the session needs to resume (callcenter.call.resume)
+    Column("takeovers", Integer, nullable=False),
+    Index("ix_leases_expires_at", "expires_at"),
+    Index("ix_leases_owner", "owner"),
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -15,7 +16,7 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
-from callcenter.call.runtime import Runtime, RuntimeTimeouts
+from callcenter.call.runtime import LeaseTimings, Runtime, RuntimeTimeouts
 from callcenter.config.loader import Config, check_route_tools, load_config, resolve_mcp_headers
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.errors import SchemaError, StoreError
@@ -28,6 +29,7 @@ from callcenter.operators.services import OPERATORS, OperatorServices
 from callcenter.operators.stream import DEFAULT_MAX_STREAMS
 from callcenter.settings import Settings
 from callcenter.store import Store
+from callcenter.store.leases import LeaseStore
 from callcenter.tools.registry import load_tools
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,12 @@ class Services:
         self.runtime = runtime
         self.intake = intake
         self.on_close: list[Callable[[], None]] = []  # run first by close()
+        self.draining = False
+
+    def drain(self) -> None:
+        """Stop being ready (/readyz 503) and hand every held call over to another worker."""
+        self.draining = True
+        self.runtime.drain()
 
     def close(self) -> None:
         """Release the calls held by this worker and the store's connections."""
@@ -82,7 +90,7 @@ def create_app(
         api_key=settings.openai_api_key, base_url=settings.openai_base_url
     )
     control = CallControl(client, ControlPolicy(deadline=settings.control_deadline))
-    owner = f"{socket.gethostname()}:{os.getpid()}"
+    owner = process_owner()
 
     timeouts = runtime_timeouts or RuntimeTimeouts()
 
@@ -106,6 +114,9 @@ def create_app(
         tools=tools,
         timeouts=timeouts,
         spill_dir=settings.data_dir / "spill",
+        leases=LeaseStore(store),
+        owner=owner,
+        lease_timings=LeaseTimings.for_ttl(settings.lease_seconds),
     )
     intake = Intake(
         config=config,
@@ -139,11 +150,17 @@ def create_app(
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(StoreError, _store_error)
     app.register_error_handler(Exception, _unexpected_error)
+    runtime.open()  # leases kept, and orphaned calls taken over, from now on
     logger.info(
         "controller ready",
         extra={"owner": owner, "max_streams": operators.streams.limit, "config": config.summary()},
     )
     return app
+
+
+def process_owner() -> str:
+    """An owner id for leases and claims, unique per process start (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def services() -> Services:
@@ -197,12 +214,16 @@ def prometheus_metrics() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Readiness: the store answers and is migrated (the config was loaded at start).
+    """Readiness: not draining, and the store answers and is migrated (config loaded at start).
 
     The answer names the failing check with a fixed code, never the driver's text (host,
     port, database) or a path; the detail goes to the log.
     """
-    store = _store_readiness(services().store)
+    found = services()
+    if found.draining:
+        error = {"code": "draining", "message": "This worker is stopping."}
+        return jsonify(ready=False, checks={"worker": "draining"}, error=error), 503
+    store = _store_readiness(found.store)
     if store != "ok":
         error = {"code": f"store_{store}", "message": NOT_READY[store]}
         return jsonify(ready=False, checks={"store": store}, error=error), 503

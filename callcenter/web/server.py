@@ -8,7 +8,9 @@ workers' Prometheus metric files once, before forking; each worker then builds i
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -111,16 +113,38 @@ def prepare(settings: Settings) -> Config:
 
 
 def tune_worker(worker: Any) -> None:
-    """gunicorn ``post_worker_init`` hook: favour latency over throughput in the worker."""
+    """gunicorn ``post_worker_init`` hook: favour latency; drain at once on SIGTERM.
+
+    gunicorn's own SIGTERM handler stops the worker taking connections and lets the
+    requests in flight finish; ours also starts the drain at that moment, beside them:
+    /readyz answers 503 and every held call is handed over, so no call waits for the
+    slowest request (a console stream) to end.
+    """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    found = _services(worker)
+    if found is None:
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        threading.Thread(target=found.drain, name="callcenter-drain", daemon=True).start()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def release_worker(server: Any, worker: Any) -> None:
-    """gunicorn ``worker_exit`` hook: release this worker's calls and connections."""
+    """gunicorn ``worker_exit`` hook: hand this worker's calls over, close its connections."""
+    found = _services(worker)
+    if found is not None:
+        found.close()
+
+
+def _services(worker: Any) -> Services | None:
     app = getattr(worker, "wsgi", None)
     found = app.extensions.get(EXTENSION) if isinstance(app, Flask) else None
-    if isinstance(found, Services):
-        found.close()
+    return found if isinstance(found, Services) else None
 
 
 def mark_worker_dead(server: Any, worker: Any) -> None:
