@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from callcenter.call.actions import HangUp, Record, RunTool, Send, SetTimer, ToolDone
-from callcenter.call.escalation import ticket_for
+from callcenter.call.actions import HangUpCall, Record, RunTool, Send, SetTimer, ToolDone
+from callcenter.call.escalation import TransferTarget, ticket_for
 from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.resume import INTERRUPTED, ResumeState
 from callcenter.call.session import CallSession
@@ -36,7 +36,8 @@ def moved(session: CallSession, elapsed: float = 5.0) -> tuple[CallSession, list
 
 def test_resume_state_survives_json() -> None:
     """A resume state read back from its JSON equals the one written."""
-    state = ResumeState("support", transfer_to=("sip:a@b",), pending={"item_1": 3}, keys=7)
+    chain = (TransferTarget("sip:a@b", "desk", ticket_header=True),)
+    state = ResumeState("support", transfer_to=chain, pending={"item_1": 3}, keys=7)
     assert ResumeState.from_data(json.loads(json.dumps(state.as_data()))) == state
 
 
@@ -164,4 +165,4 @@ def test_an_ending_cut_short_hangs_up_after_a_takeover() -> None:
     feed(session, function_call("resp_e", "fc_e", "end_call", {"reason": "done"}))
     assert session.phase == "ending"
     _, first = moved(session)
-    assert any(isinstance(a, HangUp) for a in first)
+    assert any(isinstance(a, HangUpCall) for a in first)
