@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.call.vocabulary import CallOutcome
-from callcenter.store import Store
-from callcenter.store.leases import LeaseListener, LeaseStore, TakenCall
+from callcenter.store import Store, notify
+from callcenter.store.leases import CHANNEL, LeaseStore, TakenCall
 from callcenter.store.schema import leases
 from tests.harness import wait_for
 from tests.test_store import T0, claim, new_call
@@ -164,10 +164,10 @@ def test_postgres_wakes_takers_when_a_lease_is_released(
     store: Store, lease_store: LeaseStore
 ) -> None:
     """On PostgreSQL a release notifies every listener (no waiting for the next scan)."""
-    if not LeaseListener.supported(store.engine):
+    if not notify.supported(store.engine):
         pytest.skip("notifications are PostgreSQL's")
     woken = threading.Event()
-    listener = LeaseListener(store.engine, woken.set, pause=0.1)
+    listener = notify.Listener(store.engine, CHANNEL, woken.set, pause=0.1)
     listener.start()
     try:
         wait_for(listener.listening.is_set, what="the listener to listen")

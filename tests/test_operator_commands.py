@@ -10,7 +10,8 @@ import pytest
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread, Wait
-from callcenter.store import Store
+from callcenter.operators.commands import CommandPoller
+from callcenter.store import Store, notify
 from callcenter.store.operators import OperatorStore
 from tests.harness import GunicornController, wait_for
 from tests.operator_support import TOKENS, Api, live_call, operator_center
@@ -86,3 +87,47 @@ def test_a_command_queued_by_another_node_is_executed(
         done = operators.command(command_id)
     assert done is not None
     assert (done.result, done.claimed_by is not None) == ("delivered", True)
+
+
+class HeldCalls:
+    """The two things a command poller asks of its runtime, for one held call."""
+
+    def __init__(self, call_id: str) -> None:
+        self.call_id = call_id
+        self.received: list[object] = []
+
+    def active_calls(self) -> list[str]:
+        return [self.call_id]
+
+    def command(self, call_id: str, command: object) -> bool:
+        self.received.append(command)
+        return call_id == self.call_id
+
+
+def test_a_queued_command_wakes_the_poller_on_postgresql(store_url: str) -> None:
+    """On PostgreSQL the NOTIFY of a queued command wakes a poller whose fallback is an hour."""
+    with Store.open(store_url) as store:
+        if not notify.supported(store.engine):
+            pytest.skip("notifications are PostgreSQL's; SQLite polls")
+        store.migrate()
+        operators = OperatorStore(store)
+        held = HeldCalls("rtc_held")
+        poller = CommandPoller(
+            held,  # type: ignore[arg-type]
+            operators,
+            owner="host-a:1:aa",
+            clock=lambda: datetime.now(UTC),
+            notified_interval=3600,
+        )
+        poller.start()
+        try:
+            wait_for(lambda: poller.listening, what="the poller to listen")
+            command_id = operators.add_command(
+                "rtc_held", "hangup", {}, operator="ada", at=datetime.now(UTC)
+            )
+            wait_for(lambda: held.received, what="the command to be executed")
+        finally:
+            poller.stop()
+        done = operators.command(command_id)
+    assert done is not None
+    assert done.result == "delivered"

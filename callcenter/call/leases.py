@@ -31,7 +31,8 @@ from typing import Any, Protocol
 
 from callcenter.errors import StoreError
 from callcenter.observability.logs import bind_call
-from callcenter.store.leases import LeaseListener, LeaseStore, TakenCall
+from callcenter.store import notify
+from callcenter.store.leases import CHANNEL, LeaseStore, TakenCall
 
 __all__ = ["KeeperHost", "LeaseKeeper", "LeaseTimings"]
 
@@ -94,7 +95,7 @@ class LeaseKeeper:
         self._lock: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._listener: LeaseListener | None = None
+        self._listener: notify.Listener | None = None
         self._renewed_at: float | None = None  # when the last renewal that worked began
         self._store_down = False  # the last renewal failed: nobody can take calls either
         self._letting_go = False  # a lapse was seen: its calls are being let go
@@ -134,8 +135,8 @@ class LeaseKeeper:
         self._loop = asyncio.get_running_loop()
         self._lock, self._wake = asyncio.Lock(), asyncio.Event()
         self._renewed_at = time.monotonic()
-        if LeaseListener.supported(self._leases.engine):
-            self._listener = LeaseListener(self._leases.engine, self.wake)
+        if notify.supported(self._leases.engine):
+            self._listener = notify.Listener(self._leases.engine, CHANNEL, self.wake)
             self._listener.start()
         try:
             async with asyncio.TaskGroup() as group:

@@ -24,7 +24,8 @@ from callcenter.call.actions import (
 from callcenter.call.runtime import Runtime
 from callcenter.errors import StoreError
 from callcenter.observability.logs import bind_call
-from callcenter.store.operators import CommandRecord, OperatorStore
+from callcenter.store import notify
+from callcenter.store.operators import COMMANDS_CHANNEL, CommandRecord, OperatorStore
 
 __all__ = [
     "DELIVERED",
@@ -101,7 +102,12 @@ def deliver(
 
 
 class CommandPoller:
-    """Claims queued commands for the calls this worker holds and executes them."""
+    """Claims queued commands for the calls this worker holds and executes them.
+
+    On PostgreSQL a ``NOTIFY`` from the worker that queued a command wakes the poller at
+    once (:mod:`callcenter.store.notify`), and the poll interval is only a fallback; on
+    SQLite it polls every ``interval``.
+    """
 
     def __init__(
         self,
@@ -111,15 +117,27 @@ class CommandPoller:
         owner: str,
         clock: Callable[[], datetime],
         interval: float = 0.2,
+        notified_interval: float = 2.0,
     ) -> None:
         self._runtime = runtime
         self._store = store
         self._owner = owner
         self._clock = clock
-        self._interval = interval
         self._stop = threading.Event()
+        self._woken = threading.Event()
+        self._listener = (
+            notify.Listener(store.engine, COMMANDS_CHANNEL, self._woken.set)
+            if notify.supported(store.engine)
+            else None
+        )
+        self._interval = notified_interval if self._listener is not None else interval
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    @property
+    def listening(self) -> bool:
+        """Whether notifications wake this poller now (always False on SQLite)."""
+        return self._listener is not None and self._listener.listening.is_set()
 
     def start(self) -> None:
         """Start polling in a daemon thread (idempotent)."""
@@ -130,12 +148,17 @@ class CommandPoller:
                 target=self._run, name="callcenter-commands", daemon=True
             )
             self._thread.start()
+            if self._listener is not None:
+                self._listener.start()
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop polling."""
         self._stop.set()
+        self._woken.set()
         with self._lock:
             thread, self._thread = self._thread, None
+        if self._listener is not None:
+            self._listener.stop()
         if thread is not None:
             thread.join(timeout)
 
@@ -163,7 +186,11 @@ class CommandPoller:
         logger.info("operator command executed", extra={**fields, "result": result})
 
     def _run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.is_set():
+            self._woken.wait(self._interval)
+            self._woken.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.poll_once()
             except StoreError as exc:  # the database is away: the next poll tries again

@@ -6,30 +6,29 @@ session's resume state beside them when it changes. A lease past its ``expires_a
 belongs to a holder that died (or stalled): any live worker, on any node, may take the
 call over. PostgreSQL hands each expired lease to exactly one taker with ``FOR UPDATE
 SKIP LOCKED``; SQLite's single write lock does the same. A lease released on a drain
-expires at once, and on PostgreSQL a ``NOTIFY`` wakes the takers (:class:`LeaseListener`).
+expires at once, and on PostgreSQL a ``NOTIFY`` on :data:`CHANNEL` wakes the takers
+(:class:`~callcenter.store.notify.Listener`).
 A call that ends loses its lease in the same transaction (``Store._transition``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-import psycopg
-from sqlalchemy import Engine, and_, bindparam, delete, insert, select, text, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, and_, bindparam, delete, insert, select, update
 
 from callcenter.call.vocabulary import CallOutcome, CallStatus
 from callcenter.store.calls import Store, call_record
 from callcenter.store.engine import transaction
+from callcenter.store.notify import notify
 from callcenter.store.records import CallRecord
 from callcenter.store.schema import calls, leases
 
-__all__ = ["CHANNEL", "LeaseListener", "LeaseStore", "TakenCall"]
+__all__ = ["CHANNEL", "LeaseStore", "TakenCall"]
 
 logger = logging.getLogger(__name__)
 
@@ -132,10 +131,7 @@ class LeaseStore:
                 .where(leases.c.owner == owner, leases.c.call_id.in_(list(states)))
                 .values(expires_at=now)
             )
-            if conn.dialect.name == "postgresql":
-                conn.execute(
-                    text("SELECT pg_notify(:channel, :owner)"), {"channel": CHANNEL, "owner": owner}
-                )
+            notify(conn, CHANNEL, owner)
 
     def adopt_orphans(self, *, now: datetime) -> int:
         """Give an expired lease to every active call without one (rows from before leases)."""
@@ -245,59 +241,3 @@ _SAVE_STATE: Final = (
     .where(leases.c.call_id == bindparam("id"), leases.c.owner == bindparam("me"))
     .values(state=bindparam("new_state"))
 )
-
-
-class LeaseListener:
-    """PostgreSQL only: calls ``wake`` whenever a lease is released (LISTEN on ``CHANNEL``).
-
-    One thread with its own connection; a lost connection is opened again after a pause.
-    SQLite has no notifications: takers find released leases on their next scan.
-    """
-
-    def __init__(self, engine: Engine, wake: Callable[[], None], *, pause: float = 1.0) -> None:
-        self._engine = engine
-        self._wake = wake
-        self._pause = pause
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.listening = threading.Event()  # set while LISTEN is in force
-
-    @staticmethod
-    def supported(engine: Engine) -> bool:
-        """Whether the engine's database sends notifications."""
-        return engine.dialect.name == "postgresql"
-
-    def start(self) -> None:
-        """Listen in a background thread."""
-        self._thread = threading.Thread(target=self._run, name="callcenter-leases", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop listening (within about a second)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=0.2)  # a daemon: it ends by itself within ``pause``
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._listen()
-            except (SQLAlchemyError, psycopg.Error, OSError) as exc:
-                logger.warning("lease listener reconnecting", extra={"error": type(exc).__name__})
-            except Exception:  # a thread boundary: log it, and listen again
-                logger.exception("lease listener failed")
-            self._stop.wait(self._pause)
-
-    def _listen(self) -> None:
-        raw = self._engine.raw_connection()
-        try:
-            driver: Any = raw.driver_connection
-            driver.autocommit = True
-            driver.execute(f"LISTEN {CHANNEL}")
-            self.listening.set()
-            while not self._stop.is_set():
-                for _ in driver.notifies(timeout=self._pause, stop_after=1):
-                    self._wake()
-        finally:
-            self.listening.clear()
-            raw.invalidate()  # its session listens: never give it back to the pool

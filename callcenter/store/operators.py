@@ -12,16 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 
 from callcenter.store.calls import Store, call_record
 from callcenter.store.engine import transaction
+from callcenter.store.notify import notify
 from callcenter.store.records import CallRecord
 from callcenter.store.schema import audit, calls, commands, login_failures
 
-__all__ = ["AuditRecord", "CallFilter", "CommandRecord", "OperatorStore"]
+__all__ = ["COMMANDS_CHANNEL", "AuditRecord", "CallFilter", "CommandRecord", "OperatorStore"]
+
+COMMANDS_CHANNEL: Final = "callcenter_commands"  # PostgreSQL NOTIFY channel: a command queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,11 @@ class OperatorStore:
 
     def __init__(self, store: Store) -> None:
         self._engine = store.engine
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of the store (a notification listener needs its own connection)."""
+        return self._engine
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -123,6 +131,7 @@ class OperatorStore:
         with transaction(self._engine, "add_command", write=True) as conn:
             result = conn.execute(insert(commands).values(**values))
             key = result.inserted_primary_key
+            notify(conn, COMMANDS_CHANNEL)
         assert key is not None
         return int(key[0])
 
