@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench-intake bench-sideband clean
+.PHONY: demo test lint bench-intake bench-sideband bench-exactly-once clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 
 bench-sideband: $(VENV)/.installed-bench  ## memory per live call and tool round trip, vs the Agents SDK; writes bench/results/sideband.json
 	$(BIN)/python bench/sideband.py --out bench/results/sideband.json
+
+BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+
+bench-exactly-once: $(VENV)/.installed  ## 1,000 calls x 5 concurrent webhook copies over 4 workers -> one accept each, on SQLite and PostgreSQL; writes bench/results/exactly_once-{sqlite,postgres}.json
+	$(BIN)/python bench/exactly_once.py --calls 1000 --copies 5 --workers 4 --database sqlite --out bench/results/exactly_once-sqlite.json
+	$(BIN)/python bench/exactly_once.py --calls 1000 --copies 5 --workers 4 --database postgres --postgres-url '$(BENCH_POSTGRES_URL)' --out bench/results/exactly_once-postgres.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
