@@ -11,8 +11,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
+
+import pytest
+import sqlalchemy as sa
+
+from callcenter.store import Store
 
 BIN: Final = Path("/usr/lib/postgresql/15/bin")
 USER: Final = "postgres"
@@ -57,6 +64,20 @@ class PrivateCluster:
         status = self._run(BIN / "pg_ctl", "-D", self.data, "status", check=False)
         return status.returncode == 0
 
+    def new_database(self) -> str:
+        """The URL of a fresh, migrated database on this cluster (started if it is down)."""
+        if not self.running():
+            self.start()
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = self.url.rsplit("/", 1)[0] + f"/{name}"
+        with Store.open(url) as store:
+            store.migrate()
+        return url
+
     def destroy(self) -> None:
         """Stop the server if it runs, and delete the cluster."""
         if self.running():
@@ -68,6 +89,17 @@ class PrivateCluster:
         if os.geteuid() == 0:
             argv = ["runuser", "-u", USER, "--", *argv]
         return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=60)
+
+
+def module_cluster() -> Iterator[PrivateCluster]:
+    """The body of a module-scoped fixture: a started private cluster, destroyed after."""
+    reason = missing()
+    if reason is not None:
+        pytest.skip(reason)
+    private = PrivateCluster()
+    private.start()
+    yield private
+    private.destroy()
 
 
 def _free_port() -> int:

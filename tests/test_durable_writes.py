@@ -13,13 +13,11 @@ import stat
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from callcenter.call.recorder import Backoff, Recorder
@@ -40,27 +38,13 @@ FAST = Backoff(first=0.01, longest=0.05)
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[pg_cluster.PrivateCluster]:
     """A private PostgreSQL cluster this module may stop and start."""
-    reason = pg_cluster.missing()
-    if reason is not None:
-        pytest.skip(reason)
-    private = pg_cluster.PrivateCluster()
-    private.start()
-    yield private
-    private.destroy()
+    yield from pg_cluster.module_cluster()
 
 
 @pytest.fixture
 def pg_store(cluster: pg_cluster.PrivateCluster) -> Iterator[Store]:
     """A migrated store in a fresh database of the private cluster, which is running."""
-    if not cluster.running():
-        cluster.start()
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(cluster.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    store = Store.open(cluster.url.rsplit("/", 1)[0] + f"/{name}")
-    store.migrate()
+    store = Store.open(cluster.new_database())
     yield store
     store.close()
     if not cluster.running():

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from callcenter.call.spill import spill_files
 from callcenter.config.loader import example_config_path
@@ -42,29 +40,13 @@ class Outage:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[pg_cluster.PrivateCluster]:
     """A private PostgreSQL cluster this module stops and starts."""
-    reason = pg_cluster.missing()
-    if reason is not None:
-        pytest.skip(reason)
-    private = pg_cluster.PrivateCluster()
-    private.start()
-    yield private
-    private.destroy()
+    yield from pg_cluster.module_cluster()
 
 
 @pytest.fixture
 def database(cluster: pg_cluster.PrivateCluster) -> Iterator[str]:
     """The URL of a fresh, migrated database on the private cluster."""
-    if not cluster.running():
-        cluster.start()
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(cluster.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    admin.dispose()
-    url = cluster.url.rsplit("/", 1)[0] + f"/{name}"
-    with Store.open(url) as store:
-        store.migrate()
-    yield url
+    yield cluster.new_database()
     if not cluster.running():
         cluster.start()
 
