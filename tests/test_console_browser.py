@@ -112,6 +112,7 @@ def test_the_live_page_opens_its_stream_again_after_a_503(
             assert any(line == "event: end" for line in lines)  # the slot is free again
         call = emulator.place_call(to_number=SUPPORT, script=[*GREETED, HOLD])
         row = page.locator(f"tr[data-call-id='{call.call_id}']")
-        playwright_api.expect(row).to_be_visible()  # the stream was opened again
+        # The console retries a refused stream after 5 s: wait well past that, as on a busy CI.
+        playwright_api.expect(row).to_be_visible(timeout=30_000)  # the stream was opened again
     finally:
         center.stop()
