@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import tomli_w
+from _machine import run_facts
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import (
@@ -274,12 +274,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "placing_s": round(placed_s, 2),
         "duration_s": round(duration_s, 2),
         "source": source_revision(),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **run_facts(),
     }
 
 

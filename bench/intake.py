@@ -24,13 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _machine import run_facts
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread, HangUp, RedeliveryPolicy
@@ -169,12 +170,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "non_2xx_deliveries": sum(1 for a in attempts if a.status is None or a.status >= 300),
             "redeliveries": sum(1 for a in attempts if a.attempt > 1),
         },
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **run_facts(),
     }
 
 

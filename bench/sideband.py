@@ -39,8 +39,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import platform
 import resource
 import shutil
 import signal
@@ -52,6 +50,8 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from _machine import run_facts
 
 HERE = Path(__file__).resolve().parent
 SYSTEMS = ("callcenter", "agents")
@@ -242,12 +242,7 @@ def main() -> int:
         "targets": targets(results, ratio),
         "errors": errors,
         "logs": str(scratch) if errors else None,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **run_facts(),
     }
     if not errors:
         shutil.rmtree(scratch, ignore_errors=True)
