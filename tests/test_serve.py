@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,16 +12,13 @@ import pytest
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait, WaitFor
 from callcenter.store import Store
-from callcenter.web.serve_process import free_port
+from tests import pg_cluster
 from tests.harness import API_KEY, WEBHOOK_SECRET, GunicornController, wait_for
 
 SUPPORT = "+18005550100"
 HEARD = "output_audio_buffer.stopped"  # the greeting was played to the caller
 # The loggers a call's webhook, session and call actions log to.
 CALL_PATH = ("callcenter.intake.", "callcenter.call.", "callcenter.control")
-PG_BIN = "/usr/lib/postgresql/15/bin"
-INITDB, PG_CTL, CREATEDB = (f"{PG_BIN}/{name}" for name in ("initdb", "pg_ctl", "createdb"))
-PRIVATE_DB = "readyz_private_db"
 
 
 @pytest.fixture
@@ -103,68 +97,10 @@ def test_serve_refuses_an_invalid_config(controller_env: dict[str, str], tmp_pat
 # -- readiness ----------------------------------------------------------------------------------
 
 
-class PrivateCluster:
-    """A PostgreSQL cluster of this test's own (the shared one is never stopped), on a free port."""
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="callcenter-readyz-pg-"))
-        shutil.chown(self.root, "postgres")
-        self.port = free_port()
-        self.data = self.root / "data"
-        self._as_postgres(
-            INITDB, "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync"
-        )
-        self.start()
-        self._as_postgres(
-            CREATEDB, "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", PRIVATE_DB
-        )
-        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{PRIVATE_DB}"
-
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
-        log = str(self.root / "server.log")
-        self._as_postgres(PG_CTL, "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
-
-    def stop(self) -> None:
-        """Stop the server at once (fast shutdown: clients are disconnected)."""
-        self._as_postgres(PG_CTL, "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        """Stop the server if it runs, and delete its files."""
-        subprocess.run(
-            [
-                "runuser",
-                "-u",
-                "postgres",
-                "--",
-                PG_CTL,
-                "-D",
-                str(self.data),
-                "-m",
-                "immediate",
-                "stop",
-            ],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    @staticmethod
-    def _as_postgres(*command: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *command], capture_output=True, check=True
-        )
-
-
 @pytest.fixture
-def cluster() -> Iterator[PrivateCluster]:
-    """A private PostgreSQL cluster, removed after the test."""
-    if shutil.which("runuser") is None or not Path(PG_CTL).exists():
-        pytest.skip("needs PostgreSQL 15's binaries and runuser")
-    started = PrivateCluster()
-    yield started
-    started.remove()
+def cluster() -> Iterator[pg_cluster.PrivateCluster]:
+    """A private PostgreSQL cluster this test may stop, removed after it."""
+    yield from pg_cluster.module_cluster()
 
 
 def test_readiness_names_no_path_when_ready(served: GunicornController) -> None:
@@ -178,14 +114,16 @@ def test_readiness_names_no_path_when_ready(served: GunicornController) -> None:
 
 
 def test_readiness_names_an_unreachable_store_without_its_internals(
-    cluster: PrivateCluster, emulator: EmulatorThread, tmp_path: Path
+    cluster: pg_cluster.PrivateCluster, emulator: EmulatorThread, tmp_path: Path
 ) -> None:
     """Database stopped: /readyz 503 `store: unreachable`, no host, port or name; back after."""
+    url = cluster.new_database()
+    database = url.rsplit("/", 1)[1]
     env = {
         "OPENAI_API_KEY": API_KEY,
         "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "OPENAI_BASE_URL": emulator.base_url,
-        "CALLCENTER_DATABASE_URL": cluster.url,
+        "CALLCENTER_DATABASE_URL": url,
         "CALLCENTER_DATA_DIR": str(tmp_path / "data"),
     }
     controller = GunicornController(env, example_config_path(), workers=1)
@@ -202,7 +140,7 @@ def test_readiness_names_an_unreachable_store_without_its_internals(
             {"store": "unreachable"},
             "store_unreachable",
         )
-        for internal in (PRIVATE_DB, str(cluster.port), "127.0.0.1", "psycopg", "config"):
+        for internal in (database, str(cluster.port), "127.0.0.1", "psycopg", "config"):
             assert internal not in json.dumps(body), internal
         wait_for(
             lambda: any('"msg": "not ready"' in line and str(cluster.port) in line
