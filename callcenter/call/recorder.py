@@ -310,6 +310,7 @@ class Recorder:
         own = self._own
         if own is not None and not own.empty and not own.unread:
             own.finish()
+            self._own = None
             logger.info("store writes replayed", extra={"file": own.path.name})
 
     def _write(self, batch: list[Write]) -> None:

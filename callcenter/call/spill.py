@@ -5,8 +5,8 @@ it survives the process. Each recorder owns one file, ``<dir>/recorder-<id>.json
 holds an exclusive ``flock`` on it for as long as it lives; a file nobody holds belongs to a
 recorder that died, and the next recorder to start adopts it and replays it first. Lines are
 read back in order from a cursor; once every line has been written to the store, the file is
-truncated (our own) or deleted (an adopted one). A replay after a crash may repeat lines the
-store already has, so every write must be idempotent.
+deleted, so a spill file on disk always means writes waiting. A replay after a crash may
+repeat lines the store already has, so every write must be idempotent.
 """
 
 from __future__ import annotations
@@ -85,13 +85,13 @@ class SpillFile:
         return lines
 
     def finish(self) -> None:
-        """Every line was written to the store: empty our file, or delete an adopted one."""
-        if self.adopted:
-            self.path.unlink(missing_ok=True)
-            self.close()
-            return
-        self._file.truncate(0)
-        os.fsync(self._file.fileno())
+        """Every line was written to the store: delete the file and release it.
+
+        Deleted, not emptied, even when it is our own: a spill file on disk always means
+        writes wait for the store, and the next spill makes a new one.
+        """
+        self.path.unlink(missing_ok=True)
+        self._file.close()
         self._cursor = self._size = 0
 
     def replace(self, lines: Iterable[str]) -> None:
