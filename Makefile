@@ -20,8 +20,8 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 demo: $(VENV)/.installed  ## set up and run the whole loop on this machine, no OpenAI account needed
 	$(BIN)/callcenter demo
 
-test: $(VENV)/.installed-dev  ## set up the dev dependencies and run the whole test suite
-	$(BIN)/python -m pytest
+test: $(VENV)/.installed-dev  ## set up the dev dependencies and run the whole test suite, one worker per core
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -84,7 +84,10 @@ def test_the_command_poller_refuses_a_command_of_the_wrong_shape_and_goes_on(
     wait_for(lambda: call.state is CallState.ENDED, what="the hang-up command to run")
     assert isinstance(poison_id, int)
     assert operators.command(poison_id).result == "invalid"  # type: ignore[union-attr]
-    assert operators.command(good).result == "delivered"  # type: ignore[union-attr]
+    wait_for(
+        lambda: operators.command(good).result == "delivered",  # type: ignore[union-attr]
+        what="the hang-up command's result",
+    )
 
 
 def test_the_command_poller_survives_a_failure_that_is_not_the_store_s(
