@@ -149,9 +149,8 @@ class CallRunner:
         changed, lapsed = self._services.changed, self._services.lapsed
         try:
             first = self._first
-            resumed = first is not None
             await self._execute(first if first is not None else self.session.start())
-            if (resumed or self.session.needs_sideband) and not self.session.finished:
+            if not self.session.finished:
                 reader = asyncio.create_task(self._hold_sideband())
             while not self.session.finished:
                 item = await self._inbox.get()
