@@ -60,6 +60,7 @@ from callcenter.call.actions import (
     TimerFired,
     ToolDone,
 )
+from callcenter.call.departure import ATTEMPT_KINDS
 from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.recorder import Recorder
 from callcenter.call.server_events import use_fast_parsing
@@ -266,6 +267,10 @@ class CallRunner:
     def _record(self, kind: EventKind, data: Mapping[str, object]) -> None:
         payload = dict(data)
         self._services.recorder.event(self._call_id, kind, payload, self._services.clock())
+        if kind in ATTEMPT_KINDS:  # one REFER ended: count it, and say so
+            metrics.transfer_attempt(str(payload.get("result")))
+            fields = {k: payload.get(k) for k in ("target", "result", "seconds", "status")}
+            logger.info("transfer attempt", extra=fields)
         if logger.isEnabledFor(logging.DEBUG):  # transcripts and arguments: DEBUG only
             logger.debug("call event", extra={"kind": kind, "data": payload})
 
