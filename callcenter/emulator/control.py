@@ -93,8 +93,7 @@ class ControlApi:
     async def list_faults(self, request: web.Request) -> web.Response:
         """The faults still armed."""
         faults = [
-            {"kind": fault_kind(f), **dataclasses.asdict(f)}
-            for f in self._host.faults.pending()
+            {"kind": fault_kind(f), **dataclasses.asdict(f)} for f in self._host.faults.pending()
         ]
         return web.json_response({"faults": faults})
 

@@ -100,7 +100,6 @@ class CallsApi:
             host.call_over(call, by_caller=False)
         return problem
 
-
     def _refer(self, call: EmulatedCall, target_uri: str) -> ApiError | None:
         problem = call.refer_problem()
         if problem is not None:
