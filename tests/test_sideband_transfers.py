@@ -67,7 +67,8 @@ def test_a_transfer_is_confirmed_when_the_sideband_closes(
     call = emulator.place_call(to_number=SUPPORT, script=[*ASKS, HOLD])
     wait_for(lambda: refers(call.call_id, emulator), what="the REFER")
     record = controller.services.store.get_call(call.call_id)
-    assert record is not None and record.status == "active"  # relayed, not yet transferred
+    assert record is not None
+    assert record.status == "active"  # relayed, not yet transferred
     assert call.state is CallState.ACCEPTED
     record = finished(controller, call.call_id)
     assert record.outcome == "transferred"

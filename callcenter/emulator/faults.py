@@ -4,8 +4,9 @@ far end of a transfer behaves.
 Faults are plain data added to the emulator's :class:`FaultPlan`; each applies to the next
 ``times`` matching requests (``None``: all of them) of one call or of every call. A fault is
 used up when it fires. A :class:`TransferFault` scripts what a REFER to one target does;
-a target nobody scripted answers after :data:`DEFAULT_TRANSFER_ANSWER` seconds. Webhook faults (duplicates, late timestamps, wrong secrets) are
-options of each delivery instead (see ``webhooks.Delivery``).
+a target nobody scripted answers after :data:`DEFAULT_TRANSFER_ANSWER` seconds.
+Webhook faults (duplicates, late timestamps, wrong secrets) are options of each delivery
+instead (see ``webhooks.Delivery``).
 """
 
 from __future__ import annotations
