@@ -11,8 +11,7 @@ with the targets tried (``transferring``, 202, if it is still under way by then)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
