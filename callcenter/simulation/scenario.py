@@ -30,7 +30,7 @@ from callcenter.emulator import (
     fault_from_json,
     step_from_json,
 )
-from callcenter.emulator.faults import FAULT_KINDS, REST_VERBS
+from callcenter.emulator.faults import FAULT_KINDS, REST_VERBS, TRANSFER_RESULTS
 from callcenter.emulator.script import STEP_TYPES
 
 __all__ = [
@@ -229,6 +229,8 @@ def _fault(section: Section) -> Fault:
     section.check_keys(("kind", *fields))
     if cls is RestFault:
         _choice(section, "verb", sorted(REST_VERBS))
+    if cls is TransferFault:
+        _choice(section, "result", TRANSFER_RESULTS)
     data = dict(section.data)
     if cls is RestFault and "latency" in data and "status" not in data:
         data["status"] = None  # a latency alone only slows the answer down
