@@ -135,6 +135,33 @@ class Departure:
         outcome = ending.outcome if ending is not None else None
         return self.stage, self.trigger, first, outcome
 
+    def transfer_position(self) -> tuple[str | None, int, bool, list[dict[str, object]]]:
+        """What a takeover needs of a transfer: ticket, target index, relayed, tried."""
+        handoff = self._handoff
+        if handoff is None:
+            return None, 0, False, []
+        relayed = handoff.answer_key is not None
+        return handoff.ticket, handoff.index, relayed, list(handoff.tried)
+
+    def resume_transfer(
+        self,
+        chain: tuple[TransferTarget, ...],
+        trigger: Trigger | None,
+        position: tuple[str | None, int, bool, list[dict[str, object]]],
+    ) -> list[Action]:
+        """Go on with a transfer a takeover cut short, at the target it had reached: wait
+        again for a relayed REFER to be answered, or send the REFER under way again."""
+        ticket, index, relayed, tried = position
+        self.trigger = trigger
+        handoff = self._handoff = _Handoff(chain, trigger, ticket, index=index, tried=tried)
+        if index >= len(chain) or not relayed:
+            return self._refer_next()
+        self.stage = "transferring"
+        handoff.uri = escalation.refer_uri(chain[index], ticket)
+        handoff.started = self.now
+        handoff.answer_key = self._key("answer")
+        return [SetTimer(handoff.answer_key, chain[index].answer_timeout)]
+
     def transfer_route(self, chain: tuple[TransferTarget, ...], line: str | None) -> list[Action]:
         """A refer route: say its line (if any), then REFER down ``chain`` in turn."""
         self._handoff = _Handoff(chain, None)
@@ -142,6 +169,13 @@ class Departure:
             return self._refer_next()
         self.stage = "handing_off"
         return self._say_handoff(line)
+
+    def chain_of(self, target: str) -> tuple[TransferTarget, ...]:
+        """The transfer chain of ``target`` (a name or URI); empty if it is neither."""
+        try:
+            return escalation.transfer_chain(self._targets, target)
+        except ValueError:
+            return ()
 
     def escalate(self, trigger: Trigger, reason: str, target: str | None) -> list[Action]:
         """Hand the call to a human: ``target`` (a name or URI) or the route's target."""

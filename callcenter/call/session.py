@@ -260,6 +260,7 @@ class CallSession:
         seq, pending, lines = self._transcript.state()
         call, triggers = self.call, self._triggers
         stage, trigger, target, outcome = self._departure.under_way()
+        ticket, index, relayed, tried = self._departure.transfer_position()
         return ResumeState(
             route=call.route,
             greeting=call.greeting,
@@ -282,6 +283,10 @@ class CallSession:
             trigger=trigger,
             target=target,
             outcome=outcome,
+            ticket=ticket,
+            transfer_index=index,
+            transfer_relayed=relayed,
+            tried=tried,
         )
 
     def resume(self, state: ResumeState, elapsed: float) -> list[Action]:
@@ -327,6 +332,13 @@ class CallSession:
         if state.leaving == "ending":
             outcome = CallOutcome(state.outcome or CallOutcome.COMPLETED)
             return departure.end("taken over while ending", outcome, None)
+        if state.leaving == "transferring":  # at the target it had reached, not from the top
+            position = (state.ticket, state.transfer_index, state.transfer_relayed, state.tried)
+            trigger = state.trigger if state.trigger in TRIGGERS else None
+            chain = self.call.transfer_to
+            if trigger is not None and state.target is not None:
+                chain = self._departure.chain_of(state.target)
+            return departure.resume_transfer(chain, trigger, position)
         if state.trigger in TRIGGERS:
             return departure.escalate(state.trigger, "taken over during a handoff", state.target)
         return departure.transfer_route(self.call.transfer_to, None)  # a refer route
