@@ -29,6 +29,7 @@ from tests.sideband_support import (
     kinds,
     says,
 )
+from tests.test_metrics import counted
 
 DESK = "sip:desk@pbx.example.com"
 BACKUP = "sip:backup@pbx.example.com"
@@ -83,10 +84,14 @@ def test_an_unanswered_transfer_goes_to_the_next_target_after_its_answer_timeout
 ) -> None:
     """The desk does not answer: after its answer_timeout the backup is tried and takes it."""
     controller = center.start(CONFIG)
+    attempts = "callcenter_transfer_attempts_total"
+    before = {r: counted(controller.url, attempts, result=r) for r in ("unanswered", "transferred")}
     emulator.faults.script_transfer(DESK, "no_answer")
     call = emulator.place_call(to_number=SUPPORT, script=[*ASKS, HOLD])
     record = finished(controller, call.call_id)
     assert record.outcome == "transferred"
+    for result in ("unanswered", "transferred"):
+        assert counted(controller.url, attempts, result=result) == before[result] + 1
     assert [target.split("?")[0] for target, _ in refers(call.call_id, emulator)] == [DESK, BACKUP]
     assert [a["result"] for a in call.refer_attempts] == ["no_answer", "answered"]
     (unanswered,) = events(controller, call.call_id, "transfer_unanswered")
