@@ -785,3 +785,18 @@ def test_finish_takes_only_the_outcome_of_a_call_that_is_over() -> None:
     with pytest.raises(ValueError, match="not the outcome of a call that is over"):
         Finish(CallOutcome.ACCEPTED)
     assert Finish(CallOutcome.TRANSFERRED, "tel:+1").status == "referred"
+
+
+def test_every_target_failed_without_a_sideband_hangs_up_even_where_the_route_resumes() -> None:
+    """The sideband closed during the REFERs: no agent can go on, so the call is hung up."""
+    session = talking()
+    summary, line = creates(feed(session, heard("item_1", "a human please")))
+    feed(session, TimerFired(summary["metadata"]["callcenter"]))
+    first = of(feed(session, TimerFired(line["metadata"]["callcenter"])), ReferCall)[0]
+    assert feed(session, SocketClosed()) == []  # the REFER is under way: wait for its answer
+    feed(session, ControlDone("refer", first.uri, 403, "forbidden"))
+    failing = feed(session, ControlDone("refer", "sip:backup@pbx.example.com", 403, "forbidden"))
+    assert records(failing, "transfer_failed")[0]["then"] == "hangup"
+    assert of(failing, HangUpCall) == [HangUpCall()]
+    over = feed(session, ControlDone("hangup", None, 404, "gone"))
+    assert of(over, Finish) == [Finish(CallOutcome.TRANSFER_FAILED)]

@@ -350,7 +350,9 @@ class Departure:
             handoff.uri = escalation.refer_uri(handoff.chain[handoff.index], handoff.ticket)
             handoff.started = self.now
             return [ReferCall(handoff.uri)]
-        then = "hangup" if handoff.trigger is None else self._on_transfer_failed
+        # a refer route has no agent to go on, nor a call whose sideband is gone
+        resumable = handoff.trigger is not None and self.socket_open
+        then = self._on_transfer_failed if resumable else "hangup"
         data = {
             "trigger": handoff.trigger,
             "ticket": handoff.ticket,
