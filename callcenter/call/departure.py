@@ -37,6 +37,7 @@ from callcenter.call.actions import (
 )
 from callcenter.call.escalation import TransferTarget, Trigger
 from callcenter.call.responses import Heard, ResponseQueue, verbatim
+from callcenter.call.resume import ResumeState
 from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.config.loader import Target
 from callcenter.config.model import OnTransferFailed
@@ -144,17 +145,22 @@ class Departure:
         return handoff.ticket, handoff.index, relayed, list(handoff.tried)
 
     def resume_transfer(
-        self,
-        chain: tuple[TransferTarget, ...],
-        trigger: Trigger | None,
-        position: tuple[str | None, int, bool, list[dict[str, object]]],
+        self, route_chain: tuple[TransferTarget, ...], state: ResumeState
     ) -> list[Action]:
         """Go on with a transfer a takeover cut short, at the target it had reached: wait
-        again for a relayed REFER to be answered, or send the REFER under way again."""
-        ticket, index, relayed, tried = position
+        again for a relayed REFER to be answered, or send the REFER under way again.
+
+        ``route_chain``: a refer route's chain (an escalation's comes from its target).
+        """
+        trigger = next((t for t in escalation.TRIGGERS if t == state.trigger), None)
+        chain = route_chain
+        if trigger is not None and state.target is not None:
+            chain = self.chain_of(state.target)
+        index, ticket = state.transfer_index, state.ticket
         self.trigger = trigger
-        handoff = self._handoff = _Handoff(chain, trigger, ticket, index=index, tried=tried)
-        if index >= len(chain) or not relayed:
+        handoff = _Handoff(chain, trigger, ticket, index=index, tried=list(state.tried))
+        self._handoff = handoff
+        if index >= len(chain) or not state.transfer_relayed:
             return self._refer_next()
         self.stage = "transferring"
         handoff.uri = escalation.refer_uri(chain[index], ticket)

@@ -333,12 +333,7 @@ class CallSession:
             outcome = CallOutcome(state.outcome or CallOutcome.COMPLETED)
             return departure.end("taken over while ending", outcome, None)
         if state.leaving == "transferring":  # at the target it had reached, not from the top
-            position = (state.ticket, state.transfer_index, state.transfer_relayed, state.tried)
-            trigger = state.trigger if state.trigger in TRIGGERS else None
-            chain = self.call.transfer_to
-            if trigger is not None and state.target is not None:
-                chain = self._departure.chain_of(state.target)
-            return departure.resume_transfer(chain, trigger, position)
+            return departure.resume_transfer(self.call.transfer_to, state)
         if state.trigger in TRIGGERS:
             return departure.escalate(state.trigger, "taken over during a handoff", state.target)
         return departure.transfer_route(self.call.transfer_to, None)  # a refer route
