@@ -4,7 +4,9 @@ The SDK client runs with ``max_retries=0``; retries are ours, under a tenacity p
 retries only what is safe to repeat (429 honouring Retry-After, 5xx, connection errors and
 timeouts) and gives up at a total deadline, so that the webhook that triggered the action is
 always answered within a few seconds. 400/401/403/404/409 are never retried: 404 becomes
-:class:`CallGoneError` (the caller hung up), 409 :class:`CallConflictError`.
+:class:`CallGoneError` (the caller hung up), 409 :class:`CallConflictError`. A REFER is
+tried at most twice (one quick retry): a refused REFER rarely goes through on the same
+target a moment later, and the call's fallback target is waiting.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from callcenter.errors import CallApiError, CallConflictError, CallGoneError
 from callcenter.observability import metrics
 
 logger = logging.getLogger(__name__)
+
+REFER_ATTEMPTS = 2  # a REFER and at most one quick retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +129,7 @@ class CallControl:
             lambda timeout: self._client.realtime.calls.refer(
                 call_id, target_uri=target_uri, timeout=timeout
             ),
+            attempts=REFER_ATTEMPTS,
         )
 
     def hangup(self, call_id: str) -> None:
@@ -135,7 +140,15 @@ class CallControl:
             lambda timeout: self._client.realtime.calls.hangup(call_id, timeout=timeout),
         )
 
-    def _run(self, verb: str, call_id: str, request: Callable[[float], object]) -> None:
+    def _run(
+        self,
+        verb: str,
+        call_id: str,
+        request: Callable[[float], object],
+        *,
+        attempts: int | None = None,
+    ) -> None:
+        """Run ``request`` under the retry policy, at most ``attempts`` times if given."""
         policy = self._policy
         started = self._clock()
 
@@ -154,7 +167,10 @@ class CallControl:
         retrying = Retrying(
             retry=retry_if_exception(is_retryable),
             wait=wait,
-            stop=lambda state: state.upcoming_sleep >= remaining(),  # it would overrun
+            stop=lambda state: (
+                state.upcoming_sleep >= remaining()  # it would overrun
+                or (attempts is not None and state.attempt_number >= attempts)
+            ),
             sleep=self._sleep,
             reraise=True,
             before_sleep=lambda state: logger.warning(

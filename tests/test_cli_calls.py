@@ -58,7 +58,8 @@ def test_transfer_refers_the_call(
     call = live_call(emulator, Api(controller.url))
     result = run(controller, "transfer", call.call_id, "sales")
     assert result.exit_code == 0, result.output
-    assert "delivered" in result.output
+    assert f"transfer {call.call_id}: transferred" in result.output
+    assert "sales: transferred" in result.output
     finished(controller, call.call_id)
     assert call.refer_target == "tel:+14155550199"
 

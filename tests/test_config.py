@@ -479,6 +479,16 @@ ERROR_CASES = [
     ('[screening]\ndeny = [""]  # <-\n' + ROUTE, "screening.deny[0]", "must not be empty"),
     ('[screening]\ndeny_action = "reject"  # <-\n' + ROUTE, "screening.deny_action", "expected"),
     ('openai = "gpt"  # <-\n' + ROUTE, "openai", "expected a table, got a string"),
+    (
+        '[[targets]]\nname = "desk"\nuri = "tel:+14155550123"\nanswer_timeout = -1  # <-\n' + ROUTE,
+        "targets[0].answer_timeout",
+        "expected a positive number",
+    ),
+    (
+        ROUTE + 'on_transfer_failed = "retry"  # <-\n',
+        "routes[0].on_transfer_failed",
+        'expected "resume" or "hangup", got "retry"',
+    ),
     ('routes = "main"  # <-\n', "routes", "expected an array of tables ([[routes]]), got a string"),
     ("[openai]\n", "routes", "at least one [[routes]] table is required"),
 ]
@@ -492,6 +502,19 @@ def test_config_errors_name_file_line_key_and_reason(text: str, key: str, reason
     error = error_of(text)
     where = f"callcenter.toml:{line}" if line else "callcenter.toml"
     assert str(error).startswith(f"{where}: {key}: {reason}"), str(error)
+
+
+def test_transfer_settings_default_and_are_read() -> None:
+    """answer_timeout defaults to 30 s per target; on_transfer_failed to "resume" per route."""
+    config = parse_config(
+        '[[targets]]\nname = "a"\nuri = "tel:+14155550123"\nanswer_timeout = 12.5\n'
+        '[[targets]]\nname = "b"\nuri = "tel:+14155550124"\n'
+        + ROUTE
+        + '[[routes]]\nname = "strict"\ninstructions = "x"\non_transfer_failed = "hangup"\n'
+    )
+    assert (config.targets["a"].answer_timeout, config.targets["b"].answer_timeout) == (12.5, 30)
+    assert config.route("main").on_transfer_failed == "resume"
+    assert config.route("strict").on_transfer_failed == "hangup"
 
 
 def test_locator_finds_keys_in_tables_inline_tables_and_arrays() -> None:

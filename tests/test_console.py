@@ -119,6 +119,27 @@ def test_transfer_from_the_call_page(
     assert (entry["operator"], entry["result"]) == ("ada", "delivered")
 
 
+def test_the_call_page_lists_every_transfer_attempt(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """Desk refused, backup took the call: the page shows both attempts and the final target."""
+    emulator.faults.script_transfer("sip:desk@pbx.example.com", "refused", status=403)
+    call = live_call(emulator, Api(controller.url))
+    client = logged_in(controller)
+    csrf = csrf_of(client.get(f"/console/calls/{call.call_id}").text)
+    client.post(f"/console/calls/{call.call_id}/transfer", data={"csrf": csrf, "target": "desk"})
+    finished(controller, call.call_id)
+    page = client.get(f"/console/calls/{call.call_id}").text
+    table = page[
+        page.index('id="transfers"') : page.index("</table>", page.index('id="transfers"'))
+    ]
+    assert "<td>desk</td>" in table
+    assert "<td>refused</td>" in table
+    assert "<td>backup</td>" in table
+    assert "<td>transferred</td>" in table
+    assert '<code id="final-target">sip:backup@pbx.example.com</code>' in page
+
+
 def test_odd_console_urls_are_refused(controller: InProcessController) -> None:
     """An impossible call id is 404 and a control character in the query 400, as JSON."""
     client = logged_in(controller)

@@ -10,7 +10,7 @@ import pytest
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.emulator import CallState, EmulatorThread
 from callcenter.errors import CallApiError, CallConflictError, CallGoneError
-from tests.harness import API_KEY
+from tests.harness import API_KEY, wait_for
 
 SESSION = {"type": "realtime", "instructions": "You are a test agent."}
 
@@ -152,4 +152,19 @@ def test_refer_and_hangup_need_an_accepted_call(quiet_emulator: EmulatorThread) 
         control.refer(call.call_id, "tel:+14155550123")
     control.accept(call.call_id, SESSION)  # type: ignore[arg-type]
     control.refer(call.call_id, "tel:+14155550123")
-    assert (call.state, call.refer_target) == (CallState.REFERRED, "tel:+14155550123")
+    wait_for(lambda: call.state is CallState.REFERRED, what="the target to answer")
+    assert call.refer_target == "tel:+14155550123"
+
+
+def test_a_failing_refer_is_retried_once_only(quiet_emulator: EmulatorThread) -> None:
+    """A REFER that keeps failing with 503 is tried twice, well within the deadline."""
+    call = quiet_emulator.place_call()
+    fake = FakeTime()
+    control = control_for(quiet_emulator, deadline=5.0, fake=fake)
+    control.accept(call.call_id, SESSION)  # type: ignore[arg-type]
+    quiet_emulator.faults.fail_rest("refer", status=503, call_id=call.call_id, times=None)
+    with pytest.raises(CallApiError) as raised:
+        control.refer(call.call_id, "tel:+14155550123")
+    assert raised.value.status == 503
+    assert requests(quiet_emulator, call.call_id, "refer") == [503, 503]
+    assert len(fake.slept) == 1

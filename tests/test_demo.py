@@ -29,6 +29,8 @@ from callcenter.sip.invite import IncomingCall
 from tests.harness import wait_for
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "scenarios"
+# Not in the demo: they wait for answer timeouts (see test_simulate).
+TRANSFER_SCENARIOS = ("08-transfer-falls-back.toml", "09-transfer-fails-agent-resumes.toml")
 DEMO_TIMEOUT = 60
 SAMPLES = (
     "support call answered",
@@ -169,10 +171,11 @@ def test_the_overlay_makes_busy_and_after_hours_reachable(tmp_path: Path) -> Non
 
 
 def test_the_example_scenarios_are_copies_of_the_bundled_ones() -> None:
-    """examples/scenarios holds exactly the demo scenarios shipped in the package."""
+    """examples/scenarios holds the demo scenarios shipped in the package, and the transfers."""
     bundled = {path.name: path.read_bytes() for path in SCENARIO_DIR.glob("*.toml")}
     examples = {path.name: path.read_bytes() for path in EXAMPLES.glob("*.toml")}
-    assert examples == bundled
+    assert {name: examples[name] for name in bundled} == bundled
+    assert sorted(set(examples) - set(bundled)) == list(TRANSFER_SCENARIOS)
     assert [scenario.name for scenario in demo_scenarios()] == list(SAMPLES)
 
 

@@ -247,10 +247,42 @@ def test_transfer_by_target_name(emulator: EmulatorThread, controller: InProcess
     call = live_call(emulator, api)
     response = api.post(f"/calls/{call.call_id}/transfer", {"target": "sales"})
     assert response.status_code == 200, response.text
-    assert response.json()["result"] == "delivered"
+    answer = response.json()
+    assert (answer["result"], answer["target"]) == ("transferred", "sales")
+    assert [(t["target"], t["result"]) for t in answer["targets"]] == [("sales", "transferred")]
     record = finished(controller, call.call_id)
     assert (record.outcome, record.escalation_trigger) == ("transferred", "operator")
     assert call.refer_target == "tel:+14155550199"
+    (attempt,) = api.get(f"/calls/{call.call_id}").json()["transfers"]
+    assert (attempt["target"], attempt["uri"], attempt["result"]) == (
+        "sales",
+        "tel:+14155550199",
+        "transferred",
+    )
+    assert attempt["started_at"] <= attempt["ended_at"]
+
+
+def test_a_transfer_no_target_takes_is_answered_transfer_failed(
+    emulator: EmulatorThread, center: CallCenter
+) -> None:
+    """Desk busy, backup refusing: the answer says transfer_failed with both targets."""
+    short = ("ticket_header = true\n", "ticket_header = true\nanswer_timeout = 0.3\n")
+    api = Api(center.start(config_with(short)).url)
+    emulator.faults.script_transfer("sip:desk@pbx.example.com", "busy")
+    emulator.faults.script_transfer("sip:backup@pbx.example.com", "refused", status=486)
+    call = live_call(emulator, api)
+    response = api.post(f"/calls/{call.call_id}/transfer", {"target": "desk"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert (answer["result"], answer["target"]) == ("transfer_failed", None)
+    assert [(t["target"], t["result"]) for t in answer["targets"]] == [
+        ("desk", "unanswered"),
+        ("backup", "refused"),
+    ]
+    assert call.state is CallState.ACCEPTED  # the agent carries on with the caller
+    body = api.get(f"/calls/{call.call_id}").json()
+    assert [t["result"] for t in body["transfers"]] == ["unanswered", "refused"]
+    assert body["status"] == "active"
 
 
 def test_transfer_to_a_uri_is_refused_by_default(emulator: EmulatorThread, api: Api) -> None:

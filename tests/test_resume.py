@@ -4,15 +4,29 @@ from __future__ import annotations
 
 import json
 
-from callcenter.call.actions import HangUpCall, Record, RunTool, Send, SetTimer, ToolDone
+from callcenter.call.actions import (
+    ControlDone,
+    Finish,
+    HangUpCall,
+    Record,
+    ReferCall,
+    RunTool,
+    Send,
+    SetTimer,
+    SocketClosed,
+    TimerFired,
+    ToolDone,
+)
 from callcenter.call.escalation import TransferTarget, ticket_for
 from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.resume import INTERRUPTED, ResumeState
 from callcenter.call.session import CallSession
+from callcenter.call.vocabulary import CallOutcome
 from callcenter.tools.registry import ToolResult
 from tests.test_sideband_session import (
     CALL_ID,
     agent_message,
+    creates,
     done,
     event,
     feed,
@@ -166,3 +180,41 @@ def test_an_ending_cut_short_hangs_up_after_a_takeover() -> None:
     assert session.phase == "ending"
     _, first = moved(session)
     assert any(isinstance(a, HangUpCall) for a in first)
+
+
+def test_a_relayed_transfer_waits_on_after_a_takeover() -> None:
+    """Taken over while the desk rings: no second REFER; the answer timer is armed again."""
+    session = talking()
+    summary, line = creates(feed(session, heard("item_1", "a human please")))
+    feed(session, TimerFired(summary["metadata"]["callcenter"]))
+    (refer,) = [
+        a
+        for a in feed(session, TimerFired(line["metadata"]["callcenter"]))
+        if isinstance(a, ReferCall)
+    ]
+    feed(session, ControlDone("refer", refer.uri))
+    taker, first = moved(session)
+    assert not any(isinstance(a, ReferCall) for a in first)
+    assert [
+        a.seconds for a in first if isinstance(a, SetTimer) and a.name.startswith("answer")
+    ] == [20]
+    assert taker.phase == "transferring"
+    over = taker.feed(SocketClosed(), 1.0)
+    assert [a.outcome for a in over if isinstance(a, Finish)] == [CallOutcome.TRANSFERRED]
+
+
+def test_a_transfer_taken_over_goes_on_at_the_target_it_reached() -> None:
+    """The desk refused before the takeover: the new process REFERs to the backup, not the desk."""
+    session = talking()
+    summary, line = creates(feed(session, heard("item_1", "a human please")))
+    feed(session, TimerFired(summary["metadata"]["callcenter"]))
+    (refer,) = [
+        a
+        for a in feed(session, TimerFired(line["metadata"]["callcenter"]))
+        if isinstance(a, ReferCall)
+    ]
+    feed(session, ControlDone("refer", refer.uri, 403, "forbidden"))
+    _, first = moved(session)
+    assert [a for a in first if isinstance(a, ReferCall)] == [
+        ReferCall("sip:backup@pbx.example.com")
+    ]

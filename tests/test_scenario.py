@@ -143,6 +143,20 @@ def test_a_latency_alone_only_slows_the_answer() -> None:
     assert scenario.fault_templates == (RestFault(verb="accept", status=None, latency=0.8),)
 
 
+def test_a_transfer_fault_scripts_one_target() -> None:
+    """kind = "transfer": the REFERs to that target (headers aside) end as scripted."""
+    scenario = parse_scenario(
+        '[call]\nto = "+1"\n[[faults]]\nkind = "transfer"\ntarget = "sip:a@pbx.example.com"\n'
+        'result = "no_answer"\n'
+    )
+    plan = FaultPlan()
+    scenario.arm_faults(plan, "rtc_1")
+    assert plan.take_transfer("rtc_1", "sip:b@pbx.example.com") is None
+    found = plan.take_transfer("rtc_1", "sip:a@pbx.example.com?X-Callcenter-Ticket=CC-1")
+    assert found is not None
+    assert found.result == "no_answer"
+
+
 def test_faults_are_armed_fresh_for_the_call_only() -> None:
     """arm_faults adds copies bound to the call id; the scenario's templates stay unused."""
     scenario = parse_scenario('[call]\nto = "+1"\n[[faults]]\nkind = "rest"\ntimes = 1\n')
@@ -176,6 +190,10 @@ def test_faults_are_armed_fresh_for_the_call_only() -> None:
         ('[call]\nto = "+1"\n[[faults]]\nkind = "rest"\ncall_id = "rtc_1"\n', 5,
          "faults[0].call_id", "unknown key"),
         ('[call]\nto = "+1"\n[[faults]]\nkind = "sideband"\n', 3, "faults[0]", "exactly one of"),
+        ('[call]\nto = "+1"\n[[faults]]\nkind = "transfer"\nresult = "maybe"\n', 5,
+         "faults[0].result", 'expected one of answered, busy, no_answer, refused; got "maybe"'),
+        ('[call]\nto = "+1"\n[[faults]]\nkind = "dns"\n', 4, "faults[0].kind",
+         'expected one of "rest", "sideband", "transfer"'),
         ('[call]\nto = "+1"\ndelivery = { copies = "two" }\n', 3, "call.delivery.copies",
          "expected an integer, got a string"),
         ('[call]\nto = "+1"\n[expect]\ndecision = "answer"\n', 4, "expect.decision",

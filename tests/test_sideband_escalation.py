@@ -190,12 +190,12 @@ def test_a_refused_refer_falls_back(emulator: EmulatorThread, center: CallCenter
 def test_every_target_failing_tells_the_caller_and_hangs_up(
     emulator: EmulatorThread, center: CallCenter
 ) -> None:
-    """Desk and fallback both refuse: the caller hears why, then we hang up; failed."""
-    controller = center.start()
+    """Desk and fallback refuse, on_transfer_failed = "hangup": told why, then hung up."""
+    controller = center.start(config_with(("tools = ", 'on_transfer_failed = "hangup"\ntools = ')))
     emulator.faults.fail_rest("refer", status=400, times=2)
     call = emulator.place_call(to_number=SUPPORT, script=[*GREETED, Say("A human please"), HOLD])
     record = finished(controller, call.call_id)
-    assert record.outcome == "failed"
+    assert record.outcome == "transfer_failed"
     assert [r.verb for r in call.rest_requests] == ["accept", "refer", "refer", "hangup"]
     assert any(says(e, "couldn't reach a colleague") for e in call.client_events)
     assert (call.state, call.ended_by) == (CallState.ENDED, "controller")

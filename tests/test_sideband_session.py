@@ -46,6 +46,7 @@ name = "desk"
 uri = "sip:desk@pbx.example.com"
 fallback = "backup"
 ticket_header = true
+answer_timeout = 20
 
 [[targets]]
 name = "backup"
@@ -82,6 +83,14 @@ name = "bare"
 match = { to = ["+1800"] }
 instructions = "Help."
 tools = ["transfer_to_human"]
+
+[[routes]]
+name = "strict"
+match = { to = ["+1801"] }
+instructions = "Help."
+handoff = "Connecting you now."
+on_transfer_failed = "hangup"
+escalation = { target = "desk", phrases = ["human"] }
 """
 )
 TOOLS = ToolRegistry([tool_spec(lookup_order)])
@@ -442,8 +451,16 @@ def test_transfer_to_human_runs_the_whole_handoff() -> None:
     assert of(moving, SaveHandoff) == [SaveHandoff(ticket, "tool", "Wants a refund.")]
     uri = f"sip:desk@pbx.example.com?X-Callcenter-Ticket={ticket}"
     assert of(moving, ReferCall) == [ReferCall(uri)]
-    over = feed(session, ControlDone("refer", uri))
+    relayed = feed(session, ControlDone("refer", uri))
+    assert of(relayed, Finish) == []  # relayed only: wait for the call to leave
+    assert [(t.seconds) for t in of(relayed, SetTimer)] == [20]  # the desk's answer_timeout
+    assert session.phase == "transferring"
+    assert not session.leaving  # a drop now is reattached
+    over = session.feed(SocketClosed(), 4.5)
     assert of(over, Finish) == [Finish(CallOutcome.TRANSFERRED, uri)]
+    (transferred,) = records(over, "transferred")
+    assert transferred["target"] == "desk"
+    assert transferred["result"] == "transferred"
     assert session.phase == "over"
 
 
@@ -458,8 +475,8 @@ def test_the_handoff_waits_no_longer_than_its_bounds() -> None:
     assert len(of(moving, ReferCall)) == 1
 
 
-def test_a_failed_refer_tries_the_fallback_then_tells_the_caller_and_hangs_up() -> None:
-    """desk fails, backup fails: the caller hears why, then the call is hung up as failed."""
+def test_a_refused_refer_tries_the_fallback_then_tells_the_caller_and_resumes() -> None:
+    """desk refuses, backup refuses: the caller hears why, then the agent carries on."""
     session = talking()
     actions = feed(
         session, event("input_audio_buffer.dtmf_event_received", event="0", received_at=1)
@@ -472,12 +489,60 @@ def test_a_failed_refer_tries_the_fallback_then_tells_the_caller_and_hangs_up() 
     fallback = feed(session, ControlDone("refer", first.uri, 503, "unavailable"))
     assert of(fallback, ReferCall) == [ReferCall("sip:backup@pbx.example.com")]
     failing = feed(session, ControlDone("refer", "sip:backup@pbx.example.com", 400, "bad"))
-    assert records(failing, "transfer_failed")
+    (failed,) = records(failing, "transfer_failed")
+    assert failed["then"] == "resume"
+    assert failed["tried"] == [
+        {"target": "desk", "result": "refused"},
+        {"target": "backup", "result": "refused"},
+    ]
     (sorry,) = creates(failing)
     assert "couldn't reach a colleague" in sorry["instructions"]
+    assert of(failing, HangUpCall) == []
+    assert session.phase == "talking"
+    sorry_key = sorry["metadata"]["callcenter"]
+    feed(session, created("resp_sorry", sorry_key), done("resp_sorry", sorry_key))
+    key_note = feed(
+        session, event("input_audio_buffer.dtmf_event_received", event="4", received_at=2)
+    )
+    assert len(creates(key_note)) == 1  # the agent answers again
+
+
+def test_an_unanswered_transfer_tries_the_next_target_when_its_answer_timeout_fires() -> None:
+    """Relayed to desk but still here when its timer fires: unanswered, then backup's REFER."""
+    session = talking()
+    summary, line = creates(feed(session, heard("item_1", "a human please")))
+    feed(session, TimerFired(summary["metadata"]["callcenter"]))
+    first = of(feed(session, TimerFired(line["metadata"]["callcenter"])), ReferCall)[0]
+    (answer,) = of(session.feed(ControlDone("refer", first.uri), 10.0), SetTimer)
+    assert answer.seconds == 20
+    assert session.feed(TimerFired("not-this-one"), 29.0) == []
+    moved = session.feed(TimerFired(answer.name), 30.0)
+    (unanswered,) = records(moved, "transfer_unanswered")
+    assert (unanswered["target"], unanswered["seconds"], unanswered["answer_timeout"]) == (
+        "desk",
+        30.0,
+        20,
+    )
+    assert of(moved, ReferCall) == [ReferCall("sip:backup@pbx.example.com")]
+    assert of(session.feed(ControlDone("refer", "sip:backup@pbx.example.com"), 31.0), SetTimer)
+
+
+def test_every_target_failed_hangs_up_where_the_route_says_so() -> None:
+    """on_transfer_failed = "hangup": told, then hung up with the outcome transfer_failed."""
+    session = talking("strict")
+    summary, line = creates(feed(session, heard("item_1", "a human please")))
+    feed(session, TimerFired(summary["metadata"]["callcenter"]))
+    key = line["metadata"]["callcenter"]
+    first = of(feed(session, TimerFired(key)), ReferCall)[0]
+    feed(session, created("resp_line", key), done("resp_line", key))
+    feed(session, ControlDone("refer", first.uri, 403, "forbidden"))
+    failing = feed(session, ControlDone("refer", "sip:backup@pbx.example.com", 486, "busy"))
+    assert records(failing, "transfer_failed")[0]["then"] == "hangup"
+    (sorry,) = creates(failing)
     hangup = feed(session, TimerFired(sorry["metadata"]["callcenter"]))
     assert of(hangup, HangUpCall) == [HangUpCall()]
-    assert of(feed(session, ControlDone("hangup")), Finish) == [Finish(CallOutcome.FAILED)]
+    over = feed(session, ControlDone("hangup"))
+    assert of(over, Finish) == [Finish(CallOutcome.TRANSFER_FAILED)]
 
 
 def test_a_refer_answered_404_means_the_caller_is_gone() -> None:
@@ -695,12 +760,13 @@ def test_a_lost_sideband_hangs_the_call_up() -> None:
     assert of(feed(session, ControlDone("hangup")), Finish) == [Finish(CallOutcome.FAILED)]
 
 
-def test_a_refer_route_transfers_without_attaching_or_after_its_line() -> None:
-    """No line: REFER at start, no sideband. A line: said after attach, then REFER."""
+def test_a_refer_route_transfers_at_start_or_after_its_line() -> None:
+    """No line: REFER at start, confirmed when the sideband closes. A line: said, then REFER."""
     plain = new_session(transfer_to=(TransferTarget("sip:a@pbx.example.com"),))
-    assert not plain.needs_sideband
     assert plain.start() == [ReferCall("sip:a@pbx.example.com")]
-    assert of(feed(plain, ControlDone("refer", "sip:a@pbx.example.com")), Finish) == [
+    assert feed(plain, event("session.created", session={"type": "realtime"})) == []
+    assert of(feed(plain, ControlDone("refer", "sip:a@pbx.example.com")), Finish) == []
+    assert of(feed(plain, SocketClosed()), Finish) == [
         Finish(CallOutcome.REFERRED, "sip:a@pbx.example.com")
     ]
     spoken = new_session(
@@ -719,3 +785,18 @@ def test_finish_takes_only_the_outcome_of_a_call_that_is_over() -> None:
     with pytest.raises(ValueError, match="not the outcome of a call that is over"):
         Finish(CallOutcome.ACCEPTED)
     assert Finish(CallOutcome.TRANSFERRED, "tel:+1").status == "referred"
+
+
+def test_every_target_failed_without_a_sideband_hangs_up_even_where_the_route_resumes() -> None:
+    """The sideband closed during the REFERs: no agent can go on, so the call is hung up."""
+    session = talking()
+    summary, line = creates(feed(session, heard("item_1", "a human please")))
+    feed(session, TimerFired(summary["metadata"]["callcenter"]))
+    first = of(feed(session, TimerFired(line["metadata"]["callcenter"])), ReferCall)[0]
+    assert feed(session, SocketClosed()) == []  # the REFER is under way: wait for its answer
+    feed(session, ControlDone("refer", first.uri, 403, "forbidden"))
+    failing = feed(session, ControlDone("refer", "sip:backup@pbx.example.com", 403, "forbidden"))
+    assert records(failing, "transfer_failed")[0]["then"] == "hangup"
+    assert of(failing, HangUpCall) == [HangUpCall()]
+    over = feed(session, ControlDone("hangup", None, 404, "gone"))
+    assert of(over, Finish) == [Finish(CallOutcome.TRANSFER_FAILED)]

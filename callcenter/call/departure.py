@@ -2,15 +2,21 @@
 
 A handoff asks the model for a summary out of band and says the handoff line at once;
 once both are in (each within its bound) it stores the ticket and REFERs down the target's
-fallback chain. A refer route does the same without summary or ticket. When every target
-fails, the caller hears why and the call is hung up. An ending says goodbye (boundedly)
-and hangs up. Part of :mod:`callcenter.call.session`, which feeds it.
+fallback chain. A refer route does the same without summary or ticket.
+
+A 200 from the REFER only says it was relayed: the call is *transferred* once it leaves
+us (the sideband closes). Each target has ``answer_timeout`` seconds for that; a call still
+with us after it is ``transfer_unanswered`` and the next target is tried, as after a
+refused REFER (``refer_failed``; control retries a 5xx once, quickly). When every target
+failed, the caller hears so and the route's ``on_transfer_failed`` applies: ``resume`` (the
+agent carries on) or ``hangup``. An ending says goodbye (boundedly) and hangs up. Part of
+:mod:`callcenter.call.session`, which feeds it and sets :attr:`Departure.now`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from openai.types.realtime import RealtimeResponse
@@ -31,15 +37,20 @@ from callcenter.call.actions import (
 )
 from callcenter.call.escalation import TransferTarget, Trigger
 from callcenter.call.responses import Heard, ResponseQueue, verbatim
+from callcenter.call.resume import ResumeState
 from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.config.loader import Target
+from callcenter.config.model import OnTransferFailed
 
-__all__ = ["DEFAULT_HANDOFF", "Departure", "SessionTimings", "Stage"]
+__all__ = ["ATTEMPT_KINDS", "DEFAULT_HANDOFF", "Departure", "SessionTimings", "Stage"]
 
 DEFAULT_HANDOFF = "Let me connect you with a colleague. One moment, please."
 NO_ONE_AVAILABLE = (
     "I'm sorry, I couldn't reach a colleague right now. Please call again later. Goodbye."
 )
+STILL_HERE = "I'm sorry, I couldn't reach a colleague right now. I'm still here to help you."
+#: The events that end one transfer attempt (each names its target, URI and seconds).
+ATTEMPT_KINDS = (EventKind.TRANSFERRED, EventKind.REFER_FAILED, EventKind.TRANSFER_UNANSWERED)
 
 Stage = Literal["none", "handing_off", "transferring", "ending", "over"]
 
@@ -61,6 +72,10 @@ class _Handoff:
     line_key: str | None = None  # the handoff line still to be heard
     summary: str | None = None
     index: int = 0
+    uri: str | None = None  # the URI of the REFER under way
+    started: float = 0.0  # when it was sent (the session's monotonic seconds)
+    answer_key: str | None = None  # set once the REFER was relayed: its answer timer
+    tried: list[dict[str, object]] = field(default_factory=list)  # target and result of each
 
 
 @dataclass(slots=True)
@@ -83,6 +98,7 @@ class Departure:
         handoff_line: str,
         timings: SessionTimings,
         key: Callable[[str], str],
+        on_transfer_failed: OnTransferFailed = "resume",
     ) -> None:
         self._call_id = call_id
         self._queue = queue
@@ -91,6 +107,7 @@ class Departure:
         self._handoff_line = handoff_line
         self._timings = timings
         self._key = key
+        self._on_transfer_failed = on_transfer_failed
         self._handoff: _Handoff | None = None
         self._ending: _Ending | None = None
         self._escalations = 0
@@ -98,12 +115,19 @@ class Departure:
         self.outcome: CallOutcome | None = None
         self.trigger: Trigger | None = None
         self.socket_open = True
+        self.now = 0.0  # the time of the input being fed (monotonic seconds)
 
     @property
     def leaving(self) -> bool:
-        """A REFER or hang-up was sent: a closed socket now means the call is over."""
+        """A REFER or hang-up is on its way: a closed socket now means the call is over.
+
+        Not while a relayed REFER waits for the call to leave: a drop then is reattached,
+        and the call has left when the reattach is refused.
+        """
         ending = self._ending is not None and self._ending.hangup_sent
-        return self.stage in ("transferring", "over") or ending
+        handoff = self._handoff
+        awaiting = handoff is not None and handoff.answer_key is not None
+        return (self.stage == "transferring" and not awaiting) or self.stage == "over" or ending
 
     def under_way(self) -> tuple[Stage, Trigger | None, str | None, str | None]:
         """What a takeover must carry on: the stage, trigger, first target and outcome."""
@@ -112,6 +136,38 @@ class Departure:
         outcome = ending.outcome if ending is not None else None
         return self.stage, self.trigger, first, outcome
 
+    def transfer_position(self) -> tuple[str | None, int, bool, list[dict[str, object]]]:
+        """What a takeover needs of a transfer: ticket, target index, relayed, tried."""
+        handoff = self._handoff
+        if handoff is None:
+            return None, 0, False, []
+        relayed = handoff.answer_key is not None
+        return handoff.ticket, handoff.index, relayed, list(handoff.tried)
+
+    def resume_transfer(
+        self, route_chain: tuple[TransferTarget, ...], state: ResumeState
+    ) -> list[Action]:
+        """Go on with a transfer a takeover cut short, at the target it had reached: wait
+        again for a relayed REFER to be answered, or send the REFER under way again.
+
+        ``route_chain``: a refer route's chain (an escalation's comes from its target).
+        """
+        trigger = next((t for t in escalation.TRIGGERS if t == state.trigger), None)
+        chain = route_chain
+        if trigger is not None and state.target is not None:
+            chain = self.chain_of(state.target)
+        index, ticket = state.transfer_index, state.ticket
+        self.trigger = trigger
+        handoff = _Handoff(chain, trigger, ticket, index=index, tried=list(state.tried))
+        self._handoff = handoff
+        if index >= len(chain) or not state.transfer_relayed:
+            return self._refer_next()
+        self.stage = "transferring"
+        handoff.uri = escalation.refer_uri(chain[index], ticket)
+        handoff.started = self.now
+        handoff.answer_key = self._key("answer")
+        return [SetTimer(handoff.answer_key, chain[index].answer_timeout)]
+
     def transfer_route(self, chain: tuple[TransferTarget, ...], line: str | None) -> list[Action]:
         """A refer route: say its line (if any), then REFER down ``chain`` in turn."""
         self._handoff = _Handoff(chain, None)
@@ -119,6 +175,13 @@ class Departure:
             return self._refer_next()
         self.stage = "handing_off"
         return self._say_handoff(line)
+
+    def chain_of(self, target: str) -> tuple[TransferTarget, ...]:
+        """The transfer chain of ``target`` (a name or URI); empty if it is neither."""
+        try:
+            return escalation.transfer_chain(self._targets, target)
+        except ValueError:
+            return ()
 
     def escalate(self, trigger: Trigger, reason: str, target: str | None) -> list[Action]:
         """Hand the call to a human: ``target`` (a name or URI) or the route's target."""
@@ -193,8 +256,15 @@ class Departure:
         return self._proceed()
 
     def timer(self, name: str) -> list[Action]:
-        """A bound ran out: go on without the summary, or as if the line was heard."""
+        """A bound ran out: the target did not answer, or go on without the summary, or as
+        if the line was heard."""
         handoff = self._handoff
+        if handoff is not None and name == handoff.answer_key and self.stage == "transferring":
+            handoff.answer_key = None
+            target = handoff.chain[handoff.index]
+            data = self._attempt("unanswered", answer_timeout=target.answer_timeout)
+            handoff.index += 1
+            return [Record(EventKind.TRANSFER_UNANSWERED, data), *self._refer_next()]
         if handoff is not None and name == handoff.summary_key:
             handoff.summary_key = None
             return self._proceed()
@@ -210,14 +280,15 @@ class Departure:
             failed = Record(EventKind.HANGUP_FAILED, {"status": done.status})
             return [failed, *self.finish(CallOutcome.FAILED)]
         handoff = self._handoff
-        if handoff is None:
+        if handoff is None or self.stage != "transferring" or done.uri != handoff.uri:
             return []
         if done.error is None:
-            target = handoff.chain[handoff.index]
-            data = {"target": str(target), "uri": done.uri, "ticket": handoff.ticket}
-            referred = CallOutcome.REFERRED if handoff.trigger is None else CallOutcome.TRANSFERRED
-            return [Record(EventKind.TRANSFERRED, data), *self.finish(referred, done.uri)]
-        failed = Record(EventKind.REFER_FAILED, {"target": done.uri, "status": done.status})
+            if not self.socket_open:  # the call left while the REFER was being answered
+                return self._transferred()
+            handoff.answer_key = self._key("answer")
+            return [SetTimer(handoff.answer_key, handoff.chain[handoff.index].answer_timeout)]
+        data = self._attempt("refused", status=done.status, reason=done.error)
+        failed = Record(EventKind.REFER_FAILED, data)
         if done.status == 404:  # the call is gone: no target can take it
             return [failed, *self.finish(CallOutcome.HUNG_UP_BY_CALLER)]
         if done.status == 409:  # the call is no longer ours
@@ -240,7 +311,26 @@ class Departure:
                 return self.finish(ending.outcome)
             ending.line_key, ending.hangup_sent = None, True
             return [HangUpCall()]
+        if self.stage == "transferring" and handoff is not None and handoff.answer_key:
+            return self._transferred()  # it left us (lost: relayed, and no longer watched)
         return []
+
+    def _transferred(self) -> list[Action]:
+        handoff = self._handoff
+        assert handoff is not None
+        handoff.answer_key = None
+        data = self._attempt("transferred", ticket=handoff.ticket)
+        referred = CallOutcome.REFERRED if handoff.trigger is None else CallOutcome.TRANSFERRED
+        return [Record(EventKind.TRANSFERRED, data), *self.finish(referred, handoff.uri)]
+
+    def _attempt(self, result: str, **extra: object) -> dict[str, object]:
+        """The record of the attempt under way, ended with ``result``."""
+        handoff = self._handoff
+        assert handoff is not None
+        target = str(handoff.chain[handoff.index])
+        handoff.tried.append({"target": target, "result": result})
+        seconds = round(max(self.now - handoff.started, 0.0), 3)
+        return {"target": target, "uri": handoff.uri, "result": result, "seconds": seconds, **extra}
 
     def _say_handoff(self, line: str) -> list[Action]:
         assert self._handoff is not None
@@ -263,15 +353,29 @@ class Departure:
         assert handoff is not None
         if handoff.index < len(handoff.chain):
             self.stage = "transferring"
-            return [ReferCall(escalation.refer_uri(handoff.chain[handoff.index], handoff.ticket))]
+            handoff.uri = escalation.refer_uri(handoff.chain[handoff.index], handoff.ticket)
+            handoff.started = self.now
+            return [ReferCall(handoff.uri)]
+        # a refer route has no agent to go on, nor a call whose sideband is gone
+        resumable = handoff.trigger is not None and self.socket_open
+        then = self._on_transfer_failed if resumable else "hangup"
+        data = {
+            "trigger": handoff.trigger,
+            "ticket": handoff.ticket,
+            "tried": list(handoff.tried),
+            "then": then,
+        }
+        record = Record(EventKind.TRANSFER_FAILED, data)
         if handoff.trigger is None:  # a refer route: nothing to tell the caller, hang up
             self.stage = "ending"
-            self._ending = _Ending(CallOutcome.FAILED, None, hangup_sent=True)
-            return [HangUpCall()]
-        self.stage = "none"  # so that the ending can start
-        data = {"trigger": handoff.trigger, "ticket": handoff.ticket}
-        record = Record(EventKind.TRANSFER_FAILED, data)
-        return [record, *self.end("no target took the call", CallOutcome.FAILED, NO_ONE_AVAILABLE)]
+            self._ending = _Ending(CallOutcome.TRANSFER_FAILED, None, hangup_sent=True)
+            return [record, HangUpCall()]
+        self.stage = "none"  # so that the agent, or the ending, can go on
+        if then == "hangup":
+            outcome = CallOutcome.TRANSFER_FAILED
+            return [record, *self.end("no target took the call", outcome, NO_ONE_AVAILABLE)]
+        self._handoff = None
+        return [record, *self._say(self._key("resume"), STILL_HERE)]
 
     def _say(self, key: str, line: str) -> list[Action]:
         return [Send(event) for event in self._queue.request(key, verbatim(line))]

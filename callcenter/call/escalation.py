@@ -21,6 +21,7 @@ from openai.types.realtime.realtime_response_create_params_param import (
 )
 
 from callcenter.config.loader import Escalation, Target
+from callcenter.config.model import DEFAULT_ANSWER_TIMEOUT
 from callcenter.sip.invite import add_uri_header, is_transfer_uri, parse_uri
 
 __all__ = [
@@ -125,6 +126,7 @@ class TransferTarget:
     uri: str
     name: str | None = None
     ticket_header: bool = False
+    answer_timeout: float = DEFAULT_ANSWER_TIMEOUT  # s for the call to leave after the REFER
 
     def __str__(self) -> str:
         return self.name or self.uri
@@ -142,7 +144,9 @@ def transfer_chain(targets: Mapping[str, Target], first: str) -> tuple[TransferT
         seen.add(current)
         target = targets.get(current)
         if target is not None:
-            chain.append(TransferTarget(target.uri, target.name, target.ticket_header))
+            chain.append(
+                TransferTarget(target.uri, target.name, target.ticket_header, target.answer_timeout)
+            )
             current = target.fallback
         elif is_transfer_uri(current):
             chain.append(TransferTarget(current))

@@ -49,6 +49,10 @@ class ResumeState:
     trigger: str | None = None
     target: str | None = None  # the first target of the handoff
     outcome: str | None = None  # the outcome of an ending
+    ticket: str | None = None  # the handoff's ticket
+    transfer_index: int = 0  # the target of the chain a transfer is at
+    transfer_relayed: bool = False  # its REFER got a 200: waiting for the call to leave
+    tried: list[dict[str, object]] = field(default_factory=list)  # the targets that failed
 
     def as_data(self) -> dict[str, Any]:
         """JSON-ready data."""

@@ -60,6 +60,7 @@ from callcenter.call.actions import (
     TimerFired,
     ToolDone,
 )
+from callcenter.call.departure import ATTEMPT_KINDS
 from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.recorder import Recorder
 from callcenter.call.server_events import use_fast_parsing
@@ -149,9 +150,8 @@ class CallRunner:
         changed, lapsed = self._services.changed, self._services.lapsed
         try:
             first = self._first
-            resumed = first is not None
             await self._execute(first if first is not None else self.session.start())
-            if (resumed or self.session.needs_sideband) and not self.session.finished:
+            if not self.session.finished:
                 reader = asyncio.create_task(self._hold_sideband())
             while not self.session.finished:
                 item = await self._inbox.get()
@@ -267,6 +267,10 @@ class CallRunner:
     def _record(self, kind: EventKind, data: Mapping[str, object]) -> None:
         payload = dict(data)
         self._services.recorder.event(self._call_id, kind, payload, self._services.clock())
+        if kind in ATTEMPT_KINDS:  # one REFER ended: count it, and say so
+            metrics.transfer_attempt(str(payload.get("result")))
+            fields = {k: payload.get(k) for k in ("target", "result", "seconds", "status")}
+            logger.info("transfer attempt", extra=fields)
         if logger.isEnabledFor(logging.DEBUG):  # transcripts and arguments: DEBUG only
             logger.debug("call event", extra={"kind": kind, "data": payload})
 

@@ -5,14 +5,19 @@
 requests by policy, handles keypad presses, watches the escalation triggers, and carries
 out the built-ins ``transfer_to_human`` and ``end_call``. Its life::
 
-    starting ─session.created─▶ talking ─trigger─▶ handing_off ─▶ transferring ─▶ over
-                                   │                (summary, line)   (REFER, fallbacks)
-                                   └─end_call, key─▶ ending (goodbye, hang-up) ─▶ over
+    starting ─session.created─▶ talking ─trigger─▶ handing_off ─▶ transferring ─left─▶ over
+                                 ▲ │              (summary, line)   (REFER, wait for the
+                                 │ │                                 call to leave; fallbacks)
+                                 │ └─end_call, key─▶ ending (goodbye, hang-up) ─▶ over
+                                 └──── every target failed, on_transfer_failed = "resume"
 
 A handoff asks the model for a summary out of band and says the handoff line at once,
 waits (boundedly) for both, stores the ticket, then REFERs down the target's fallback
-chain; if every target fails it tells the caller and hangs up. It reads no clock (``now``
-is given) and does no I/O: :mod:`callcenter.call.runner` executes its actions.
+chain, giving each target its ``answer_timeout`` to take the call (the sideband closes);
+if every target fails it tells the caller, then the agent carries on or the call is hung
+up (the route's ``on_transfer_failed``). While transferring the agent stays quiet. It
+reads no clock (``now`` is given; the answer timeouts are timers the executor arms) and
+does no I/O: :mod:`callcenter.call.runner` executes its actions.
 """
 
 from __future__ import annotations
@@ -127,6 +132,7 @@ class CallSession:
             handoff_line=(route.handoff if route else None) or DEFAULT_HANDOFF,
             timings=timings or SessionTimings(),
             key=self._key,
+            on_transfer_failed=route.on_transfer_failed if route else "resume",
         )
         self.usage = Usage()
         self.attaches = 0
@@ -163,11 +169,6 @@ class CallSession:
         return self._departure.trigger
 
     @property
-    def needs_sideband(self) -> bool:
-        """False for a refer route with nothing to say: it transfers without attaching."""
-        return not (self.call.transfer_to and not self.call.handoff)
-
-    @property
     def leaving(self) -> bool:
         """A REFER or hang-up was sent: a closed socket now means the call is over."""
         return self._departure.leaving
@@ -185,8 +186,12 @@ class CallSession:
     # -- inputs ------------------------------------------------------------------------------
 
     def start(self) -> list[Action]:
-        """The first actions: a refer route with no line transfers at once; others wait."""
-        if self.needs_sideband:
+        """The first actions: a refer route with no line transfers at once; others wait.
+
+        Every call attaches its sideband, a refer route's too: its closing confirms the
+        transfer.
+        """
+        if not self.call.transfer_to or self.call.handoff:
             return []
         return self._departure.transfer_route(self.call.transfer_to, None)
 
@@ -195,6 +200,7 @@ class CallSession:
         if self.finished:
             return []
         departure = self._departure
+        departure.now = now
         if isinstance(item, ToolDone):
             return self._tool_done(item)
         if isinstance(item, TimerFired):
@@ -254,6 +260,7 @@ class CallSession:
         seq, pending, lines = self._transcript.state()
         call, triggers = self.call, self._triggers
         stage, trigger, target, outcome = self._departure.under_way()
+        ticket, index, relayed, tried = self._departure.transfer_position()
         return ResumeState(
             route=call.route,
             greeting=call.greeting,
@@ -276,6 +283,10 @@ class CallSession:
             trigger=trigger,
             target=target,
             outcome=outcome,
+            ticket=ticket,
+            transfer_index=index,
+            transfer_relayed=relayed,
+            tried=tried,
         )
 
     def resume(self, state: ResumeState, elapsed: float) -> list[Action]:
@@ -321,6 +332,8 @@ class CallSession:
         if state.leaving == "ending":
             outcome = CallOutcome(state.outcome or CallOutcome.COMPLETED)
             return departure.end("taken over while ending", outcome, None)
+        if state.leaving == "transferring":  # at the target it had reached, not from the top
+            return departure.resume_transfer(self.call.transfer_to, state)
         if state.trigger in TRIGGERS:
             return departure.escalate(state.trigger, "taken over during a handoff", state.target)
         return departure.transfer_route(self.call.transfer_to, None)  # a refer route
@@ -332,7 +345,9 @@ class CallSession:
         if self.attaches > 1:
             resend = [Send(event) for event in self._queue.reattached()]
             return [Record(EventKind.SIDEBAND_REATTACHED, {"attach": self.attaches}), *resend]
-        if self.call.transfer_to:  # a refer route: say its line, then transfer
+        if self.call.transfer_to:  # a refer route: say its line (if not under way), transfer
+            if self._departure.stage != "none":
+                return []
             return self._departure.transfer_route(self.call.transfer_to, self.call.handoff)
         actions = self._say("greeting", self.call.greeting) if self.call.greeting else []
         limit = self._triggers.max_length_seconds

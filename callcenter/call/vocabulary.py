@@ -61,8 +61,9 @@ class CallOutcome(StrEnum):
     CALLER_GONE = "caller_gone"  # the caller hung up while it rang (404 on our answer)
     ENDED_BY_AGENT = "ended_by_agent"  # the agent ended it (end_call, or a key set to end)
     ENDED_BY_OPERATOR = "ended_by_operator"  # an operator hung it up
+    TRANSFER_FAILED = "transfer_failed"  # every transfer target failed; we hung it up
     CONFLICT = "conflict"  # someone else answered it first (409 on our answer)
-    FAILED = "failed"  # a call action failed, the sideband was lost, or no target took it
+    FAILED = "failed"  # a call action failed, the sideband was lost, or the session crashed
 
     @property
     def status(self) -> CallStatus:
@@ -86,6 +87,7 @@ _STATUS_OF: Final = {
     CallOutcome.CALLER_GONE: CallStatus.ENDED,
     CallOutcome.ENDED_BY_AGENT: CallStatus.ENDED,
     CallOutcome.ENDED_BY_OPERATOR: CallStatus.ENDED,
+    CallOutcome.TRANSFER_FAILED: CallStatus.ENDED,
     CallOutcome.CONFLICT: CallStatus.FAILED,
     CallOutcome.FAILED: CallStatus.FAILED,
 }
@@ -108,8 +110,9 @@ class EventKind(StrEnum):
     ESCALATION = "escalation"  # the call is being handed to a human: trigger, target, ticket
     ESCALATION_UNAVAILABLE = "escalation_unavailable"  # a trigger fired, but no target is set
     HANDOFF_ABANDONED = "handoff_abandoned"  # the caller hung up during the handoff
-    TRANSFERRED = "transferred"  # a REFER went through
-    REFER_FAILED = "refer_failed"  # a REFER to one target failed
+    TRANSFERRED = "transferred"  # a REFER went through and the call left us
+    REFER_FAILED = "refer_failed"  # a REFER to one target was refused
+    TRANSFER_UNANSWERED = "transfer_unanswered"  # relayed, but still with us after answer_timeout
     TRANSFER_FAILED = "transfer_failed"  # every target of the chain failed
     ENDING = "ending"  # the call is being ended: reason and outcome
     HANGUP_FAILED = "hangup_failed"  # our hang-up failed

@@ -21,6 +21,7 @@ __all__ = ["calls"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = 15.0
+TRANSFER_TIMEOUT = 130.0  # the API answers a transfer once it is over: at most 120 s
 LIST_COLUMNS = ("call_id", "status", "route", "caller_number", "dialled_number", "received_at")
 
 
@@ -66,9 +67,10 @@ class OperatorClient:
             raise click.ClickException(f"cannot reach {self.base}: {exc}") from exc
 
     def _send(self, method: str, path: str, **options: Any) -> httpx.Response:
+        timeout = TRANSFER_TIMEOUT if path.endswith("/transfer") else TIMEOUT
         try:
             return httpx.request(
-                method, self.base + path, headers=self.headers, timeout=TIMEOUT, **options
+                method, self.base + path, headers=self.headers, timeout=timeout, **options
             )
         except httpx.HTTPError as exc:
             raise click.ClickException(f"cannot reach {self.base}: {exc}") from exc
@@ -190,3 +192,6 @@ def tail(client: OperatorClient, call_id: str, every_event: bool) -> None:
 def _done(body: Mapping[str, Any]) -> None:
     result = body.get("result")
     click.echo(f"{body.get('action')} {body.get('call_id')}: {result}")
+    for attempt in body.get("targets") or ():
+        reason = f" ({attempt.get('reason')})" if attempt.get("reason") else ""
+        click.echo(f"  {attempt.get('target')}: {attempt.get('result')}{reason}")

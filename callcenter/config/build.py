@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from callcenter.config.calls import DTMF_KEYS, dtmf_map, mcp_servers
 from callcenter.config.catalog import announced_shutdowns
 from callcenter.config.model import (
+    DEFAULT_ANSWER_TIMEOUT,
+    ON_TRANSFER_FAILED,
     AcceptAction,
     Config,
     Escalation,
@@ -25,6 +27,7 @@ from callcenter.config.model import (
     Hours,
     Limits,
     Match,
+    OnTransferFailed,
     OpenAISettings,
     OpenWindow,
     Operators,
@@ -52,7 +55,8 @@ _URI_SCHEMES = ("tel:", "sip:", "sips:")
 _SEPARATORS = str.maketrans("", "", "-.() \t")
 _NUMBER_GLOB_RE = re.compile(r"\+?[0-9*#?]+")
 _ROUTE_KEYS = (
-    "name match action instructions greeting handoff model voice tools hours escalation dtmf mcp"
+    "name match action instructions greeting handoff model voice tools hours escalation dtmf mcp "
+    "on_transfer_failed"
 )
 _CONFIG_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Config)}
 _ESCALATION_KEYS = "target phrases dtmf max_tool_failures max_silences max_minutes max_errors"
@@ -173,7 +177,7 @@ def _targets(sections: list[Section]) -> dict[str, Target]:
     names = [_name(section) for section in sections]
     targets: dict[str, Target] = {}
     for section, name in zip(sections, names, strict=True):
-        section.check_keys(("name", "uri", "fallback", "ticket_header"))
+        section.check_keys(("name", "uri", "fallback", "ticket_header", "answer_timeout"))
         if name in targets:
             raise section.error("name", f"duplicate target name {quoted(name)}")
         uri = section.required_text("uri")
@@ -187,7 +191,8 @@ def _targets(sections: list[Section]) -> dict[str, Target]:
         ticket_header = section.boolean("ticket_header", False)
         if ticket_header and parse_uri(uri).scheme == "tel":
             raise section.error("ticket_header", "only sip: and sips: targets can carry a header")
-        targets[name] = Target(name, uri, fallback, ticket_header)
+        answer_timeout = section.positive_number("answer_timeout") or DEFAULT_ANSWER_TIMEOUT
+        targets[name] = Target(name, uri, fallback, ticket_header, answer_timeout)
     for section, name in zip(sections, names, strict=True):
         _check_fallback_chain(section, name, targets)
     return targets
@@ -242,7 +247,17 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
         escalation=escalation,
         dtmf=MappingProxyType(dtmf_map(dtmf, targets, escalation) if dtmf else {}),
         mcp=mcp_servers(section),
+        on_transfer_failed=_on_transfer_failed(section),
     )
+
+
+def _on_transfer_failed(section: Section) -> OnTransferFailed:
+    value = section.text_or("on_transfer_failed", "resume")
+    for choice in ON_TRANSFER_FAILED:
+        if value == choice:
+            return choice
+    allowed = " or ".join(quoted(c) for c in ON_TRANSFER_FAILED)
+    raise section.error("on_transfer_failed", f"expected {allowed}, got {quoted(value)}")
 
 
 def _match(section: Section) -> Match:

@@ -18,6 +18,8 @@ from callcenter.call.mcp import McpServer
 from callcenter.sip.invite import is_transfer_uri
 
 __all__ = [
+    "DEFAULT_ANSWER_TIMEOUT",
+    "ON_TRANSFER_FAILED",
     "AcceptAction",
     "RouteAction",
     "Config",
@@ -27,6 +29,7 @@ __all__ = [
     "Hours",
     "Limits",
     "Match",
+    "OnTransferFailed",
     "OpenAISettings",
     "OpenWindow",
     "ReferAction",
@@ -37,6 +40,9 @@ __all__ = [
 ]
 
 _WEEK_SECONDS = 7 * 86400
+DEFAULT_ANSWER_TIMEOUT = 30.0  # seconds a transferred call may stay with us before it failed
+OnTransferFailed = Literal["resume", "hangup"]  # what a route does when every target failed
+ON_TRANSFER_FAILED: tuple[OnTransferFailed, ...] = ("resume", "hangup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +122,7 @@ class Target:
     uri: str
     fallback: str | None = None
     ticket_header: bool = False
+    answer_timeout: float = DEFAULT_ANSWER_TIMEOUT  # s for a REFERred call to leave us
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +231,7 @@ class Route:
     escalation: Escalation | None = None
     dtmf: Mapping[str, DtmfAction] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     mcp: tuple[McpServer, ...] = field(default=(), hash=False)
+    on_transfer_failed: OnTransferFailed = "resume"
 
     def dtmf_action(self, key: str) -> DtmfAction | None:
         """What pressing ``key`` does: the route's DTMF map, then the escalation key."""

@@ -19,7 +19,13 @@ to sockets), ``events`` (server event builders), ``webhooks`` and ``webhook_regi
 
 from __future__ import annotations
 
-from callcenter.emulator.faults import FaultPlan, RestFault, SidebandFault, fault_from_json
+from callcenter.emulator.faults import (
+    FaultPlan,
+    RestFault,
+    SidebandFault,
+    TransferFault,
+    fault_from_json,
+)
 from callcenter.emulator.runner import EmulatorThread, run_emulator
 from callcenter.emulator.schema import check_client_event, server_event_problem
 from callcenter.emulator.script import (
@@ -72,6 +78,7 @@ __all__ = [
     "Say",
     "ServerError",
     "SidebandFault",
+    "TransferFault",
     "Silence",
     "Step",
     "ToolCall",

@@ -6,7 +6,10 @@
     GET    /_emulator/calls/{call_id}       one call with all its records
     POST   /_emulator/calls/{call_id}/hangup   the caller hangs up
     GET    /_emulator/faults                the faults still armed
-    POST   /_emulator/faults                arm a fault: {"kind": "rest" | "sideband", ...}
+    POST   /_emulator/faults                arm a fault: {"kind": "rest" | "sideband" |
+                                            "transfer", ...} (transfer: how a REFER to a
+                                            target ends: answered after N s, busy, no_answer,
+                                            refused with a status)
     DELETE /_emulator/faults                disarm every fault
     POST   /_emulator/webhooks              deliver another event: {type, data?, delivery?}
 
@@ -23,7 +26,7 @@ from typing import Any
 
 from aiohttp import web
 
-from callcenter.emulator.faults import RestFault, fault_from_json
+from callcenter.emulator.faults import fault_from_json, fault_kind
 from callcenter.emulator.host import EmulatorHost
 from callcenter.emulator.script import steps_from_json
 from callcenter.emulator.state import EmulatedCall
@@ -90,8 +93,7 @@ class ControlApi:
     async def list_faults(self, request: web.Request) -> web.Response:
         """The faults still armed."""
         faults = [
-            {"kind": "rest" if isinstance(f, RestFault) else "sideband", **dataclasses.asdict(f)}
-            for f in self._host.faults.pending()
+            {"kind": fault_kind(f), **dataclasses.asdict(f)} for f in self._host.faults.pending()
         ]
         return web.json_response({"faults": faults})
 

@@ -1,9 +1,12 @@
-"""Fault injection: failing or slow REST answers, refused or dropped sidebands.
+"""Fault injection: failing or slow REST answers, refused or dropped sidebands, and how the
+far end of a transfer behaves.
 
 Faults are plain data added to the emulator's :class:`FaultPlan`; each applies to the next
 ``times`` matching requests (``None``: all of them) of one call or of every call. A fault is
-used up when it fires. Webhook faults (duplicates, late timestamps, wrong secrets) are
-options of each delivery instead (see ``webhooks.Delivery``).
+used up when it fires. A :class:`TransferFault` scripts what a REFER to one target does;
+a target nobody scripted answers after :data:`DEFAULT_TRANSFER_ANSWER` seconds.
+Webhook faults (duplicates, late timestamps, wrong secrets) are options of each delivery
+instead (see ``webhooks.Delivery``).
 """
 
 from __future__ import annotations
@@ -11,11 +14,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from callcenter.emulator.api_error import ApiError
 
 REST_VERBS = frozenset({"accept", "reject", "refer", "hangup"})
+TransferResult = Literal["answered", "busy", "no_answer", "refused"]
+TRANSFER_RESULTS: tuple[TransferResult, ...] = ("answered", "busy", "no_answer", "refused")
+DEFAULT_TRANSFER_ANSWER = 0.05  # seconds until an unscripted target takes a transferred call
 
 
 @dataclass
@@ -71,7 +77,55 @@ class SidebandFault:
             raise ValueError("SidebandFault needs exactly one of refuse_status, drop_after_events")
 
 
-Fault = RestFault | SidebandFault
+@dataclass
+class TransferFault:
+    """What the next matching REFERs to ``target`` do (``target`` None: any target).
+
+    ``answered``: the REFER gets its 200 and ``after`` seconds later the call leaves (it
+    is referred; the sideband closes). ``busy`` and ``no_answer``: a 200, and the call stays
+    with us, its sideband open, as OpenAI shows a transfer that never happened. ``refused``:
+    ``/refer`` answers ``status`` (a 4xx or 5xx). A target matches the REFER's URI without
+    its ``?headers`` part.
+    """
+
+    target: str | None = None
+    result: TransferResult = "answered"
+    after: float = DEFAULT_TRANSFER_ANSWER
+    status: int = 403
+    times: int | None = 1
+    call_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.result not in TRANSFER_RESULTS:
+            raise ValueError(
+                f"TransferFault result must be one of {', '.join(TRANSFER_RESULTS)}, "
+                f"not {self.result!r}"
+            )
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"TransferFault status must be 400-599, not {self.status!r}")
+        if self.after < 0:
+            raise ValueError("TransferFault after must not be negative")
+
+    def matches(self, target_uri: str) -> bool:
+        """Whether a REFER to ``target_uri`` is one this fault scripts."""
+        return self.target is None or self.target == target_uri.split("?", 1)[0]
+
+    def error(self) -> ApiError:
+        """The answer of a refused REFER."""
+        return RestFault("refer", self.status).error()
+
+
+Fault = RestFault | SidebandFault | TransferFault
+FAULT_KINDS: dict[str, type[Fault]] = {
+    "rest": RestFault,
+    "sideband": SidebandFault,
+    "transfer": TransferFault,
+}
+
+
+def fault_kind(fault: Fault) -> str:
+    """The ``kind`` that names ``fault`` in JSON and scenario files."""
+    return next(kind for kind, cls in FAULT_KINDS.items() if isinstance(fault, cls))
 
 
 class FaultPlan:
@@ -129,6 +183,19 @@ class FaultPlan:
         )
         self.add(fault)
 
+    def script_transfer(
+        self,
+        target: str | None,
+        result: TransferResult,
+        *,
+        after: float = DEFAULT_TRANSFER_ANSWER,
+        status: int = 403,
+        times: int | None = 1,
+        call_id: str | None = None,
+    ) -> None:
+        """The next ``times`` REFERs to ``target`` end with ``result`` (see TransferFault)."""
+        self.add(TransferFault(target, result, after, status, times, call_id))
+
     def clear(self) -> None:
         """Disarm every fault."""
         with self._lock:
@@ -149,6 +216,11 @@ class FaultPlan:
         found = self._take(SidebandFault, call_id, lambda f: True)
         return found if isinstance(found, SidebandFault) else None
 
+    def take_transfer(self, call_id: str, target_uri: str) -> TransferFault | None:
+        """Use up the first transfer fault matching a REFER of ``call_id`` to ``target_uri``."""
+        found = self._take(TransferFault, call_id, lambda f: f.matches(target_uri))
+        return found if isinstance(found, TransferFault) else None
+
     def _take(self, kind: type, call_id: str, matches: Any) -> Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -162,15 +234,14 @@ class FaultPlan:
 
 
 def fault_from_json(data: Mapping[str, Any]) -> Fault:
-    """A fault from ``{"kind": "rest" | "sideband", <fields>}``; ``ValueError`` if invalid."""
+    """A fault from ``{"kind": "rest" | "sideband" | "transfer", <fields>}``; ``ValueError``
+    if invalid."""
     fields = {k: v for k, v in data.items() if k != "kind"}
-    kinds: dict[str, type[RestFault] | type[SidebandFault]] = {
-        "rest": RestFault,
-        "sideband": SidebandFault,
-    }
-    cls = kinds.get(str(data.get("kind")))
+    cls = FAULT_KINDS.get(str(data.get("kind")))
     if cls is None:
-        raise ValueError(f"fault kind must be 'rest' or 'sideband', not {data.get('kind')!r}")
+        raise ValueError(
+            f"fault kind must be 'rest', 'sideband' or 'transfer', not {data.get('kind')!r}"
+        )
     try:
         return cls(**fields)
     except TypeError as exc:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
 from callcenter.emulator.conversation import Conversation
-from callcenter.emulator.faults import FaultPlan
+from callcenter.emulator.faults import FaultPlan, TransferFault
 from callcenter.emulator.script import Step
 from callcenter.emulator.state import EmulatedCall, RestRequest, WebhookAttempt
 from callcenter.emulator.webhook_registry import WebhookEndpoints
@@ -39,6 +39,9 @@ class EmulatorHost(Protocol):
 
     def call_over(self, call: EmulatedCall, *, by_caller: bool) -> None:
         """The call ended: close its sideband."""
+
+    def refer_relayed(self, call: EmulatedCall, target_uri: str, script: TransferFault) -> None:
+        """A REFER got its 200: the target answers (the call leaves) or not, as scripted."""
 
     def place_call(
         self,

@@ -3,6 +3,8 @@
 Each request goes through, in order: bearer auth (401), injected faults (latency, then a
 status), body validation (400 with ``param`` and ``code``), the call's state machine
 (404 / 409). Success is 200 with an empty body. Every request is recorded as answered.
+A REFER's far end plays as the fault plan scripts it for the target (``TransferFault``):
+refused with a status, or relayed (200) and then answered, busy or not answered.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Any
 from aiohttp import web
 
 from callcenter.emulator.api_error import ApiError, bad_request, not_found
+from callcenter.emulator.faults import TransferFault
 from callcenter.emulator.host import EmulatorHost
 from callcenter.emulator.http_errors import bearer_problem, error_response
 from callcenter.emulator.ids import short_id
-from callcenter.emulator.state import RestRequest
+from callcenter.emulator.state import EmulatedCall, RestRequest
 from callcenter.emulator.validation import (
     check_accept_body,
     check_hangup_body,
@@ -90,12 +93,24 @@ class CallsApi:
         if verb == "reject":
             problem = call.reject(body.get("status_code") or DEFAULT_REJECT_CODE)
         elif verb == "refer":
-            problem = call.refer(body["target_uri"])
+            return self._refer(call, body["target_uri"])
         else:
             problem = call.hangup()
         if problem is None:
             host.call_over(call, by_caller=False)
         return problem
+
+    def _refer(self, call: EmulatedCall, target_uri: str) -> ApiError | None:
+        problem = call.refer_problem()
+        if problem is not None:
+            return problem
+        script = self._host.faults.take_transfer(call.call_id, target_uri) or TransferFault()
+        attempt = {"target_uri": target_uri, "result": script.result, "at": time.time()}
+        call.refer_attempts.append(attempt)
+        if script.result == "refused":
+            return script.error()
+        self._host.refer_relayed(call, target_uri, script)
+        return None
 
 
 async def _read_json(request: web.Request) -> tuple[Any, ApiError | None]:

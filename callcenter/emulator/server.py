@@ -23,7 +23,7 @@ from callcenter.emulator.caller import CallerScript
 from callcenter.emulator.channel import GOING_AWAY, NORMAL_CLOSURE, Channel
 from callcenter.emulator.control import ControlApi
 from callcenter.emulator.conversation import Conversation
-from callcenter.emulator.faults import FaultPlan
+from callcenter.emulator.faults import FaultPlan, TransferFault
 from callcenter.emulator.ids import hex_id
 from callcenter.emulator.rest import CallsApi
 from callcenter.emulator.schema import server_event_problem
@@ -259,7 +259,20 @@ class Emulator:
             loop = asyncio.get_running_loop()
             loop.call_later(self.pacing.close_delay, conversation.channel.close_all, NORMAL_CLOSURE)
 
+    def refer_relayed(self, call: EmulatedCall, target_uri: str, script: TransferFault) -> None:
+        """A REFER got its 200: an answering target takes the call ``script.after`` s later."""
+        with bind_call(call.call_id):
+            logger.info("refer relayed", extra={"target": target_uri, "result": script.result})
+        if script.result != "answered":
+            return  # busy or no answer: the call stays with the controller
+        loop = asyncio.get_running_loop()
+        loop.call_later(script.after, self._transfer_answered, call, target_uri)
+
     # -- internals ----------------------------------------------------------------------------
+
+    def _transfer_answered(self, call: EmulatedCall, target_uri: str) -> None:
+        if call.refer(target_uri) is None:  # still live: the target took it
+            self.call_over(call, by_caller=False)
 
     def _hang_up(self, call: EmulatedCall) -> None:
         self.caller_hangs_up(call.call_id)

@@ -1,12 +1,14 @@
 """One emulated call: its state machine and everything recorded about it.
 
-    ringing ──accept──▶ accepted ──refer──▶ referred
+    ringing ──accept──▶ accepted ──refer, answered by the target──▶ referred
        │                   └──hangup (ours or the caller's)──▶ ended
        ├──reject──▶ rejected
        └──caller hangs up / rings out──▶ missed
 
 Transitions are pure: each returns the :class:`ApiError` OpenAI would answer, or None and
-moves the state. Closing sockets and delivering webhooks is the server's job.
+moves the state. A REFER's 200 only says it was relayed: the call stays accepted until the
+target answers (``referred``), and for good when it is busy or does not answer; every
+REFER is kept in ``refer_attempts``. Closing sockets and delivering webhooks is the server's job.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class EmulatedCall:
     accept_body: dict[str, Any] | None = None
     reject_code: int | None = None
     refer_target: str | None = None
+    refer_attempts: list[dict[str, Any]] = field(default_factory=list)
     attaches: int = 0
     client_events: list[dict[str, Any]] = field(default_factory=list)
     server_events: list[dict[str, Any]] = field(default_factory=list)
@@ -110,8 +113,12 @@ class EmulatedCall:
         self._end("controller")
         return None
 
+    def refer_problem(self) -> ApiError | None:
+        """Why a REFER may not be relayed now, or None if it may."""
+        return self._require_live()
+
     def refer(self, target_uri: str) -> ApiError | None:
-        """Transfer the answered call to ``target_uri``."""
+        """The target ``target_uri`` took the transferred call: it leaves."""
         problem = self._require_live()
         if problem is None:
             self.state, self.refer_target = CallState.REFERRED, target_uri
@@ -167,6 +174,7 @@ class EmulatedCall:
             "accept_body": self.accept_body,
             "reject_code": self.reject_code,
             "refer_target": self.refer_target,
+            "refer_attempts": self.refer_attempts,
             "attaches": self.attaches,
         }
 

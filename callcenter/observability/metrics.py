@@ -114,6 +114,13 @@ class _Instruments:
             ["trigger"],
             registry=registry,
         )
+        self.transfer_attempts = Counter(
+            "callcenter_transfer_attempts",
+            "REFERs to one target, by how they ended: transferred (the call left us), refused "
+            "(the REFER failed), unanswered (still with us after the target's answer_timeout).",
+            ["result"],
+            registry=registry,
+        )
         self.store_writes = Counter(
             "callcenter_store_write_problems",
             "Trouble with the store writes of live calls: a failed try, retried; a write put "
@@ -215,6 +222,11 @@ def tool_ran(tool: str, result: str, seconds: float) -> None:
 def escalation(trigger: str) -> None:
     """A call was handed to a human because of ``trigger``."""
     _current().instruments.escalations.labels(trigger).inc()
+
+
+def transfer_attempt(result: str) -> None:
+    """A REFER to one target ended with ``result`` (transferred, refused, unanswered)."""
+    _current().instruments.transfer_attempts.labels(result).inc()
 
 
 def store_write_problem(result: str, count: int = 1) -> None:

@@ -195,11 +195,11 @@ def _act(call_id: str, action: str) -> Reply:
     operator: str = g.operator
     body = json_body() if action != "hangup" else None
     outcome = operator_services().act(
-        call_id, action, body, operator=operator, client=client_address()
+        call_id, action, body, operator=operator, client=client_address(), await_transfer=True
     )
     if not outcome.ok:
         return error(outcome.status, outcome.code, outcome.message)
-    answer = {"call_id": call_id, "action": action, "result": outcome.code}
+    answer = {"call_id": call_id, "action": action, "result": outcome.code, **outcome.detail}
     return jsonify({**answer, "operator": operator, "command_id": outcome.command_id}), (
         outcome.status
     )

@@ -56,8 +56,15 @@ def _action(summary: str, body: dict[str, Any] | None) -> dict[str, Any]:
         "summary": summary,
         "parameters": [_CALL_ID],
         "responses": {
-            "200": _json("The call's session got the command.", "ActionResult"),
-            "202": _json("Queued; no worker took it within the wait.", "ActionResult"),
+            "200": _json(
+                "The call's session got the command (a transfer: it is over, transferred or "
+                "transfer_failed).",
+                "ActionResult",
+            ),
+            "202": _json(
+                "Queued; no worker took it within the wait (a transfer: still transferring).",
+                "ActionResult",
+            ),
             "400": _error("The body is not a JSON object."),
             "404": _error("No such call."),
             "409": _error("The call is not live."),
@@ -121,6 +128,7 @@ _TIMELINE = {
                 "dtmf": _EVENTS,
                 "escalations": _EVENTS,
                 "transfer": _EVENTS,
+                "transfers": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
                 "operator": _EVENTS,
                 "handoff": {"type": "object"},
                 "end": {"type": "object"},
@@ -155,15 +163,36 @@ _ERROR = {
         }
     },
 }
+_ATTEMPT = {
+    "type": "object",
+    "required": ["target", "result", "ended_at"],
+    "properties": {
+        "target": _NULLABLE_TEXT,
+        "uri": _NULLABLE_TEXT,
+        "result": {"type": "string", "enum": ["transferred", "refused", "unanswered"]},
+        "reason": _NULLABLE_TEXT,
+        "started_at": _NULLABLE_TIME,
+        "ended_at": {"type": "string", "format": "date-time"},
+    },
+}
 _ACTION_RESULT = {
     "type": "object",
     "required": ["call_id", "action", "result"],
     "properties": {
         "call_id": {"type": "string"},
         "action": {"type": "string", "enum": ["transfer", "hangup", "instruct"]},
-        "result": {"type": "string"},
+        "result": {
+            "type": "string",
+            "examples": ["delivered", "pending", "transferred", "transfer_failed", "transferring"],
+        },
         "operator": {"type": "string"},
         "command_id": {"type": ["integer", "null"]},
+        "target": {**_NULLABLE_TEXT, "description": "a transfer: the target that took the call"},
+        "targets": {
+            "type": "array",
+            "description": "a transfer: every target tried, in order",
+            "items": {"$ref": "#/components/schemas/Attempt"},
+        },
     },
 }
 
@@ -290,6 +319,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "ActionResult": _ACTION_RESULT,
+                "Attempt": _ATTEMPT,
             },
         },
     }

@@ -12,6 +12,7 @@ from typing import cast
 
 from flask import current_app
 
+from callcenter.call.actions import OperatorTransfer
 from callcenter.call.runtime import Runtime
 from callcenter.config.loader import Config
 from callcenter.operators.actions import Outcome, audit_outcome, execute
@@ -20,6 +21,7 @@ from callcenter.operators.auth import FailureLimiter, OperatorToken, TokenChecke
 from callcenter.operators.commands import CommandPoller
 from callcenter.operators.parsing import parse_command
 from callcenter.operators.stream import StreamSlots, StreamTimings
+from callcenter.operators.transfers import transfer_wait
 from callcenter.store import Store
 from callcenter.store.operators import OperatorStore
 
@@ -58,9 +60,20 @@ class OperatorServices:
         self.poller = CommandPoller(runtime, self.store, owner=owner, clock=clock)
 
     def act(
-        self, call_id: str, action: str, body: object, *, operator: str, client: str
+        self,
+        call_id: str,
+        action: str,
+        body: object,
+        *,
+        operator: str,
+        client: str,
+        await_transfer: bool = False,
     ) -> Outcome:
-        """Parse, check, deliver and audit an operator's command; refusals are audited too."""
+        """Parse, check, deliver and audit an operator's command; refusals are audited too.
+
+        ``await_transfer``: answer a transfer once it is over (transferred or failed),
+        waiting as long as its targets' answer timeouts allow.
+        """
         parsed = parse_command(action, body, operator=operator, config=self.config)
         if isinstance(parsed, Outcome):
             audit_outcome(self.audit, operator, action, call_id, client, parsed)
@@ -75,6 +88,11 @@ class OperatorServices:
             command=parsed,
             client=client,
             wait=self.command_wait,
+            transfer_wait=(
+                transfer_wait(self.config, parsed.target)
+                if await_transfer and isinstance(parsed, OperatorTransfer)
+                else None
+            ),
         )
 
 

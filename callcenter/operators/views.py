@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from callcenter.call.vocabulary import EventKind
+from callcenter.operators.transfers import transfer_attempts
 from callcenter.store import CallEvent, CallRecord
 from callcenter.store.operators import AuditRecord
 
@@ -28,7 +29,12 @@ ESCALATION_KINDS = (
     EventKind.ESCALATION_UNAVAILABLE,
     EventKind.HANDOFF_ABANDONED,
 )
-TRANSFER_KINDS = (EventKind.TRANSFERRED, EventKind.REFER_FAILED, EventKind.TRANSFER_FAILED)
+TRANSFER_KINDS = (
+    EventKind.TRANSFERRED,
+    EventKind.REFER_FAILED,
+    EventKind.TRANSFER_UNANSWERED,
+    EventKind.TRANSFER_FAILED,
+)
 OPERATOR_KINDS = (EventKind.OPERATOR_INSTRUCTION, EventKind.OPERATOR_INSTRUCTION_IGNORED)
 
 
@@ -93,6 +99,7 @@ def timeline_json(
             "summary": call.summary,
         },
         "transfer": of(TRANSFER_KINDS),
+        "transfers": transfer_attempts(events),
         "operator": of(OPERATOR_KINDS),
         "end": {"outcome": call.outcome, "ended_at": _time(call.ended_at), "error": call.error},
         "usage": call.usage,

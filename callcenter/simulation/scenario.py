@@ -26,10 +26,11 @@ from callcenter.emulator import (
     RestFault,
     SidebandFault,
     Step,
+    TransferFault,
     fault_from_json,
     step_from_json,
 )
-from callcenter.emulator.faults import REST_VERBS
+from callcenter.emulator.faults import FAULT_KINDS, REST_VERBS, TRANSFER_RESULTS
 from callcenter.emulator.script import STEP_TYPES
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-Fault = RestFault | SidebandFault
+Fault = RestFault | SidebandFault | TransferFault
 DECISIONS = tuple(DecisionKind)
 # How OpenAI saw the call end (the emulator's view): not the controller's CallOutcome.
 OUTCOMES = (
@@ -61,10 +62,6 @@ OUTCOMES = (
 )
 DEFAULT_TIMEOUT = 20.0
 DEFAULT_CALLER = "+14155550123"
-_FAULT_KINDS: dict[str, type[RestFault] | type[SidebandFault]] = {
-    "rest": RestFault,
-    "sideband": SidebandFault,
-}
 
 
 @dataclass(frozen=True)
@@ -225,13 +222,15 @@ def _step(section: Section) -> Step:
 
 def _fault(section: Section) -> Fault:
     kind = section.required_text("kind")
-    cls = _FAULT_KINDS.get(kind)
+    cls = FAULT_KINDS.get(kind)
     if cls is None:
-        raise section.error("kind", f"expected {quoted('rest')} or {quoted('sideband')}")
+        raise section.error("kind", f"expected one of {', '.join(map(quoted, FAULT_KINDS))}")
     fields = [f.name for f in dataclasses.fields(cls) if f.name != "call_id"]
     section.check_keys(("kind", *fields))
     if cls is RestFault:
         _choice(section, "verb", sorted(REST_VERBS))
+    if cls is TransferFault:
+        _choice(section, "result", TRANSFER_RESULTS)
     data = dict(section.data)
     if cls is RestFault and "latency" in data and "status" not in data:
         data["status"] = None  # a latency alone only slows the answer down

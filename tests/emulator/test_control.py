@@ -90,6 +90,26 @@ async def test_faults_are_armed_listed_and_cleared(emulator: Emulator, client: A
     assert emulator.faults.pending() == []
 
 
+async def test_a_transfer_outcome_is_scripted_through_the_api(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """POST /_emulator/faults {"kind": "transfer"}: the next REFER to that target is busy."""
+    fault = {"kind": "transfer", "target": "sip:desk@pbx.example.com", "result": "busy"}
+    status, _ = await _request(emulator, "POST", "/_emulator/faults", fault)
+    assert status == 201
+    _, listed = await _request(emulator, "GET", "/_emulator/faults")
+    assert (listed["faults"][0]["kind"], listed["faults"][0]["result"]) == ("transfer", "busy")
+    call = emulator.place_call()
+    await client.realtime.calls.accept(call.call_id, type="realtime")
+    await client.realtime.calls.refer(call.call_id, target_uri="sip:desk@pbx.example.com")
+    assert call.state is CallState.ACCEPTED
+    _, read = await _request(emulator, "GET", f"/_emulator/calls/{call.call_id}")
+    assert [a["result"] for a in read["call"]["refer_attempts"]] == ["busy"]
+    bad = {"kind": "transfer", "result": "maybe"}
+    status, _ = await _request(emulator, "POST", "/_emulator/faults", bad)
+    assert status == 400
+
+
 async def test_an_invalid_fault_is_400(emulator: Emulator) -> None:
     """A fault of an unknown kind or with unknown fields is rejected."""
     status, _ = await _request(emulator, "POST", "/_emulator/faults", {"kind": "dns"})

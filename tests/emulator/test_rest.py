@@ -178,15 +178,45 @@ async def test_refer_to_a_non_sip_target_is_400(
 
 
 async def test_refer_transfers_the_call(emulator: Emulator, client: AsyncOpenAI) -> None:
-    """refer on a live call records the target and ends it as referred."""
+    """An unscripted target answers shortly after the 200: the call ends as referred."""
     call = await answered(emulator, client)
     await client.realtime.calls.refer(call.call_id, target_uri="sip:queue@pbx.example.com?X-T=1")
-    assert (call.state, call.refer_target) == (
-        CallState.REFERRED,
-        "sip:queue@pbx.example.com?X-T=1",
-    )
+    assert call.state is CallState.ACCEPTED  # relayed: the target has not answered yet
+    await emulator.wait_for(lambda: call.state is CallState.REFERRED)
+    assert call.refer_target == "sip:queue@pbx.example.com?X-T=1"
+    assert [a["result"] for a in call.refer_attempts] == ["answered"]
     with pytest.raises(openai.NotFoundError):
         await client.realtime.calls.hangup(call.call_id)
+
+
+async def test_a_busy_or_unanswered_target_leaves_the_call_with_us(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """busy and no_answer: a 200 each time, and the call stays live (it can still hang up)."""
+    call = await answered(emulator, client)
+    emulator.faults.script_transfer("sip:desk@pbx.example.com", "busy")
+    emulator.faults.script_transfer(None, "no_answer")
+    await client.realtime.calls.refer(call.call_id, target_uri="sip:desk@pbx.example.com?X-T=1")
+    await client.realtime.calls.refer(call.call_id, target_uri="tel:+14155550100")
+    assert [a["result"] for a in call.refer_attempts] == ["busy", "no_answer"]
+    assert (call.state, call.refer_target) == (CallState.ACCEPTED, None)
+    await client.realtime.calls.hangup(call.call_id)
+    assert call.state is CallState.ENDED
+
+
+async def test_a_refused_transfer_answers_its_status(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """refused: /refer answers the scripted status; only that target is refused."""
+    call = await answered(emulator, client)
+    emulator.faults.script_transfer("sip:desk@pbx.example.com", "refused", status=486)
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.realtime.calls.refer(call.call_id, target_uri="sip:desk@pbx.example.com")
+    assert caught.value.status_code == 486
+    emulator.faults.script_transfer(None, "answered", after=0.0)
+    await client.realtime.calls.refer(call.call_id, target_uri="sip:other@pbx.example.com")
+    await emulator.wait_for(lambda: call.state is CallState.REFERRED)
+    assert [a["result"] for a in call.refer_attempts] == ["refused", "answered"]
 
 
 async def test_hangup_ends_a_live_call(emulator: Emulator, client: AsyncOpenAI) -> None:

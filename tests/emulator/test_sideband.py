@@ -403,7 +403,7 @@ async def test_the_sdk_reconnects_by_itself_after_a_drop(
 async def test_a_refer_closes_the_socket_soon_after(
     emulator: Emulator, client: AsyncOpenAI
 ) -> None:
-    """POST refer ends the call as referred and closes the sideband with 1000."""
+    """POST refer: an unscripted target answers, the call is referred, the sideband closes 1000."""
     call = await answered(emulator, client)
     async with client.realtime.connect(call_id=call.call_id) as connection:
         await connection.recv()
