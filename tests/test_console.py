@@ -178,10 +178,10 @@ def test_history_searches_and_exports_csv(
     """History finds a call by number; the CSV export has it with a header row."""
     call = live_call(emulator, Api(controller.url))
     client = logged_in(controller)
-    page = client.get("/console/history", params={"q": SUPPORT}).text
+    page = client.get("/console/history", params={"number": SUPPORT}).text
     assert call.call_id in page
-    assert call.call_id not in client.get("/console/history", params={"q": "+1999"}).text
-    exported = client.get("/console/history.csv", params={"q": SUPPORT})
+    assert call.call_id not in client.get("/console/history", params={"number": "+1999"}).text
+    exported = client.get("/console/history.csv", params={"number": SUPPORT})
     assert exported.headers["content-type"].startswith("text/csv")
     header, row = exported.text.strip().splitlines()
     assert header.startswith("call_id,status,route")

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 
+from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.store.calls import Store, call_record
 from callcenter.store.engine import transaction
 from callcenter.store.notify import notify
@@ -142,13 +143,17 @@ class OperatorStore:
             rows = conn.execute(query.limit(limit)).all()
         return [call_record(row) for row in rows]
 
-    def call_facts(self, *, since: datetime, until: datetime) -> list[CallFacts]:
-        """The facts of the calls received in ``[since, until)``, oldest first."""
-        query = (
-            select(*(calls.c[name] for name in _FACT_COLUMNS))
-            .where(calls.c.received_at >= since, calls.c.received_at < until)
-            .order_by(calls.c.received_at)
-        )
+    def call_facts(
+        self, *, since: datetime | None = None, until: datetime | None = None, live: bool = False
+    ) -> list[CallFacts]:
+        """The facts of the calls received in ``[since, until)`` (or live now), oldest first."""
+        query = select(*(calls.c[name] for name in _FACT_COLUMNS)).order_by(calls.c.received_at)
+        if since is not None:
+            query = query.where(calls.c.received_at >= since)
+        if until is not None:
+            query = query.where(calls.c.received_at < until)
+        if live:
+            query = query.where(calls.c.status.in_(LIVE_STATUSES))
         with transaction(self._engine, "call_facts", write=False) as conn:
             rows = conn.execute(query).all()
         return [CallFacts(**row._mapping) for row in rows]
