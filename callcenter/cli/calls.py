@@ -8,6 +8,7 @@ server at ``--url`` (or ``CALLCENTER_URL``) with ``--token`` (or
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ import click
 import httpx
 
 from callcenter.call.vocabulary import CallStatus
+from callcenter.operators.console_format import pretty_json
 from callcenter.simulation.text import clip, table
 
 __all__ = ["calls"]
@@ -139,9 +141,15 @@ def show(client: OperatorClient, call_id: str, as_json: bool) -> None:
     for line in body.get("transcript", []):
         click.echo(f"  {line.get('speaker')}: {line.get('text')}")
     for tool in body.get("tool_calls", []):
-        click.echo(f"tool: {clip(json.dumps(tool['data']), 100)}")
+        data = tool["data"]
+        click.echo(f"{tool['kind']}: {data.get('name')} ({data.get('duration_ms', '-')} ms)")
+        for title, key in (("arguments", "arguments"), ("result", "output"), ("error", "error")):
+            if data.get(key) is not None:
+                click.echo(f"  {title}:")
+                click.echo(textwrap.indent(pretty_json(data[key]), "    "))
     for escalation in body.get("escalations", []):
-        click.echo(f"escalation: {clip(json.dumps(escalation['data']), 100)}")
+        click.echo(f"{escalation['kind']}:")
+        click.echo(textwrap.indent(pretty_json(escalation["data"]), "  "))
 
 
 @calls.command()
