@@ -15,7 +15,7 @@ from typing import Any
 import click
 import httpx
 
-from callcenter.call.vocabulary import CallStatus
+from callcenter.call.vocabulary import CallOutcome, CallStatus
 from callcenter.operators.console_format import pretty_json
 from callcenter.simulation.text import clip, table
 
@@ -100,8 +100,11 @@ def calls(ctx: click.Context, url: str, token: str | None) -> None:
 
 @calls.command("list")
 @click.option("--status", type=click.Choice([status.value for status in CallStatus]))
+@click.option("--outcome", type=click.Choice([outcome.value for outcome in CallOutcome]))
 @click.option("--route", help="Only calls of this route.")
 @click.option("--number", help="The caller's or the dialled number.")
+@click.option("--ticket", help="The escalation's ticket.")
+@click.option("--text", help="Words one transcript line holds.")
 @click.option("--since", help="ISO time with a zone, e.g. 2026-01-31T09:00:00+00:00.")
 @click.option("--until", help="ISO time with a zone.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)

@@ -41,6 +41,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.operators.console_format import (
+    OUTCOME_WORDS,
     day_start,
     duration,
     local_time,
@@ -270,6 +271,7 @@ def call_page(call_id: str) -> str:
         entries=timeline_entries(record, events, transcript),
         after=events[-1].id if events else 0,
         live=record.status in LIVE_STATUSES,
+        outcome_words_all={str(outcome): words for outcome, words in OUTCOME_WORDS.items()},
         targets=list(operators.config.targets),
         allow_uris=operators.config.operators.allow_uri_targets,
     )

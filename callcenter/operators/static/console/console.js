@@ -194,8 +194,12 @@ function callPage(list) {
     };
   }
   handlers.end = (message) => {
-    document.getElementById("call-status").textContent = JSON.parse(message.data).status;
-    document.getElementById("duration").textContent = "over: reload for the outcome";
+    const end = JSON.parse(message.data);
+    const words = JSON.parse(list.dataset.outcomeWords);
+    document.getElementById("call-status").textContent = end.status;
+    document.getElementById("outcome").textContent = words[end.outcome] || end.outcome || "";
+    document.getElementById("duration").textContent = offsetFrom(new Date(list.dataset.start), new Date()).slice(1);
+    document.getElementById("ended").textContent = new Date().toLocaleString();
     for (const actions of document.querySelectorAll(".actions")) actions.remove();
     return "done";
   };
