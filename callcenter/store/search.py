@@ -13,7 +13,6 @@ from typing import Any, Final
 
 from sqlalchemy import Select, bindparam, column, select, table, text
 
-from callcenter.call.vocabulary import EventKind
 from callcenter.store.schema import call_events
 
 __all__ = ["SEARCH_OBJECTS", "calls_saying", "fts5_query", "words"]
@@ -23,7 +22,10 @@ SEARCH_OBJECTS: Final = frozenset({"transcript_search", "ix_call_events_transcri
 
 _WORD: Final = re.compile(r"\w+", re.UNICODE)
 _fts = table("transcript_search", column("rowid"), column("call_id"), column("text"))
+# Written as the partial GIN index of revision 0007 is (its expression and its WHERE, as
+# literals), so that the planner can use it whatever the plan's parameters.
 _POSTGRES_MATCH: Final = text(
+    "call_events.kind = 'transcript' AND "
     "to_tsvector('simple', coalesce(call_events.data ->> 'text', '')) "
     "@@ plainto_tsquery('simple', :words)"
 )
@@ -46,6 +48,5 @@ def calls_saying(dialect: str, found: list[str]) -> Select[Any]:
             text("transcript_search MATCH :match").bindparams(match=fts5_query(found))
         )
     return select(call_events.c.call_id).where(
-        call_events.c.kind == EventKind.TRANSCRIPT,
         _POSTGRES_MATCH.bindparams(bindparam("words", " ".join(found))),
     )
