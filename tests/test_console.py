@@ -212,6 +212,11 @@ def test_the_call_page_is_a_timeline_with_tool_calls_pretty_printed_and_escaped(
     assert "12.5 ms" in page
     assert "<kbd>5</kbd>" in page
     assert "In conversation with the agent" in page  # the outcome in words
+    Api(controller.url).post(f"/calls/{call.call_id}/hangup")
+    finished(controller, call.call_id)
+    page = logged_in(controller).get(f"/console/calls/{call.call_id}").text
+    assert "<b>Ending</b> (operator ada): Hung up by an operator" in page
+    assert "<b>Call over</b>: Hung up by an operator" in page
 
 
 def test_history_and_the_api_filter_by_outcome_and_transcript_words_a_page_at_a_time(

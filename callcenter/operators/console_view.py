@@ -42,6 +42,8 @@ ROW_OF: Final[dict[str, str]] = {
     EventKind.TRANSFER_FAILED: "transfer",
     EventKind.OPERATOR_INSTRUCTION: "operator",
     EventKind.OPERATOR_INSTRUCTION_IGNORED: "operator",
+    EventKind.ENDING: "ending",
+    EventKind.SILENCE: "note",
     EventKind.ERROR: "note",
     EventKind.SIDEBAND_DROPPED: "note",
     EventKind.SIDEBAND_REATTACHED: "note",
@@ -67,7 +69,7 @@ CHART: Final = Chart()
 class Entry:
     """One row of a call's timeline."""
 
-    row: str  # line | tool | key | escalation | transfer | operator | note
+    row: str  # line | tool | key | escalation | transfer | operator | ending | note
     kind: str  # the event's kind
     offset: str  # "+0:12" from the call's start
     at: datetime

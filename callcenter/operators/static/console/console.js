@@ -164,6 +164,7 @@ const DESCRIBE = {
   transferred: (d) => ["transfer", [bold("Transferred"), ` to ${d.target}`]],
   refer_failed: (d) => ["transfer", [bold("Transfer attempt failed"), ` to ${d.target} (SIP ${d.status})`]],
   transfer_failed: () => ["transfer", [bold("No target took the call")]],
+  ending: (d) => ["ending", [bold("Ending"), ` (${d.reason}): ${d.outcome}`]],
   operator_instruction: (d) => ["operator", [bold(d.operator), ` instructed the agent: “${d.text}”`]],
 };
 DESCRIBE.mcp_call = DESCRIBE.tool;
