@@ -42,6 +42,9 @@ def test_list_prints_a_table(emulator: EmulatorThread, controller: InProcessCont
     header, *rest = result.output.splitlines()
     assert header.split()[:3] == ["call_id", "status", "route"]
     assert any(line.startswith(call.call_id) and "active" in line for line in rest)
+    assert call.call_id in run(controller, "list", "--outcome", "accepted").output
+    assert call.call_id not in run(controller, "list", "--outcome", "completed").output
+    assert call.call_id not in run(controller, "list", "--text", "zanzibar").output
 
 
 def test_show_prints_the_transcript(
