@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from callcenter.call.vocabulary import EventKind
 from callcenter.cli.calls import calls
 from callcenter.emulator import CallState, EmulatorThread, Say, Wait
 from tests.harness import InProcessController, wait_for
@@ -40,6 +42,9 @@ def test_list_prints_a_table(emulator: EmulatorThread, controller: InProcessCont
     header, *rest = result.output.splitlines()
     assert header.split()[:3] == ["call_id", "status", "route"]
     assert any(line.startswith(call.call_id) and "active" in line for line in rest)
+    assert call.call_id in run(controller, "list", "--outcome", "accepted").output
+    assert call.call_id not in run(controller, "list", "--outcome", "completed").output
+    assert call.call_id not in run(controller, "list", "--text", "zanzibar").output
 
 
 def test_show_prints_the_transcript(
@@ -49,6 +54,22 @@ def test_show_prints_the_transcript(
     call = live_call(emulator, Api(controller.url), [*GREETED, Say("Hello there."), Wait(30)])
     wait_for(lambda: "caller: Hello there." in run(controller, "show", call.call_id).output)
     assert f"call_id: {call.call_id}" in run(controller, "show", call.call_id).output
+
+
+def test_show_pretty_prints_tool_calls_whole(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """`calls show` prints a tool call's arguments and result indented, never cut off."""
+    call = live_call(emulator, Api(controller.url))
+    long_note = "x" * 300
+    tool = {"name": "lookup", "arguments": '{"order_id": "A1"}', "output": {"note": long_note},
+            "ok": True, "error": None, "duration_ms": 3.0}  # fmt: skip
+    controller.services.store.add_event(call.call_id, EventKind.TOOL, tool, datetime.now(UTC))
+    output = run(controller, "show", call.call_id).output
+    assert "tool: lookup (3.0 ms)" in output
+    assert '    {\n      "order_id": "A1"\n    }' in output
+    assert long_note in output
+    assert "..." not in output
 
 
 def test_transfer_refers_the_call(

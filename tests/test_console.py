@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import html
+import json
 import os
+import re
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 
+from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.emulator import EmulatorThread, Say
 from callcenter.operators.console import SECRET_FILE
 from tests.harness import InProcessController, wait_for
@@ -19,11 +24,13 @@ from tests.operator_support import (
     HOLD,
     Api,
     csrf_of,
+    error_code,
     live_call,
     logged_in,
     operator_center,
 )
 from tests.sideband_support import SUPPORT, finished
+from tests.test_store import claim_with
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -199,11 +206,76 @@ def test_history_searches_and_exports_csv(
     """History finds a call by number; the CSV export has it with a header row."""
     call = live_call(emulator, Api(controller.url))
     client = logged_in(controller)
-    page = client.get("/console/history", params={"q": SUPPORT}).text
+    page = client.get("/console/history", params={"number": SUPPORT}).text
     assert call.call_id in page
-    assert call.call_id not in client.get("/console/history", params={"q": "+1999"}).text
-    exported = client.get("/console/history.csv", params={"q": SUPPORT})
+    assert call.call_id not in client.get("/console/history", params={"number": "+1999"}).text
+    exported = client.get("/console/history.csv", params={"number": SUPPORT})
     assert exported.headers["content-type"].startswith("text/csv")
     header, row = exported.text.strip().splitlines()
     assert header.startswith("call_id,status,route")
     assert row.startswith(call.call_id)
+
+
+def test_the_call_page_is_a_timeline_with_tool_calls_pretty_printed_and_escaped(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """A tool call's arguments and result are indented JSON in <details>, still escaped."""
+    call = live_call(emulator, Api(controller.url))
+    store = controller.services.store
+    tool = {"name": "lookup", "arguments": json.dumps({"order": EVIL}), "output": {"eta": "Mon"},
+            "ok": True, "error": None, "duration_ms": 12.5}  # fmt: skip
+    store.add_event(call.call_id, EventKind.TOOL, tool, datetime.now(UTC))
+    store.add_event(call.call_id, EventKind.DTMF, {"key": "5"}, datetime.now(UTC))
+    page = logged_in(controller).get(f"/console/calls/{call.call_id}").text
+    assert "<img src=x" not in page
+    assert "<summary>arguments</summary><pre>{\n  &#34;order&#34;: &#34;&lt;img src=x" in page
+    assert "<summary>result</summary><pre>{\n  &#34;eta&#34;: &#34;Mon&#34;\n}</pre>" in page
+    assert "12.5 ms" in page
+    assert "<kbd>5</kbd>" in page
+    assert "In conversation with the agent" in page  # the outcome in words
+    Api(controller.url).post(f"/calls/{call.call_id}/hangup")
+    finished(controller, call.call_id)
+    page = logged_in(controller).get(f"/console/calls/{call.call_id}").text
+    assert "<b>Ending</b> (operator ada): Hung up by an operator" in page
+    assert "<b>Call over</b>: Hung up by an operator" in page
+
+
+def test_history_and_the_api_filter_by_outcome_and_transcript_words_a_page_at_a_time(
+    emulator: EmulatorThread, controller: InProcessController
+) -> None:
+    """Words said find the call in History and GET /calls; pages link on; stats count it."""
+    api = Api(controller.url)
+    call = live_call(emulator, api, [*GREETED, Say("Where is my parcel?"), HOLD])
+    store = controller.services.store
+    said = lambda: any("parcel" in str(e.data["text"]) for e in store.transcript(call.call_id))  # noqa: E731
+    wait_for(said, what="the caller's line")
+    for n in range(50):  # older calls, enough for a second page
+        claim_with(store, f"rtc_old{n:02d}", CallOutcome.COMPLETED)
+    assert [c["call_id"] for c in api.get("/calls", text="PARCEL?").json()["calls"]] == [
+        call.call_id
+    ]
+    assert api.get("/calls", text="parcel", outcome="completed").json()["calls"] == []
+    assert len(api.get("/calls", outcome="completed", limit=60).json()["calls"]) == 50
+    assert error_code(api.get("/calls", outcome="bogus")) == "bad_query"
+    client = logged_in(controller)
+    found = client.get("/console/history", params={"text": "parcel", "outcome": "accepted"})
+    assert call.call_id in found.text
+    assert "rtc_old" not in found.text
+    first = client.get("/console/history").text
+    assert call.call_id in first
+    assert 'id="next-page"' in first
+    older = re.search(r'href="([^"]+)" id="next-page"', first)
+    assert older is not None
+    assert older.group(1)
+    second = client.get(html.unescape(older.group(1))).text
+    assert "rtc_old00" in second
+    assert 'id="first-page"' in second
+    assert client.get("/console/history", params={"outcome": "nope"}).status_code == 400
+    stats = api.get("/stats").json()
+    assert stats["live"]["calls"] == 1
+    assert stats["calls"] >= 1
+    backwards = api.get("/stats", since="2026-01-01T00:00:00Z", until="2025-01-01T00:00:00Z")
+    assert error_code(backwards) == "bad_query"
+    dashboard = client.get("/console").text
+    assert 'id="stat-live">1<' in dashboard
+    assert "not measured" in dashboard

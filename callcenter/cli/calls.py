@@ -8,13 +8,15 @@ server at ``--url`` (or ``CALLCENTER_URL``) with ``--token`` (or
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import click
 import httpx
 
-from callcenter.call.vocabulary import CallStatus
+from callcenter.call.vocabulary import CallOutcome, CallStatus
+from callcenter.operators.console_format import pretty_json
 from callcenter.simulation.text import clip, table
 
 __all__ = ["calls"]
@@ -100,8 +102,11 @@ def calls(ctx: click.Context, url: str, token: str | None) -> None:
 
 @calls.command("list")
 @click.option("--status", type=click.Choice([status.value for status in CallStatus]))
+@click.option("--outcome", type=click.Choice([outcome.value for outcome in CallOutcome]))
 @click.option("--route", help="Only calls of this route.")
 @click.option("--number", help="The caller's or the dialled number.")
+@click.option("--ticket", help="The escalation's ticket.")
+@click.option("--text", help="Words one transcript line holds.")
 @click.option("--since", help="ISO time with a zone, e.g. 2026-01-31T09:00:00+00:00.")
 @click.option("--until", help="ISO time with a zone.")
 @click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
@@ -141,9 +146,15 @@ def show(client: OperatorClient, call_id: str, as_json: bool) -> None:
     for line in body.get("transcript", []):
         click.echo(f"  {line.get('speaker')}: {line.get('text')}")
     for tool in body.get("tool_calls", []):
-        click.echo(f"tool: {clip(json.dumps(tool['data']), 100)}")
+        data = tool["data"]
+        click.echo(f"{tool['kind']}: {data.get('name')} ({data.get('duration_ms', '-')} ms)")
+        for title, key in (("arguments", "arguments"), ("result", "output"), ("error", "error")):
+            if data.get(key) is not None:
+                click.echo(f"  {title}:")
+                click.echo(textwrap.indent(pretty_json(data[key]), "    "))
     for escalation in body.get("escalations", []):
-        click.echo(f"escalation: {clip(json.dumps(escalation['data']), 100)}")
+        click.echo(f"{escalation['kind']}:")
+        click.echo(textwrap.indent(pretty_json(escalation["data"]), "  "))
 
 
 @calls.command()

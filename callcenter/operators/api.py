@@ -8,13 +8,14 @@ the worker holding the call through :mod:`callcenter.operators.commands`. Errors
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from callcenter.errors import CallcenterError
 from callcenter.operators.auth import bearer_token
+from callcenter.operators.filters import STATUSES, FilterError, call_filter
 from callcenter.operators.http import (
     Reply,
     client_address,
@@ -23,8 +24,9 @@ from callcenter.operators.http import (
     json_body,
     odd_request,
 )
-from callcenter.operators.openapi import STATUSES, openapi_document
+from callcenter.operators.openapi import openapi_document
 from callcenter.operators.services import operator_services
+from callcenter.operators.stats import stats_json
 from callcenter.operators.stream import call_events_stream
 from callcenter.operators.views import (
     audit_json,
@@ -33,12 +35,12 @@ from callcenter.operators.views import (
     encode_cursor,
     timeline_json,
 )
-from callcenter.store.operators import CallFilter
 
 __all__ = ["api"]
 
 MAX_LIMIT: Final = 200
 DEFAULT_LIMIT: Final = 50
+MAX_STATS_WINDOW: Final = timedelta(days=31)
 MAX_ID: Final = 2**63 - 1  # a BIGINT; a larger ``before`` is no id of ours
 PUBLIC_ENDPOINTS: Final = frozenset({"operator_api.openapi_json"})
 LIMIT_MESSAGE: Final = f"limit must be an integer from 1 to {MAX_LIMIT}."
@@ -103,28 +105,37 @@ def openapi_json() -> Reply:
 @api.get("/calls")
 def list_calls() -> Reply:
     """Calls, newest first, filtered and paginated with ``limit`` and ``cursor``."""
-    args = request.args
-    status = args.get("status")
+    status = request.args.get("status")
     if status is not None and status not in STATUSES:
         return error(400, "bad_status", f"status must be one of {', '.join(STATUSES)}.")
     try:
         limit = _limit_arg()
-        since = _time_arg("since")
-        until = _time_arg("until")
+        window = _time_arg("since"), _time_arg("until")
         after = _cursor_arg()
+        where = call_filter(request.args, since=window[0], until=window[1])
     except BadQuery as exc:
         return error(400, "bad_query", exc.message)
-    where = CallFilter(
-        status=status,
-        route=args.get("route") or None,
-        number=args.get("number") or None,
-        since=since,
-        until=until,
-    )
+    except FilterError as exc:
+        return error(400, "bad_query", str(exc))
     found = operator_services().store.search_calls(where, limit=limit + 1, after=after)
     page = found[:limit]
     next_cursor = encode_cursor(page[-1]) if len(found) > limit else None
     return jsonify(calls=[call_json(c) for c in page], next_cursor=next_cursor), 200
+
+
+@api.get("/stats")
+def show_stats() -> Reply:
+    """The dashboard's figures for the calls received from ``since`` (default: today, UTC)."""
+    operators = operator_services()
+    now = operators.clock()
+    try:
+        since = _time_arg("since") or now.replace(hour=0, minute=0, second=0, microsecond=0)
+        until = _time_arg("until") or now
+    except BadQuery as exc:
+        return error(400, "bad_query", exc.message)
+    if not timedelta(0) < until - since <= MAX_STATS_WINDOW:
+        return error(400, "bad_query", "until must come after since, at most 31 days later.")
+    return jsonify(stats_json(operators.stats(since=since, until=until))), 200
 
 
 @api.get("/calls/<call_id>")

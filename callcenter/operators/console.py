@@ -1,4 +1,4 @@
-"""The operators' web console at ``/console``: live calls, a call's page, history.
+"""The operators' web console at ``/console``: dashboard and live calls, a call, history.
 
 Server-rendered Jinja pages (autoescaped: SIP header values and transcripts are untrusted)
 with a little JavaScript fed by Server-Sent Events. An operator logs in with their token
@@ -19,7 +19,7 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import wraps
 from pathlib import Path
 from typing import ParamSpec, TypeVar
@@ -40,13 +40,24 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from callcenter.call.vocabulary import LIVE_STATUSES
+from callcenter.operators.console_format import (
+    OUTCOME_WORDS,
+    day_start,
+    duration,
+    local_time,
+    offset,
+    outcome_words,
+    zone_named,
+)
+from callcenter.operators.console_view import CHART, dashboard_view, timeline_entries
+from callcenter.operators.filters import OUTCOMES, STATUSES, FilterError, call_filter
 from callcenter.operators.http import client_address, event_id, odd_request
-from callcenter.operators.openapi import STATUSES
 from callcenter.operators.parsing import ACTIONS
 from callcenter.operators.services import OperatorServices, operator_services
 from callcenter.operators.stream import call_events_stream
-from callcenter.operators.views import call_json, timeline_json
+from callcenter.operators.views import call_json, decode_cursor, encode_cursor
 from callcenter.settings import Settings
+from callcenter.store import CallRecord
 from callcenter.store.operators import CallFilter
 
 __all__ = ["SECRET_FILE", "console", "install_console", "load_secret_key"]
@@ -54,8 +65,11 @@ __all__ = ["SECRET_FILE", "console", "install_console", "load_secret_key"]
 logger = logging.getLogger(__name__)
 
 SECRET_FILE = "console-secret"
-HISTORY_LIMIT = 200
+HISTORY_PAGE = 50
+CSV_LIMIT = 10_000
 LIVE_EVERY = 1.0  # seconds between two looks at the live calls
+STATS_EVERY = 5  # looks at the live calls between two at the day's figures
+ZONE_COOKIE = "tz"  # the operator's time zone, as the browser names it
 
 console = Blueprint(
     "console",
@@ -170,7 +184,7 @@ def login() -> Page:
     operators.audit.record(
         operator=name, action="console_login", call_id=None, result="ok", client=client
     )
-    return redirect(url_for("console.live"))
+    return redirect(url_for("console.dashboard"))
 
 
 @console.post("/logout")
@@ -183,32 +197,59 @@ def logout() -> BaseResponse:
 # -- pages ------------------------------------------------------------------------------------
 
 
+@console.app_context_processor
+def formatting() -> dict[str, object]:
+    """Every template gets the operator's time zone and the console's formatters."""
+    return {
+        "zone": _zone(),
+        "local_time": local_time,
+        "offset": offset,
+        "duration": duration,
+        "outcome_words": outcome_words,
+    }
+
+
 @console.get("")
 @console.get("/")
 @logged_in
-def live() -> str:
-    """The live calls, updated as they change."""
-    return render_template("console/live.html", calls=_live_calls(operator_services()))
+def dashboard() -> str:
+    """The console's home: the day's figures and the live calls, updated as they change."""
+    operators = operator_services()
+    return render_template(
+        "console/dashboard.html",
+        calls=_live_calls(operators),
+        view=_dashboard_view(operators, _zone()),
+        chart=CHART,
+    )
 
 
 @console.get("/live")
 @logged_in
 def live_stream() -> Response:
-    """SSE: the live calls, sent again whenever they change."""
+    """SSE: the live calls and the day's figures, sent again whenever they change."""
     operators = operator_services()
+    zone = _zone()
     if not operators.streams.take():
         abort(operators.streams.refusal())
 
     def frames() -> Iterator[str]:
-        last = None
+        last: dict[str, str] = {}
         started = time.monotonic()
+        tick = 0
         while time.monotonic() - started < operators.stream.lifetime:
-            rows = json.dumps(_live_calls(operators))
-            if rows != last:
-                last = rows
-                yield f"event: calls\ndata: {rows}\n\n"
-            else:
+            sent = False
+            due: dict[str, Callable[[], object]] = {"calls": lambda: _live_calls(operators)}
+            if tick % STATS_EVERY == 0:
+                due["stats"] = lambda: _dashboard_view(operators, zone)
+            for event, build in due.items():
+                data = json.dumps(build())
+                if data != last.get(event):
+                    last[event] = data
+                    sent = True
+                    yield f"event: {event}\ndata: {data}\n\n"
+            if not sent:
                 yield ": heartbeat\n\n"
+            tick += 1
             time.sleep(LIVE_EVERY)
 
     return _event_stream(frames(), operators)
@@ -217,18 +258,20 @@ def live_stream() -> Response:
 @console.get("/calls/<call_id>")
 @logged_in
 def call_page(call_id: str) -> str:
-    """One call: its details, live transcript, tools, escalations and the action buttons."""
+    """One call as a timeline, with its details and, while it is live, the action buttons."""
     operators = operator_services()
     record = operators.calls.get_call(call_id)
     if record is None:
         abort(404, f"No call {call_id}.")
     events = operators.calls.events(call_id)
-    timeline = timeline_json(record, events, operators.calls.transcript(call_id))
+    transcript = operators.calls.transcript(call_id)
     return render_template(
         "console/call.html",
-        call=timeline,
+        call=record,
+        entries=timeline_entries(record, events, transcript),
         after=events[-1].id if events else 0,
         live=record.status in LIVE_STATUSES,
+        outcome_words_all={str(outcome): words for outcome, words in OUTCOME_WORDS.items()},
         targets=list(operators.config.targets),
         allow_uris=operators.config.operators.allow_uri_targets,
     )
@@ -270,21 +313,31 @@ def act(call_id: str, action: str) -> BaseResponse:
 
 @console.get("/history")
 @logged_in
-def history() -> str:
-    """Past and present calls, searchable by number, route, status and time."""
-    where, error = _history_filter()
-    found = [] if error else _search(operator_services(), where)
-    return render_template("console/history.html", calls=found, error=error, args=request.args)
+def history() -> Page:
+    """Past and present calls: filtered, searched in their transcripts, a page at a time."""
+    operators = operator_services()
+    args = {key: value for key, value in request.args.items() if value}
+    try:
+        where = _history_filter()
+        after = decode_cursor(args["cursor"]) if "cursor" in args else None
+    except (FilterError, ValueError) as exc:
+        error = str(exc) if isinstance(exc, FilterError) else "That page link is stale."
+        return _history_page(operators, args, [], None, error), 400
+    found = operators.store.search_calls(where, limit=HISTORY_PAGE + 1, after=after)
+    page = found[:HISTORY_PAGE]
+    more = encode_cursor(page[-1]) if len(found) > HISTORY_PAGE else None
+    return _history_page(operators, args, page, more, None)
 
 
 @console.get("/history.csv")
 @logged_in
 def history_csv() -> Response:
-    """The history search as CSV."""
-    where, error = _history_filter()
-    if error:
-        abort(400, error)
-    rows = _search(operator_services(), where)
+    """The history search as CSV (up to CSV_LIMIT calls), times in UTC."""
+    try:
+        where = _history_filter()
+    except FilterError as exc:
+        abort(400, str(exc))
+    rows = [call_json(c) for c in operator_services().store.search_calls(where, limit=CSV_LIMIT)]
     out = io.StringIO()
     columns = ["call_id", "status", "route", "caller_number", "caller_name", "dialled_number",
                "outcome", "ticket", "received_at", "ended_at"]  # fmt: skip
@@ -300,6 +353,17 @@ def history_csv() -> Response:
 # -- helpers ----------------------------------------------------------------------------------
 
 
+def _zone() -> tzinfo:
+    return zone_named(request.cookies.get(ZONE_COOKIE))
+
+
+def _dashboard_view(operators: OperatorServices, zone: tzinfo) -> dict[str, object]:
+    now = operators.clock()
+    since = day_start(now, zone)
+    until = day_start(since + timedelta(hours=36), zone)  # the next midnight, DST or not
+    return dashboard_view(operators.stats(since=since, until=until), zone)
+
+
 def _live_calls(operators: OperatorServices) -> list[dict[str, object]]:
     now = datetime.now(UTC)
     rows: list[dict[str, object]] = []
@@ -307,37 +371,52 @@ def _live_calls(operators: OperatorServices) -> list[dict[str, object]]:
         for record in operators.store.search_calls(CallFilter(status=status), limit=200):
             row = call_json(record)
             started = record.answered_at or record.received_at
-            row["duration"] = int((now - started).total_seconds())
+            row["duration"] = duration(now - started)
             lines = operators.calls.transcript(record.call_id)
             row["last_line"] = str(lines[-1].data.get("text") or "") if lines else ""
             rows.append(row)
     return rows
 
 
-def _history_filter() -> tuple[CallFilter, str | None]:
+def _history_filter() -> CallFilter:
     args = request.args
-    status = args.get("status") or None
-    if status is not None and status not in STATUSES:
-        return CallFilter(), f"status must be one of {', '.join(STATUSES)}"
+    zone = _zone()
     try:
-        since = _day(args.get("since"))
-        until = _day(args.get("until"))
+        since = _day(args.get("since"), zone)
+        until = _day(args.get("until"), zone)
     except ValueError:
-        return CallFilter(), "dates look like 2026-01-31"
-    until = until + timedelta(days=1) if until else None
-    number = args.get("q") or None
-    where = CallFilter(status=status, route=args.get("route") or None, number=number)
-    return CallFilter(where.status, where.route, where.number, since, until), None
+        raise FilterError("Dates look like 2026-01-31.") from None
+    until = day_start(until + timedelta(hours=36), zone) if until else None
+    return call_filter(args, since=since, until=until)
 
 
-def _day(value: str | None) -> datetime | None:
+def _day(value: str | None, zone: tzinfo) -> datetime | None:
+    """Midnight of a ``2026-01-31`` day in ``zone``, in UTC."""
     if not value:
         return None
-    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    day = date.fromisoformat(value)
+    return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
-def _search(operators: OperatorServices, where: CallFilter) -> list[dict[str, object]]:
-    return [call_json(c) for c in operators.store.search_calls(where, limit=HISTORY_LIMIT)]
+def _history_page(
+    operators: OperatorServices,
+    args: dict[str, str],
+    calls: list[CallRecord],
+    more: str | None,
+    error: str | None,
+) -> str:
+    filters = {key: value for key, value in args.items() if key != "cursor"}
+    return render_template(
+        "console/history.html",
+        calls=calls,
+        error=error,
+        args=filters,
+        more=more,
+        paged="cursor" in args,
+        outcomes=OUTCOMES,
+        statuses=STATUSES,
+        routes=[route.name for route in operators.config.routes],
+    )
 
 
 def _csv_safe(value: object) -> str:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from callcenter.call.vocabulary import CallOutcome, CallStatus, DecisionKind, EventKind
+from callcenter.call.vocabulary import CallOutcome, DecisionKind, EventKind
+from callcenter.operators.filters import MAX_WORDS, OUTCOMES, STATUSES
 
-__all__ = ["STATUSES", "openapi_document"]
-
-STATUSES = tuple(CallStatus)  # the values ?status= takes
+__all__ = ["openapi_document"]
 
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -197,6 +196,48 @@ _ACTION_RESULT = {
 }
 
 
+_RATE = {"type": ["number", "null"], "minimum": 0, "maximum": 1}
+_MEAN = {"type": ["number", "null"], "minimum": 0}
+_COUNT = {"type": "integer", "minimum": 0}
+_STATS = {
+    "type": "object",
+    "required": [
+        "since", "until", "live", "calls", "by_outcome", "served", "containment_rate",
+        "escalation_rate", "average_handle_seconds", "tokens_per_call", "per_hour",
+        "voice_latency",
+    ],
+    "properties": {
+        "since": {"type": "string", "format": "date-time"},
+        "until": {"type": "string", "format": "date-time"},
+        "live": {
+            "type": "object",
+            "required": ["calls", "waiting_for_human"],
+            "properties": {"calls": _COUNT, "waiting_for_human": _COUNT},
+        },
+        "calls": _COUNT,
+        "by_outcome": {"type": "object", "additionalProperties": _COUNT},
+        "served": _COUNT,
+        "containment_rate": _RATE,
+        "escalation_rate": _RATE,
+        "average_handle_seconds": _MEAN,
+        "tokens_per_call": _MEAN,
+        "per_hour": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["hour", "calls"],
+                "properties": {"hour": {"type": "string", "format": "date-time"}, "calls": _COUNT},
+            },
+        },
+        "voice_latency": {
+            "type": ["object", "null"],
+            "required": ["calls", "p50_ms", "p95_ms"],
+            "properties": {"calls": _COUNT, "p50_ms": _MEAN, "p95_ms": _MEAN},
+        },
+    },
+}  # fmt: skip
+
+
 def openapi_document() -> dict[str, Any]:
     """The whole document (a new dict each time)."""
     time_param = {"in": "query", "schema": {"type": "string", "format": "date-time"}}
@@ -215,8 +256,20 @@ def openapi_document() -> dict[str, Any]:
                             "in": "query",
                             "schema": {"type": "string", "enum": list(STATUSES)},
                         },
+                        {
+                            "name": "outcome",
+                            "in": "query",
+                            "schema": {"type": "string", "enum": list(OUTCOMES)},
+                        },
                         {"name": "route", "in": "query", "schema": {"type": "string"}},
                         {"name": "number", "in": "query", "schema": {"type": "string"}},
+                        {"name": "ticket", "in": "query", "schema": {"type": "string"}},
+                        {
+                            "name": "text",
+                            "in": "query",
+                            "description": f"Words of one transcript line (at most {MAX_WORDS}).",
+                            "schema": {"type": "string"},
+                        },
                         {"name": "since", **time_param},
                         {"name": "until", **time_param},
                         _LIMIT,
@@ -280,6 +333,24 @@ def openapi_document() -> dict[str, Any]:
                     },
                 )
             },
+            "/stats": {
+                "get": {
+                    "summary": "The dashboard's figures for the calls received in a window.",
+                    "parameters": [
+                        {
+                            "name": "since",
+                            "description": "Default: midnight UTC today.",
+                            **time_param,
+                        },
+                        {"name": "until", "description": "Default: now.", **time_param},
+                    ],
+                    "responses": {
+                        "200": _json("The figures.", "Stats"),
+                        "400": _error("A bad time, or a window not from 0 to 31 days long."),
+                        **_REFUSED,
+                    },
+                }
+            },
             "/audit": {
                 "get": {
                     "summary": "The audit trail, newest first.",
@@ -320,6 +391,7 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "ActionResult": _ACTION_RESULT,
                 "Attempt": _ATTEMPT,
+                "Stats": _STATS,
             },
         },
     }

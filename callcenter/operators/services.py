@@ -20,6 +20,7 @@ from callcenter.operators.audit import AuditTrail
 from callcenter.operators.auth import FailureLimiter, OperatorToken, TokenChecker
 from callcenter.operators.commands import CommandPoller
 from callcenter.operators.parsing import parse_command
+from callcenter.operators.stats import Stats, summarize
 from callcenter.operators.stream import StreamSlots, StreamTimings
 from callcenter.operators.transfers import transfer_wait
 from callcenter.store import Store
@@ -94,6 +95,11 @@ class OperatorServices:
                 else None
             ),
         )
+
+    def stats(self, *, since: datetime, until: datetime) -> Stats:
+        """The dashboard's figures for the calls received in ``[since, until)``."""
+        window = self.store.call_facts(since=since, until=until)
+        return summarize(window, self.store.call_facts(live=True), since=since, until=until)
 
 
 def operator_services() -> OperatorServices:

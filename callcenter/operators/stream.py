@@ -91,7 +91,8 @@ def call_events_stream(
         now = monotonic()
         if over:
             status = record.status if record is not None else None
-            yield sse("end", {"call_id": call_id, "status": status})
+            outcome = record.outcome if record is not None else None
+            yield sse("end", {"call_id": call_id, "status": status, "outcome": outcome})
             return
         if now - started >= timings.lifetime:
             yield sse("timeout", {"call_id": call_id, "last_id": after_id})

@@ -16,13 +16,22 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 
+from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.store.calls import Store, call_record
 from callcenter.store.engine import transaction
 from callcenter.store.notify import notify
 from callcenter.store.records import CallRecord
 from callcenter.store.schema import audit, calls, commands, login_failures
+from callcenter.store.search import calls_saying
 
-__all__ = ["COMMANDS_CHANNEL", "AuditRecord", "CallFilter", "CommandRecord", "OperatorStore"]
+__all__ = [
+    "COMMANDS_CHANNEL",
+    "AuditRecord",
+    "CallFacts",
+    "CallFilter",
+    "CommandRecord",
+    "OperatorStore",
+]
 
 COMMANDS_CHANNEL: Final = "callcenter_commands"  # PostgreSQL NOTIFY channel: a command queued
 
@@ -36,6 +45,24 @@ class CallFilter:
     number: str | None = None  # the caller's or the dialled number
     since: datetime | None = None  # received at or after
     until: datetime | None = None  # received before
+    outcome: str | None = None
+    ticket: str | None = None
+    words: tuple[str, ...] = ()  # a transcript line says every one (see store.search)
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the dashboard counts of one call (see ``callcenter.operators.stats``)."""
+
+    received_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    status: str
+    decision: str
+    outcome: str | None
+    escalation_trigger: str | None
+    input_tokens: int | None
+    output_tokens: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +124,13 @@ class OperatorStore:
             query = query.where(calls.c.received_at >= where.since)
         if where.until is not None:
             query = query.where(calls.c.received_at < where.until)
+        if where.outcome is not None:
+            query = query.where(calls.c.outcome == where.outcome)
+        if where.ticket is not None:
+            query = query.where(calls.c.ticket == where.ticket)
+        if where.words:
+            dialect = self._engine.dialect.name
+            query = query.where(calls.c.call_id.in_(calls_saying(dialect, list(where.words))))
         if after is not None:
             at, call_id = after
             query = query.where(
@@ -108,6 +142,21 @@ class OperatorStore:
         with transaction(self._engine, "search_calls", write=False) as conn:
             rows = conn.execute(query.limit(limit)).all()
         return [call_record(row) for row in rows]
+
+    def call_facts(
+        self, *, since: datetime | None = None, until: datetime | None = None, live: bool = False
+    ) -> list[CallFacts]:
+        """The facts of the calls received in ``[since, until)`` (or live now), oldest first."""
+        query = select(*(calls.c[name] for name in _FACT_COLUMNS)).order_by(calls.c.received_at)
+        if since is not None:
+            query = query.where(calls.c.received_at >= since)
+        if until is not None:
+            query = query.where(calls.c.received_at < until)
+        if live:
+            query = query.where(calls.c.status.in_(LIVE_STATUSES))
+        with transaction(self._engine, "call_facts", write=False) as conn:
+            rows = conn.execute(query).all()
+        return [CallFacts(**row._mapping) for row in rows]
 
     # -- commands ----------------------------------------------------------------------------
 
@@ -222,6 +271,9 @@ class OperatorStore:
         with transaction(self._engine, "login_failures", write=False) as conn:
             count, oldest = conn.execute(query).one()
         return int(count), oldest
+
+
+_FACT_COLUMNS: Final = tuple(CallFacts.__dataclass_fields__)
 
 
 def _command(columns: Mapping[str, Any]) -> CommandRecord:

@@ -1,10 +1,25 @@
-// The console's live parts: the live calls table and a call's transcript, fed by SSE.
-// Untrusted text (caller names, transcripts) is only ever set with textContent.
+// The console's live parts: the dashboard, a call's timeline, and times in the operator's zone.
+// Untrusted text (caller names, transcripts, tool arguments) is only ever set with textContent.
 "use strict";
 
-function cell(row, text) {
+// The server formats times in the zone the tz cookie names (UTC until it is set); when the
+// browser's zone is another, it is remembered and the page's times are shown in it now.
+function operatorZone() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (!zone) return;
+  const known = document.cookie.split("; ").find((c) => c.startsWith("tz="));
+  if (known && decodeURIComponent(known.slice(3)) === zone) return;
+  document.cookie = `tz=${encodeURIComponent(zone)}; path=/console; SameSite=Strict; max-age=31536000`;
+  const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+  for (const time of document.querySelectorAll("time[datetime]")) {
+    time.textContent = format.format(new Date(time.getAttribute("datetime")));
+  }
+}
+
+function cell(row, text, label) {
   const td = document.createElement("td");
   td.textContent = text;
+  td.dataset.label = label;
   row.appendChild(td);
   return td;
 }
@@ -37,67 +52,155 @@ function stream(url, handlers) {
   open();
 }
 
-function liveCalls(table) {
+function showCalls(table, calls) {
   const body = table.querySelector("tbody");
   const empty = document.getElementById("no-calls");
-  stream(table.dataset.stream, { calls: (message) => {
-    const calls = JSON.parse(message.data);
-    body.replaceChildren();
-    for (const call of calls) {
-      const row = document.createElement("tr");
-      row.dataset.callId = call.call_id;
-      const link = document.createElement("a");
-      link.href = table.dataset.callUrl.replace("CALL_ID", encodeURIComponent(call.call_id));
-      link.textContent = call.call_id;
-      cell(row, "").appendChild(link);
-      cell(row, `${call.caller_name || ""} ${call.caller_number || ""}`.trim());
-      cell(row, call.dialled_number || "");
-      cell(row, call.route || "");
-      cell(row, `${call.duration}s`);
-      cell(row, call.status);
-      cell(row, call.last_line || "");
-      body.appendChild(row);
-    }
-    if (empty) empty.hidden = calls.length > 0;
-  } });
+  body.replaceChildren();
+  for (const call of calls) {
+    const row = document.createElement("tr");
+    row.dataset.callId = call.call_id;
+    const link = document.createElement("a");
+    link.href = table.dataset.callUrl.replace("CALL_ID", encodeURIComponent(call.call_id));
+    link.textContent = call.call_id;
+    cell(row, "", "Call").appendChild(link);
+    cell(row, `${call.caller_name || ""} ${call.caller_number || ""}`.trim(), "Caller");
+    cell(row, call.dialled_number || "", "Dialled");
+    cell(row, call.route || "", "Route");
+    cell(row, call.duration, "For");
+    cell(row, call.status, "State");
+    cell(row, call.last_line || "", "Last line said");
+    body.appendChild(row);
+  }
+  if (empty) empty.hidden = calls.length > 0;
 }
+
+function showStats(view) {
+  for (const [id, text] of Object.entries(view.figures)) {
+    const figure = document.getElementById(id);
+    if (figure) figure.textContent = text;
+  }
+  const outcomes = document.querySelector("#outcomes tbody");
+  outcomes.replaceChildren();
+  for (const row of view.outcomes) {
+    const tr = document.createElement("tr");
+    tr.appendChild(document.createElement("td")).textContent = row.words;
+    const count = tr.appendChild(document.createElement("td"));
+    count.textContent = row.calls;
+    count.className = "num";
+    outcomes.appendChild(tr);
+  }
+  document.getElementById("no-outcomes").hidden = view.outcomes.length > 0;
+  view.bars.forEach((bar, n) => {
+    const rect = document.querySelector(`#per-hour rect[data-n="${n}"]`);
+    if (!rect) return;
+    rect.setAttribute("y", bar.y);
+    rect.setAttribute("height", bar.height);
+    rect.querySelector("title").textContent = `${bar.hour}: ${bar.calls} calls`;
+  });
+}
+
+function dashboard(table) {
+  stream(table.dataset.stream, {
+    calls: (message) => showCalls(table, JSON.parse(message.data)),
+    stats: (message) => showStats(JSON.parse(message.data)),
+  });
+}
+
+// -- a call's timeline ---------------------------------------------------------------------
+
+function offsetFrom(start, at) {
+  const seconds = Math.max(Math.floor((new Date(at) - start) / 1000), 0);
+  const minutes = Math.floor(seconds / 60);
+  const pad = (n) => String(n).padStart(2, "0");
+  const hours = Math.floor(minutes / 60);
+  return hours ? `+${hours}:${pad(minutes % 60)}:${pad(seconds % 60)}` : `+${minutes}:${pad(seconds % 60)}`;
+}
+
+function entry(list, event, row, parts) {
+  const li = document.createElement("li");
+  li.className = `entry entry-${row}`;
+  li.dataset.kind = event.kind;
+  const when = li.appendChild(document.createElement("span"));
+  when.className = "offset";
+  when.textContent = offsetFrom(new Date(list.dataset.start), event.at);
+  const what = li.appendChild(document.createElement("span"));
+  what.className = "what";
+  for (const part of parts) what.append(part);
+  list.appendChild(li);
+  return li;
+}
+
+function bold(text) {
+  const b = document.createElement("b");
+  b.textContent = text;
+  return b;
+}
+
+function pretty(value) {
+  if (typeof value === "string") {
+    try { value = JSON.parse(value); } catch { return value; }
+  }
+  return JSON.stringify(value, null, 2);
+}
+
+function folded(title, value) {
+  const details = document.createElement("details");
+  details.appendChild(document.createElement("summary")).textContent = title;
+  details.appendChild(document.createElement("pre")).textContent = pretty(value);
+  return details;
+}
+
+const DESCRIBE = {
+  tool: (d) => {
+    const parts = [bold("Tool"), " ", d.name || ""];
+    if (d.duration_ms !== undefined) parts.push(` ${d.duration_ms} ms`);
+    if (d.ok === false) parts.push(` failed${typeof d.error === "string" ? ": " + d.error : ""}`);
+    if (d.arguments !== undefined) parts.push(folded("arguments", d.arguments));
+    if (d.output !== undefined && d.output !== null) parts.push(folded("result", d.output));
+    return ["tool", parts];
+  },
+  dtmf: (d) => ["key", [bold("Key pressed"), ` ${d.key}`]],
+  escalation: (d) => ["escalation", [bold("Escalation"), ` by ${d.trigger} to ${d.target}, ticket ${d.ticket}`]],
+  transferred: (d) => ["transfer", [bold("Transferred"), ` to ${d.target}`]],
+  refer_failed: (d) => ["transfer", [bold("Transfer attempt failed"), ` to ${d.target} (SIP ${d.status})`]],
+  transfer_failed: () => ["transfer", [bold("No target took the call")]],
+  ending: (d) => ["ending", [bold("Ending"), ` (${d.reason}): ${d.outcome}`]],
+  operator_instruction: (d) => ["operator", [bold(d.operator), ` instructed the agent: “${d.text}”`]],
+};
+DESCRIBE.mcp_call = DESCRIBE.tool;
+DESCRIBE.mcp_approval = DESCRIBE.tool;
 
 function callPage(list) {
   if (list.dataset.live !== "yes") return;
-  const seen = new Set([...list.querySelectorAll("li")].map((li) => li.dataset.seq));
+  const seen = new Set([...list.querySelectorAll("li[data-seq]")].map((li) => li.dataset.seq));
   const handlers = {};
-  const item = (parent, text) => {
-    const li = document.createElement("li");
-    li.textContent = text;
-    parent.appendChild(li);
-    return li;
-  };
   handlers.transcript = (message) => {
-    const line = JSON.parse(message.data).data;
+    const event = JSON.parse(message.data);
+    const line = event.data;
     const seq = String(line.seq);
     if (seen.has(seq)) return;
     seen.add(seq);
-    const li = document.createElement("li");
-    li.dataset.seq = seq;
-    const who = document.createElement("b");
-    who.textContent = line.speaker;
-    li.append(who, " ", line.text || "");
-    list.appendChild(li);
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = line.text || "";
+    const who = bold(line.speaker);
+    who.className = "speaker";
+    entry(list, event, "line", [who, " ", text]).dataset.seq = seq;
   };
-  for (const kind of ["tool", "mcp_call", "mcp_approval"]) {
+  for (const [kind, describe] of Object.entries(DESCRIBE)) {
     handlers[kind] = (message) => {
       const event = JSON.parse(message.data);
-      item(document.getElementById("tools"), `${event.kind}: ${JSON.stringify(event.data)}`);
-    };
-  }
-  for (const kind of ["escalation", "transferred", "refer_failed", "transfer_failed"]) {
-    handlers[kind] = (message) => {
-      const event = JSON.parse(message.data);
-      item(document.getElementById("escalations"), `${event.kind}: ${JSON.stringify(event.data)}`);
+      const [row, parts] = describe(event.data);
+      entry(list, event, row, parts);
     };
   }
   handlers.end = (message) => {
-    document.getElementById("call-status").textContent = JSON.parse(message.data).status;
+    const end = JSON.parse(message.data);
+    const words = JSON.parse(list.dataset.outcomeWords);
+    document.getElementById("call-status").textContent = end.status;
+    document.getElementById("outcome").textContent = words[end.outcome] || end.outcome || "";
+    document.getElementById("duration").textContent = offsetFrom(new Date(list.dataset.start), new Date()).slice(1);
+    document.getElementById("ended").textContent = new Date().toLocaleString();
     for (const actions of document.querySelectorAll(".actions")) actions.remove();
     return "done";
   };
@@ -105,8 +208,9 @@ function callPage(list) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  operatorZone();
   const table = document.getElementById("live-calls");
-  if (table) liveCalls(table);
-  const transcript = document.getElementById("transcript");
-  if (transcript) callPage(transcript);
+  if (table) dashboard(table);
+  const timeline = document.getElementById("timeline");
+  if (timeline) callPage(timeline);
 });
