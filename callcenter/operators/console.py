@@ -55,6 +55,7 @@ from callcenter.operators.http import client_address, event_id, odd_request
 from callcenter.operators.parsing import ACTIONS
 from callcenter.operators.services import OperatorServices, operator_services
 from callcenter.operators.stream import call_events_stream
+from callcenter.operators.transfers import transfer_attempts
 from callcenter.operators.views import call_json, decode_cursor, encode_cursor
 from callcenter.settings import Settings
 from callcenter.store import CallRecord
@@ -269,6 +270,10 @@ def call_page(call_id: str) -> str:
         "console/call.html",
         call=record,
         entries=timeline_entries(record, events, transcript),
+        transfers=[
+            {**attempt, "ended_at": datetime.fromisoformat(str(attempt["ended_at"]))}
+            for attempt in transfer_attempts(events)
+        ],
         after=events[-1].id if events else 0,
         live=record.status in LIVE_STATUSES,
         outcome_words_all={str(outcome): words for outcome, words in OUTCOME_WORDS.items()},

@@ -39,6 +39,7 @@ OUTCOME_WORDS: Final[dict[CallOutcome, str]] = {
     CallOutcome.CALLER_GONE: "The caller hung up while it rang",
     CallOutcome.ENDED_BY_AGENT: "Ended by the agent",
     CallOutcome.ENDED_BY_OPERATOR: "Hung up by an operator",
+    CallOutcome.TRANSFER_FAILED: "Hung up: no transfer target answered",
     CallOutcome.CONFLICT: "Answered elsewhere first",
     CallOutcome.FAILED: "Failed on our side or at OpenAI",
 }
