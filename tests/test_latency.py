@@ -203,4 +203,6 @@ def test_the_summary_gives_nearest_rank_percentiles_and_nulls() -> None:
     )
     assert summary["tool_ms"] == 0.0
     empty = latency_summary(None)
-    assert empty["greeting_ms"] is None and empty["turns"] == 0 and empty["turn_p50_ms"] is None
+    assert empty["greeting_ms"] is None
+    assert empty["turns"] == 0
+    assert empty["turn_p50_ms"] is None
