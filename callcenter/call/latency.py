@@ -114,6 +114,20 @@ class LatencyTracker:
         self._playback = False  # the server reports playback (output_audio_buffer.started)
         self._busy = _Busy()
 
+    @classmethod
+    def restored(cls, data: Mapping[str, Any]) -> LatencyTracker:
+        """Go on with the waits another process measured (its :meth:`as_data`)."""
+        tracker = cls()
+        greeting = data.get("greeting_ms")
+        tracker.greeting_ms = float(greeting) if greeting is not None else None
+        tracker.turns = [Turn(float(ms), float(tool)) for ms, tool in data.get("turn_ms") or ()]
+        return tracker
+
+    @property
+    def measured(self) -> bool:
+        """Some wait was measured."""
+        return self.greeting_ms is not None or bool(self.turns)
+
     def event(self, event: RealtimeServerEvent, at: float) -> list[Measured]:
         """Take one server event that arrived at ``at``; return the waits it ended."""
         if isinstance(event, ResponseCreatedEvent):

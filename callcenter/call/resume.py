@@ -49,6 +49,7 @@ class ResumeState:
     trigger: str | None = None
     target: str | None = None  # the first target of the handoff
     outcome: str | None = None  # the outcome of an ending
+    latency: dict[str, Any] = field(default_factory=dict)  # the waits measured so far
 
     def as_data(self) -> dict[str, Any]:
         """JSON-ready data."""

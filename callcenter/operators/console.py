@@ -39,6 +39,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
+from callcenter.call.latency import latency_summary
 from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.operators.http import client_address, event_id, odd_request
 from callcenter.operators.openapi import STATUSES
@@ -47,6 +48,7 @@ from callcenter.operators.services import OperatorServices, operator_services
 from callcenter.operators.stream import call_events_stream
 from callcenter.operators.views import call_json, timeline_json
 from callcenter.settings import Settings
+from callcenter.simulation.text import latency_lines
 from callcenter.store.operators import CallFilter
 
 __all__ = ["SECRET_FILE", "console", "install_console", "load_secret_key"]
@@ -227,6 +229,7 @@ def call_page(call_id: str) -> str:
     return render_template(
         "console/call.html",
         call=timeline,
+        latency=latency_lines(latency_summary(record.latency)),
         after=events[-1].id if events else 0,
         live=record.status in LIVE_STATUSES,
         targets=list(operators.config.targets),
