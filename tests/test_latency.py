@@ -8,6 +8,7 @@ from openai.types.realtime import RealtimeServerEvent
 from pydantic import TypeAdapter
 
 from callcenter.call.latency import LatencyTracker, Measured, Turn, latency_summary
+from callcenter.call.resume import ResumeState
 
 _EVENTS: TypeAdapter[RealtimeServerEvent] = TypeAdapter(RealtimeServerEvent)
 
@@ -206,3 +207,21 @@ def test_the_summary_gives_nearest_rank_percentiles_and_nulls() -> None:
     assert empty["greeting_ms"] is None
     assert empty["turns"] == 0
     assert empty["turn_p50_ms"] is None
+
+
+def test_the_waits_go_on_in_the_process_that_takes_the_call_over() -> None:
+    """Restored from the resume state, a tracker keeps the waits measured and adds new ones."""
+    tracker = LatencyTracker(accepted_at=0.0)
+    play(
+        tracker,
+        (0.1, created("resp_g", "greeting")),
+        (0.5, started("resp_g")),
+        (2.0, speech_stopped()),
+        (2.6, started("resp_1")),
+    )
+    state = ResumeState.from_data(ResumeState("support", latency=tracker.as_data()).as_data())
+    assert state is not None
+    restored = LatencyTracker.restored(state.latency)
+    play(restored, (9.0, speech_stopped()), (9.7, started("resp_2")))
+    assert restored.greeting_ms == 500.0
+    assert restored.turns == [Turn(600.0, 0.0), Turn(700.0, 0.0)]

@@ -171,6 +171,7 @@ def emulator(
         click.echo(f"  OPENAI_WEBHOOK_SECRET={started.webhook_secret}")
         click.echo(f"  webhooks go to {started.webhook_url or 'nowhere yet (--webhook-url)'}")
         click.echo(f"  place a call: POST {started.url}/_emulator/calls")
+        click.echo(f"  server timings: {server_timings} (seed {seed})")
 
     run_emulator(host, port, api_key, webhook_secret, webhook_url, pacing=pacing, on_ready=ready)
 
