@@ -1,4 +1,4 @@
-"""The caller's wait over real sockets: measured, stored, shown by the API, CLI, console, metrics."""
+"""The caller's wait over real sockets: stored, shown by the API, CLI, console and metrics."""
 
 from __future__ import annotations
 
@@ -63,7 +63,10 @@ def controller(
 def wait_counts(url: str) -> dict[str, float]:
     """The greeting and turn histograms' counts for the support route in /metrics."""
     families = text_string_to_metric_families(httpx.get(url + "/metrics", timeout=10).text)
-    names = {"callcenter_greeting_seconds_count": "greeting", "callcenter_turn_seconds_count": "turn"}
+    names = {
+        "callcenter_greeting_seconds_count": "greeting",
+        "callcenter_turn_seconds_count": "turn",
+    }
     return {
         names[sample.name]: sample.value
         for family in families
