@@ -303,7 +303,11 @@ class CallRunner:
 
     def _heard(self, event: RealtimeServerEvent) -> None:
         """Time a server event as it arrives, for the caller's waits."""
-        for measured in self.latency.event(event, self._services.monotonic()):
+        try:
+            waits = self.latency.event(event, self._services.monotonic())
+        except (AttributeError, TypeError):  # an event the SDK built without validating it:
+            return  # the session, fed it next, decides what becomes of the call
+        for measured in waits:
             metrics.caller_waited(self.session.call.route, measured.kind, measured.seconds)
 
     def _record_latency(self, at: datetime) -> None:
