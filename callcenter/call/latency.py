@@ -11,9 +11,9 @@ finish; it reads no clock. It measures two waits:
 
 "Audio" is ``output_audio_buffer.started`` (SIP and WebRTC: playback began). Where the server
 sends no playback events (a WebSocket session) it is the first ``response.output_audio.delta``:
-a delta ends a wait provisionally, until its response is done, the caller speaks or the call
-ends; a playback start before then replaces it, and once the call has seen a playback start,
-deltas no longer count.
+a delta ends a wait provisionally, until its response is done or the call ends (a turn's, also
+when the caller speaks); a playback start before then replaces it, and once the call has seen
+a playback start, deltas no longer count.
 
 The rules of a turn:
 
@@ -70,16 +70,20 @@ class Measured:
 
 @dataclass(slots=True)
 class _Wait:
-    """A wait under way: since when, and the audio that ended it provisionally (a delta)."""
+    """A wait under way: since when, and when a delta ended it provisionally."""
 
     since: float
     heard: float | None = None
-    heard_in: str | None = None  # the response of that delta
 
 
 @dataclass(slots=True)
 class _Greeting(_Wait):
     response_id: str | None = None  # the greeting response, once created
+
+
+@dataclass(slots=True)
+class _Turn(_Wait):
+    heard_in: str | None = None  # the response of the delta that ended it provisionally
 
 
 @dataclass(slots=True)
@@ -110,7 +114,7 @@ class LatencyTracker:
         self.greeting_ms: float | None = None
         self.turns: list[Turn] = []
         self._greeting = _Greeting(accepted_at) if accepted_at is not None else None
-        self._turn: _Wait | None = None
+        self._turn: _Turn | None = None
         self._playback = False  # the server reports playback (output_audio_buffer.started)
         self._busy = _Busy()
 
@@ -149,7 +153,7 @@ class LatencyTracker:
             return measured
         if isinstance(event, InputAudioBufferSpeechStoppedEvent):
             measured = self._settle_turn()
-            self._turn = _Wait(at)
+            self._turn = _Turn(at)
             self._busy.prune(at)
             return measured
         return []
@@ -195,7 +199,7 @@ class LatencyTracker:
             if final:
                 measured += self._greeted(at)
             elif greeting.heard is None:
-                greeting.heard, greeting.heard_in = at, response_id
+                greeting.heard = at
         turn = self._turn
         if turn is not None:
             if final:
@@ -207,7 +211,7 @@ class LatencyTracker:
     def _response_done(self, response_id: str | None, status: str | None) -> list[Measured]:
         measured: list[Measured] = []
         greeting = self._greeting
-        if greeting is not None and greeting.response_id == response_id:
+        if greeting is not None and response_id is not None and greeting.response_id == response_id:
             if greeting.heard is not None:
                 measured += self._greeted(greeting.heard)
             elif status != "completed":
@@ -231,7 +235,7 @@ class LatencyTracker:
         self.greeting_ms = _ms(seconds)
         return [Measured("greeting", seconds)]
 
-    def _turned(self, turn: _Wait, at: float) -> list[Measured]:
+    def _turned(self, turn: _Turn, at: float) -> list[Measured]:
         self._turn = None
         seconds = max(at - turn.since, 0.0)
         tool = min(self._busy.overlap(turn.since, at), seconds)
