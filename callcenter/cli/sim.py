@@ -155,13 +155,10 @@ def emulator(
     seed: int,
 ) -> None:
     """Run the emulator of OpenAI's side (REST, sideband, webhooks) until Ctrl-C."""
-    import dataclasses
+    from callcenter.emulator import Emulator, Pacing, run_emulator
+    from callcenter.emulator.session_state import with_server_timings
 
-    from callcenter.emulator import REALISTIC_SERVER, Emulator, Pacing, run_emulator
-
-    pacing = dataclasses.replace(
-        REALISTIC_SERVER if server_timings == "realistic" else Pacing(), seed=seed
-    )
+    pacing = with_server_timings(Pacing(seed=seed), server_timings)
 
     def ready(started: Emulator) -> None:
         shown_key = api_key if api_key == DEFAULT_API_KEY else "the --api-key given"

@@ -10,6 +10,7 @@ the call's tasks). The model (``responses.Model``) acts on it; the conversation
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -60,6 +61,17 @@ class Pacing:
 # What the real service takes, roughly: the greeting's audio starts 300-600 ms after it is
 # asked for; a reply's 400-900 ms after the caller stopped speaking.
 REALISTIC_SERVER = Pacing(requested_response=(0.3, 0.6), turn_response=(0.4, 0.9))
+SERVER_TIMINGS = ("realistic", "none")  # what a call (a scenario) may choose
+
+
+def with_server_timings(pacing: Pacing, timings: str | None) -> Pacing:
+    """``pacing`` with the server latency of ``timings`` (one of ``SERVER_TIMINGS``), if any."""
+    if timings is None:
+        return pacing
+    server = REALISTIC_SERVER if timings == "realistic" else Pacing()
+    return dataclasses.replace(
+        pacing, requested_response=server.requested_response, turn_response=server.turn_response
+    )
 
 
 class Pulse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callcenter.emulator import REALISTIC_SERVER, EmulatedCall, Pacing
+from callcenter.emulator import REALISTIC_SERVER, EmulatedCall, Emulator, Pacing
 from callcenter.emulator.channel import Channel
 from callcenter.emulator.session_state import SessionState
 
@@ -26,3 +26,19 @@ def test_server_timings_fall_in_their_ranges_and_repeat_with_the_seed() -> None:
 def test_by_default_the_server_answers_at_once() -> None:
     """The default pacing (the tests') draws no delay."""
     assert delays(Pacing()) == [0.0] * 6
+
+
+async def test_a_call_may_bring_its_own_server_timings(emulator: Emulator) -> None:
+    """place_call(server_timings=...) sets that call's server latency, keeping the other pacing."""
+    emulator.pacing = Pacing(delta_interval=0.01)
+    realistic = emulator.place_call(server_timings="realistic")
+    plain = emulator.place_call()
+    for call in (realistic, plain):
+        emulator.call_accepted(call)
+    paced = emulator.conversations[realistic.call_id].pacing
+    assert (paced.requested_response, paced.turn_response) == (
+        REALISTIC_SERVER.requested_response,
+        REALISTIC_SERVER.turn_response,
+    )
+    assert paced.delta_interval == 0.01
+    assert emulator.conversations[plain.call_id].pacing == emulator.pacing
