@@ -29,7 +29,9 @@ from tests.sideband_support import SUPPORT, CallCenter, finished
 
 # The emulated server's latency in this test: a requested response (the greeting, the answer
 # after a tool) begins 0.2 s after it is asked for, an automatic one 0.3 s after the caller
-# stopped speaking. The measured waits can only be longer.
+# stopped speaking. The greeting's wait can only be longer (it starts at our accept); a turn's
+# starts when speech_stopped arrives, which may be late, so it is held to half its delays
+# (without them, a turn here takes tens of milliseconds).
 REQUESTED, AUTOMATIC = 0.2, 0.3
 SCRIPT = [
     *GREETED,
@@ -94,8 +96,8 @@ def test_a_calls_waits_are_stored_and_shown_everywhere(
     assert latency["greeting_ms"] >= REQUESTED * 1000
     assert latency["turns"] == 2
     # the tool turn: an automatic response calling the tool, then the requested answer
-    assert latency["turn_max_ms"] >= (AUTOMATIC + REQUESTED) * 1000
-    assert latency["turn_p50_ms"] >= AUTOMATIC * 1000
+    assert latency["turn_max_ms"] >= (AUTOMATIC + REQUESTED) * 1000 / 2
+    assert latency["turn_p50_ms"] >= AUTOMATIC * 1000 / 2
     assert latency["tool_ms"] > 0
     assert latency["model_p90_ms"] <= latency["turn_max_ms"]
 
