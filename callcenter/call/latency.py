@@ -31,6 +31,7 @@ greeting response itself plays: a greeting cut short before its audio stays unme
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -50,6 +51,16 @@ from callcenter.call.responses import KEY
 __all__ = ["GREETING_KEY", "LatencyTracker", "Measured", "Turn", "latency_summary"]
 
 GREETING_KEY = "greeting"  # the metadata key of the session's greeting request
+_TIMED = frozenset(
+    {
+        "response.created",
+        "output_audio_buffer.started",
+        "response.output_audio.delta",
+        "response.done",
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +123,7 @@ class LatencyTracker:
     def __init__(self, accepted_at: float | None = None) -> None:
         """``accepted_at``: when the accept was sent, on the clock of the arrival times."""
         self.greeting_ms: float | None = None
-        self.turns: list[Turn] = []
+        self._turn_ms = array("d")  # wait, tool part, wait, ...: 16 bytes a turn, a long call
         self._greeting = _Greeting(accepted_at) if accepted_at is not None else None
         self._turn: _Turn | None = None
         self._playback = False  # the server reports playback (output_audio_buffer.started)
@@ -124,16 +135,25 @@ class LatencyTracker:
         tracker = cls()
         greeting = data.get("greeting_ms")
         tracker.greeting_ms = float(greeting) if greeting is not None else None
-        tracker.turns = [Turn(float(ms), float(tool)) for ms, tool in data.get("turn_ms") or ()]
+        for ms, tool in data.get("turn_ms") or ():
+            tracker._turn_ms.extend((float(ms), float(tool)))
         return tracker
+
+    @property
+    def turns(self) -> list[Turn]:
+        """The turns measured, in order."""
+        pairs = self._turn_ms
+        return [Turn(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
 
     @property
     def measured(self) -> bool:
         """Some wait was measured."""
-        return self.greeting_ms is not None or bool(self.turns)
+        return self.greeting_ms is not None or bool(self._turn_ms)
 
     def event(self, event: RealtimeServerEvent, at: float) -> list[Measured]:
         """Take one server event that arrived at ``at``; return the waits it ended."""
+        if event.type not in _TIMED:  # most events: cheaply passed by
+            return []
         if isinstance(event, ResponseCreatedEvent):
             greeting = self._greeting
             key = (event.response.metadata or {}).get(KEY)
@@ -239,7 +259,7 @@ class LatencyTracker:
         self._turn = None
         seconds = max(at - turn.since, 0.0)
         tool = min(self._busy.overlap(turn.since, at), seconds)
-        self.turns.append(Turn(_ms(seconds), _ms(tool)))
+        self._turn_ms.extend((_ms(seconds), _ms(tool)))
         return [Measured("turn", seconds)]
 
 
