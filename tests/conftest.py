@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from callcenter.config.loader import example_config_path
-from callcenter.emulator import EmulatorThread, RedeliveryPolicy
+from callcenter.emulator import EmulatorThread, Pacing, RedeliveryPolicy
 from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.store.engine import create_store_engine
@@ -71,11 +71,16 @@ def _postgres_schema_url() -> Iterator[str]:
 
 @pytest.fixture
 def emulator() -> Iterator[EmulatorThread]:
-    """The emulator of OpenAI's side on loopback, with fast redelivery and event checks on."""
+    """The emulator of OpenAI's side on loopback, with fast redelivery and event checks on.
+
+    Its server answers at once (no server timings) so that the suite stays fast; a test about
+    the caller's wait sets ``emulator.emulator.pacing`` itself.
+    """
     thread = EmulatorThread(
         api_key=API_KEY,
         webhook_secret=WEBHOOK_SECRET,
         redelivery=RedeliveryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2, timeout=5.0),
+        pacing=Pacing(),
         validate_events=True,
     )
     thread.start()

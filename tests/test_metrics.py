@@ -21,8 +21,10 @@ from callcenter.emulator import (
     EmulatorThread,
     HangUp,
     RestFault,
+    Say,
     SidebandFault,
     Wait,
+    WaitFor,
     sign_webhook,
 )
 from callcenter.observability import metrics
@@ -95,6 +97,8 @@ def test_metrics_exposes_every_callcenter_family_with_help(
         "callcenter_control_duration_seconds": "histogram",
         "callcenter_sideband_reattaches": "counter",
         "callcenter_tool_duration_seconds": "histogram",
+        "callcenter_greeting_seconds": "histogram",
+        "callcenter_turn_seconds": "histogram",
         "callcenter_escalations": "counter",
         "callcenter_store_write_problems": "counter",
     }
@@ -293,6 +297,23 @@ def test_served_calls_are_counted_across_workers(
         assert value(samples, "callcenter_calls_total", **hung_up) == 6
         assert value(samples, "callcenter_calls_total", **SCREENED_OUT) == 1
         assert value(samples, "callcenter_webhook_deliveries_total", result="handled") == 7
+
+
+def test_served_waits_are_observed_whichever_worker_held_the_call(
+    served: GunicornController, emulator: EmulatorThread
+) -> None:
+    """Each call's greeting and turn land in the route's histograms, merged over the workers."""
+    heard = WaitFor("output_audio_buffer.stopped")
+    script = [heard, Say("Where is my order?"), heard, HangUp()]
+    for _ in range(3):
+        emulator.place_call(to_number=SUPPORT, script=script)
+    wait_for(
+        lambda: counted(served.url, "callcenter_turn_seconds_count", route="support") == 3,
+        what="every turn to be observed",
+    )
+    samples = scrape(served.url)
+    assert value(samples, "callcenter_greeting_seconds_count", route="support") == 3
+    assert value(samples, "callcenter_greeting_seconds_sum", route="support") > 0
 
 
 def test_served_verification_failures_are_counted_by_reason(served: GunicornController) -> None:

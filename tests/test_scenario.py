@@ -170,6 +170,13 @@ def test_faults_are_armed_fresh_for_the_call_only() -> None:
     assert scenario.fault_templates[0].times == 1
 
 
+def test_a_scenario_may_choose_the_server_timings_of_its_call() -> None:
+    """`server_timings` in [call] is kept for the emulator; left out, the emulator's own."""
+    chosen = parse_scenario('[call]\nto = "+1"\nserver_timings = "realistic"\n')
+    assert chosen.call.server_timings == "realistic"
+    assert parse_scenario('[call]\nto = "+1"\n').call.server_timings is None
+
+
 @pytest.mark.parametrize(
     ("text", "line", "key", "reason"),
     [
@@ -196,6 +203,8 @@ def test_faults_are_armed_fresh_for_the_call_only() -> None:
          'expected one of "rest", "sideband", "transfer"'),
         ('[call]\nto = "+1"\ndelivery = { copies = "two" }\n', 3, "call.delivery.copies",
          "expected an integer, got a string"),
+        ('[call]\nto = "+1"\nserver_timings = "fast"\n', 3, "call.server_timings",
+         'must be "realistic" or "none", not "fast"'),
         ('[call]\nto = "+1"\n[expect]\ndecision = "answer"\n', 4, "expect.decision",
          "expected one of accept, reject, refer"),
         ('[call]\nto = "+1"\n[expect]\nrejected = 99\n', 4, "expect.rejected", "400-699"),

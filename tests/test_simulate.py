@@ -335,21 +335,22 @@ async def test_webhook_attempts_keep_the_start_of_the_answer(answering_emulator:
 
 
 def test_the_emulator_command_prints_its_url_and_secret_then_serves_until_sigterm() -> None:
-    """`callcenter emulator` says where it serves and with which secret, and stops on SIGTERM."""
+    """`callcenter emulator` says where it serves, its secret and timings; stops on SIGTERM."""
     port = free_port()
     secret = "whsec_ZW11bGF0b3ItY29tbWFuZC10ZXN0"
     process = subprocess.Popen(
         [sys.executable, "-m", "callcenter", "emulator", "--port", str(port),
-         "--webhook-secret", secret],
+         "--webhook-secret", secret, "--server-timings", "none", "--seed", "7"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,  # its log lines
         text=True,
     )  # fmt: skip
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(4)]
+        lines = [process.stdout.readline() for _ in range(7)]
         assert f"OPENAI_BASE_URL=http://127.0.0.1:{port}/v1\n" in "".join(lines), lines
         assert f"OPENAI_WEBHOOK_SECRET={secret}\n" in "".join(lines)
+        assert "server timings: none (seed 7)\n" in "".join(lines)
         wait_for(lambda: _answers(f"http://127.0.0.1:{port}/_emulator/calls"), what="serving")
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0

@@ -580,6 +580,17 @@ def test_handoff_and_usage_are_recorded_on_the_call(store: Store) -> None:
     assert record.usage == {"input_tokens": 120, "output_tokens": 30, "responses": 2}
 
 
+def test_latency_is_recorded_on_the_call(store: Store) -> None:
+    """record_latency() keeps the call's greeting and turn waits, read back as given."""
+    claim_with(store, "rtc_1", CallOutcome.ACCEPTED)
+    assert store.get_call("rtc_1").latency is None  # type: ignore[union-attr]
+    latency = {"greeting_ms": 412.5, "turn_ms": [[640.0, 0.0], [1210.0, 503.1]]}
+    store.record_latency("rtc_1", latency, at=T0)
+    record = store.get_call("rtc_1")
+    assert record is not None
+    assert record.latency == latency
+
+
 def test_list_calls_newest_first_with_filters(store: Store) -> None:
     """list_calls() pages newest first and filters by status and received time."""
     for n in range(4):

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from callcenter.call.escalation import TRIGGERS
+from callcenter.call.latency import latency_summary
 from callcenter.call.vocabulary import (
     LIVE_STATUSES,
     CallOutcome,
@@ -28,7 +29,7 @@ def table_rows(section: str) -> dict[str, list[str]]:
     rows: dict[str, list[str]] = {}
     for line in body.splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        found = re.fullmatch(r"`([a-z_]+)`", cells[0]) if line.startswith("|") else None
+        found = re.fullmatch(r"`([a-z0-9_]+)`", cells[0]) if line.startswith("|") else None
         if found:
             rows[found.group(1)] = cells[1:]
     return rows
@@ -70,3 +71,8 @@ def test_the_readme_and_the_metrics_docs_link_the_table() -> None:
     assert "docs/vocabulary.md" in (ROOT / "README.md").read_text(encoding="utf-8")
     operations = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     assert "vocabulary.md#outcomes" in operations
+
+
+def test_the_waits_table_lists_every_latency_field() -> None:
+    """The caller's wait table names each field of the API's latency object, in order."""
+    assert list(table_rows("The caller's wait")) == list(latency_summary(None))

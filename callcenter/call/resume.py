@@ -53,6 +53,7 @@ class ResumeState:
     transfer_index: int = 0  # the target of the chain a transfer is at
     transfer_relayed: bool = False  # its REFER got a 200: waiting for the call to leave
     tried: list[dict[str, object]] = field(default_factory=list)  # the targets that failed
+    latency: dict[str, Any] = field(default_factory=dict)  # the waits measured so far
 
     def as_data(self) -> dict[str, Any]:
         """JSON-ready data."""

@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,12 +63,14 @@ from callcenter.call.actions import (
     ToolDone,
 )
 from callcenter.call.departure import ATTEMPT_KINDS
+from callcenter.call.latency import LatencyTracker
 from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.recorder import Recorder
+from callcenter.call.resume import ResumeState
 from callcenter.call.server_events import use_fast_parsing
 from callcenter.call.session import CallSession
 from callcenter.call.vocabulary import CallOutcome, EventKind
-from callcenter.call.writes import Ended, Handoff, Usage
+from callcenter.call.writes import Ended, Handoff, Latency, Usage
 from callcenter.errors import CallApiError
 from callcenter.observability import metrics
 from callcenter.observability.logs import set_call
@@ -111,6 +115,7 @@ class CallServices:
     close_timeout: float = 1.0  # our close of the socket at the end of a call
     changed: Callable[[str], None] = _unchanged  # the session took an input (its state moved)
     lapsed: Callable[[], bool] = _held  # this process stalled past its leases: act no more
+    monotonic: Callable[[], float] = time.monotonic  # arrival times, for the caller's waits
 
 
 class CallRunner:
@@ -122,9 +127,12 @@ class CallRunner:
         services: CallServices,
         *,
         first: list[Action] | None = None,
+        latency: LatencyTracker | None = None,
     ) -> None:
-        """``first``: the actions of a restored session, run instead of its ``start()``."""
+        """``first``: the actions of a restored session, run instead of its ``start()``;
+        ``latency``: the waits it measured so far."""
         self.session = session
+        self.latency = latency or LatencyTracker(session.call.accepted_at)
         self._services = services
         self._first = first
         self._call_id = session.call.call_id
@@ -136,6 +144,10 @@ class CallRunner:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._dropped_at: float | None = None  # when the current drop began
         self.drops = 0
+
+    def resume_state(self) -> ResumeState:
+        """What another process needs to go on with this call, the waits measured included."""
+        return dataclasses.replace(self.session.resume_state(), latency=self.latency.as_data())
 
     def submit(self, item: Input) -> None:
         """Feed an input from outside, such as an operator command (on the loop's thread)."""
@@ -214,7 +226,12 @@ class CallRunner:
     def _start_tool(self, action: RunTool) -> None:
         task = asyncio.create_task(self._run_tool(action))
         self._tasks[action.call_id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(action.call_id, None))
+        self.latency.tool_started(action.call_id, self._services.monotonic())
+        task.add_done_callback(lambda _: self._tool_over(action.call_id))
+
+    def _tool_over(self, call_id: str) -> None:
+        self._tasks.pop(call_id, None)
+        self.latency.tool_finished(call_id, self._services.monotonic())
 
     async def _run_tool(self, action: RunTool) -> None:
         result = await run_tool(
@@ -288,9 +305,25 @@ class CallRunner:
         write = Handoff(self._call_id, handoff.ticket, handoff.trigger, handoff.summary, at)
         self._services.recorder.write(write)
 
+    def _heard(self, event: RealtimeServerEvent) -> None:
+        """Time a server event as it arrives, for the caller's waits."""
+        try:
+            waits = self.latency.event(event, self._services.monotonic())
+        except (AttributeError, TypeError):  # an event the SDK built without validating it:
+            return  # the session, fed it next, decides what becomes of the call
+        for measured in waits:
+            metrics.caller_waited(self.session.call.route, measured.kind, measured.seconds)
+
+    def _record_latency(self, at: datetime) -> None:
+        for measured in self.latency.finish():
+            metrics.caller_waited(self.session.call.route, measured.kind, measured.seconds)
+        if self.latency.measured:
+            self._services.recorder.write(Latency(self._call_id, self.latency.as_data(), at))
+
     def _finish(self, finish: Finish) -> None:
         recorder, call_id, at = self._services.recorder, self._call_id, self._services.clock()
         recorder.write(Usage(call_id, self.session.usage.as_data(), at))
+        self._record_latency(at)
         recorder.write(Ended(call_id, finish.outcome, at, target=finish.target))
         metrics.call_outcome(self.session.call.route, finish.outcome)
 
@@ -299,6 +332,7 @@ class CallRunner:
         recorder, call_id, at = self._services.recorder, self._call_id, self._services.clock()
         error = f"session: {type(exc).__name__}"
         recorder.write(Usage(call_id, self.session.usage.as_data(), at))
+        self._record_latency(at)
         recorder.write(Ended(call_id, CallOutcome.FAILED, at, error=error))
         metrics.call_outcome(self.session.call.route, CallOutcome.FAILED)
         try:
@@ -328,6 +362,7 @@ class CallRunner:
                     await self._flush_outbox(conn)
                     async for event in conn:
                         self._dropped_at = None
+                        self._heard(event)
                         self._inbox.put_nowait(event)
                 code = 1000  # closed normally: the call is over
             except InvalidStatus as exc:

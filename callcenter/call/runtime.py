@@ -23,6 +23,7 @@ from typing import Any
 from callcenter.call.actions import Action, OperatorCommand
 from callcenter.call.departure import SessionTimings
 from callcenter.call.escalation import TransferTarget, transfer_chain
+from callcenter.call.latency import LatencyTracker
 from callcenter.call.leases import LeaseKeeper, LeaseTimings
 from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.recorder import CallStore, Recorder
@@ -192,7 +193,9 @@ class Runtime:
         with self._lock:
             if record.call_id in self._calls:  # still held here: our own lease had lapsed
                 return
-            self._hold(record.call_id, CallRunner(session, self._services, first=first))
+            latency = LatencyTracker.restored(state.latency)
+            runner = CallRunner(session, self._services, first=first, latency=latency)
+            self._hold(record.call_id, runner)
 
     def drain(self) -> None:
         """Hand every held call over: sideband closed (never hung up), lease released."""
@@ -220,7 +223,7 @@ class Runtime:
         with self._lock:
             runners = {cid: self._runners[cid] for cid in call_ids if cid in self._runners}
         return {
-            cid: runner.session.resume_state().as_data()
+            cid: runner.resume_state().as_data()
             for cid, runner in runners.items()
             if not runner.session.finished
         }
@@ -301,7 +304,7 @@ class Runtime:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         states: dict[str, dict[str, Any] | None] = {
-            cid: runner.session.resume_state().as_data()
+            cid: runner.resume_state().as_data()
             for cid, runner in runners.items()
             if not runner.session.finished
         }

@@ -96,6 +96,7 @@ class LiveCall:
     greeting: str | None = None
     handoff: str | None = None  # said before transferring, for a refer route
     transfer_to: tuple[TransferTarget, ...] = field(default=())  # a refer route's chain
+    accepted_at: float | None = None  # when the accept was sent (monotonic seconds)
 
 
 class CallSession:

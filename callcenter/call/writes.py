@@ -25,6 +25,7 @@ __all__ = [
     "Entry",
     "Event",
     "Handoff",
+    "Latency",
     "Mark",
     "Usage",
     "Write",
@@ -59,6 +60,8 @@ class CallStore(Protocol):
     def record_usage(
         self, call_id: str, usage: dict[str, int | float], *, at: datetime
     ) -> None: ...
+
+    def record_latency(self, call_id: str, latency: dict[str, Any], *, at: datetime) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,17 @@ class Usage:
     op: Literal["usage"] = field(default="usage", repr=False)
 
 
-Write = Event | Answered | Ended | Handoff | Usage
+@dataclass(frozen=True, slots=True)
+class Latency:
+    """The caller's waits (see ``callcenter.call.latency``): ``Store.record_latency``."""
+
+    call_id: str
+    latency: dict[str, Any]
+    at: datetime
+    op: Literal["latency"] = field(default="latency", repr=False)
+
+
+Write = Event | Answered | Ended | Handoff | Usage | Latency
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +188,5 @@ def apply(store: CallStore, write: Write) -> None:
             )
         case Usage():
             store.record_usage(write.call_id, write.usage, at=write.at)
+        case Latency():
+            store.record_latency(write.call_id, write.latency, at=write.at)

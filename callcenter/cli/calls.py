@@ -17,7 +17,7 @@ import httpx
 
 from callcenter.call.vocabulary import CallOutcome, CallStatus
 from callcenter.operators.console_format import pretty_json
-from callcenter.simulation.text import clip, table
+from callcenter.simulation.text import clip, latency_lines, table
 
 __all__ = ["calls"]
 
@@ -142,6 +142,9 @@ def show(client: OperatorClient, call_id: str, as_json: bool) -> None:
     handoff = body.get("handoff") or {}
     if handoff.get("ticket"):
         click.echo(f"ticket: {handoff['ticket']} ({handoff.get('trigger')})")
+    click.echo("caller's wait:")
+    for line in latency_lines(body.get("latency")):
+        click.echo(f"  {line}")
     click.echo("transcript:")
     for line in body.get("transcript", []):
         click.echo(f"  {line.get('speaker')}: {line.get('text')}")

@@ -136,11 +136,29 @@ def demo(ctx: click.Context, keep: bool) -> None:
 )
 @click.option("--webhook-secret", help="Signing secret (default: a fresh whsec_ one).")
 @click.option("--webhook-url", metavar="URL", help="Where to deliver realtime.call.incoming.")
+@click.option(
+    "--server-timings",
+    type=click.Choice(["realistic", "none"]),
+    default="realistic",
+    show_default=True,
+    help="realistic: the greeting's audio starts 300-600 ms after it is asked for, a reply's "
+    "400-900 ms after the caller stops; none: at once.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seeds the drawn server timings.")
 def emulator(
-    host: str, port: int, api_key: str, webhook_secret: str | None, webhook_url: str | None
+    host: str,
+    port: int,
+    api_key: str,
+    webhook_secret: str | None,
+    webhook_url: str | None,
+    server_timings: str,
+    seed: int,
 ) -> None:
     """Run the emulator of OpenAI's side (REST, sideband, webhooks) until Ctrl-C."""
-    from callcenter.emulator import Emulator, run_emulator
+    from callcenter.emulator import Emulator, Pacing, run_emulator
+    from callcenter.emulator.session_state import with_server_timings
+
+    pacing = with_server_timings(Pacing(seed=seed), server_timings)
 
     def ready(started: Emulator) -> None:
         shown_key = api_key if api_key == DEFAULT_API_KEY else "the --api-key given"
@@ -150,8 +168,9 @@ def emulator(
         click.echo(f"  OPENAI_WEBHOOK_SECRET={started.webhook_secret}")
         click.echo(f"  webhooks go to {started.webhook_url or 'nowhere yet (--webhook-url)'}")
         click.echo(f"  place a call: POST {started.url}/_emulator/calls")
+        click.echo(f"  server timings: {server_timings} (seed {seed})")
 
-    run_emulator(host, port, api_key, webhook_secret, webhook_url, on_ready=ready)
+    run_emulator(host, port, api_key, webhook_secret, webhook_url, pacing=pacing, on_ready=ready)
 
 
 def _controller_credentials() -> tuple[str, str]:

@@ -48,7 +48,7 @@ from callcenter.emulator.script import (
     steps_from_json,
 )
 from callcenter.emulator.server import Emulator
-from callcenter.emulator.session_state import Pacing
+from callcenter.emulator.session_state import REALISTIC_SERVER, Pacing
 from callcenter.emulator.state import CallState, EmulatedCall, RestRequest, WebhookAttempt
 from callcenter.emulator.webhooks import (
     Delivery,
@@ -71,6 +71,7 @@ __all__ = [
     "ModelCallTool",
     "ModelSay",
     "Pacing",
+    "REALISTIC_SERVER",
     "RateLimits",
     "RedeliveryPolicy",
     "RestFault",

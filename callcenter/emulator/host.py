@@ -52,6 +52,7 @@ class EmulatorHost(Protocol):
         script: Iterable[Step] = (),
         call_id: str | None = None,
         delivery: Delivery | None = None,
+        server_timings: str | None = None,
     ) -> EmulatedCall:
         """Ring a new call and deliver its ``realtime.call.incoming`` webhook."""
 

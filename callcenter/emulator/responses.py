@@ -105,7 +105,7 @@ class Model:
         if in_band:
             self.active = response
         conv.emit(events.response_created(self._object(response, "in_progress")))
-        conv.spawn(self._run(response, plan))
+        conv.spawn(self._run(response, plan, conv.response_delay(automatic=automatic)))
 
     def cancel(self, response_id: str | None, event_id: str | None) -> None:
         """``response.cancel``: stop the active (or the named) response."""
@@ -144,8 +144,11 @@ class Model:
 
     # -- one response ------------------------------------------------------------------------
 
-    async def _run(self, response: Response, plan: Plan) -> None:
+    async def _run(self, response: Response, plan: Plan, delay: float) -> None:
         try:
+            if delay > 0:  # the model's own latency; a cancel during it takes effect after
+                await asyncio.sleep(delay)
+                self._check(response)
             index = 0
             if plan.mcp is not None:
                 await self._mcp(response, index, plan.mcp)

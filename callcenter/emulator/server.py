@@ -28,7 +28,7 @@ from callcenter.emulator.ids import hex_id
 from callcenter.emulator.rest import CallsApi
 from callcenter.emulator.schema import server_event_problem
 from callcenter.emulator.script import Step
-from callcenter.emulator.session_state import Pacing
+from callcenter.emulator.session_state import Pacing, with_server_timings
 from callcenter.emulator.sideband import SidebandApi
 from callcenter.emulator.state import EmulatedCall, RestRequest, WebhookAttempt
 from callcenter.emulator.webhook_endpoints import WebhookEndpointsApi
@@ -149,8 +149,13 @@ class Emulator:
         script: Iterable[Step] = (),
         call_id: str | None = None,
         delivery: Delivery | None = None,
+        server_timings: str | None = None,
     ) -> EmulatedCall:
-        """Ring a new call and deliver its ``realtime.call.incoming`` webhook (if a URL is set)."""
+        """Ring a new call and deliver its ``realtime.call.incoming`` webhook (if a URL is set).
+
+        ``server_timings`` ("realistic" or "none") overrides the emulator's server latency for
+        this call.
+        """
         call_id = call_id or hex_id("rtc")
         extra = headers.items() if isinstance(headers, Mapping) else headers
         call = EmulatedCall(
@@ -160,6 +165,7 @@ class Emulator:
             caller_name,
             sip_headers(call_id, from_number, to_number, caller_name, extra),
             tuple(script),
+            server_timings,
         )
         self.calls[call_id] = call
         if self.ring_timeout is not None:
@@ -236,7 +242,8 @@ class Emulator:
         """The call was accepted: open its session (and start its script)."""
         self._stop_ringing(call)
         check = self._check_event if self.validate_events else None
-        conversation = Conversation(call, Channel(call, check), self.pacing)
+        pacing = with_server_timings(self.pacing, call.server_timings)
+        conversation = Conversation(call, Channel(call, check), pacing)
         self.conversations[call.call_id] = conversation
         if call.script:
             caller = CallerScript(conversation, call.script, lambda: self._hang_up(call))

@@ -10,7 +10,9 @@ the call's tasks). The model (``responses.Model``) acts on it; the conversation
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import random
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
@@ -38,6 +40,12 @@ class Pacing:
     ``output_audio_buffer.started`` to ``.stopped``) lasts ``playback_seconds`` plus
     ``playback_per_char`` per character said; the caller speaks ``speech_per_char`` per
     character; after our hangup or refer the socket closes ``close_delay`` later.
+
+    The server's own latency: a response the client asked for (``response.create``: the
+    greeting, the answer after a tool) begins ``requested_response`` after it was asked; one
+    the server starts after the caller's turn begins ``turn_response`` after the caller
+    stopped speaking. Each is drawn uniformly from its ``(low, high)`` range by a generator
+    seeded with ``seed`` for each call, so that a run is repeatable.
     """
 
     delta_interval: float = 0.0
@@ -45,6 +53,25 @@ class Pacing:
     playback_per_char: float = 0.0
     speech_per_char: float = 0.0
     close_delay: float = 0.05
+    requested_response: tuple[float, float] = (0.0, 0.0)
+    turn_response: tuple[float, float] = (0.0, 0.0)
+    seed: int = 0
+
+
+# What the real service takes, roughly: the greeting's audio starts 300-600 ms after it is
+# asked for; a reply's 400-900 ms after the caller stopped speaking.
+REALISTIC_SERVER = Pacing(requested_response=(0.3, 0.6), turn_response=(0.4, 0.9))
+SERVER_TIMINGS = ("realistic", "none")  # what a call (a scenario) may choose
+
+
+def with_server_timings(pacing: Pacing, timings: str | None) -> Pacing:
+    """``pacing`` with the server latency of ``timings`` (one of ``SERVER_TIMINGS``), if any."""
+    if timings is None:
+        return pacing
+    server = REALISTIC_SERVER if timings == "realistic" else Pacing()
+    return dataclasses.replace(
+        pacing, requested_response=server.requested_response, turn_response=server.turn_response
+    )
 
 
 class Pulse:
@@ -83,6 +110,12 @@ class SessionState:
         self.out_of_band_replies: deque[ModelSay] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._started = time.monotonic()
+        self._timings = random.Random(pacing.seed)
+
+    def response_delay(self, *, automatic: bool) -> float:
+        """Seconds before a new response begins (see ``Pacing``): the server's latency."""
+        low, high = self.pacing.turn_response if automatic else self.pacing.requested_response
+        return self._timings.uniform(low, high) if high > 0 else 0.0
 
     def emit(self, event: Event) -> None:
         """Send a server event and let waiters know."""

@@ -74,6 +74,7 @@ class EmulatedCall:
     caller_name: str | None = None
     sip_headers: list[dict[str, str]] = field(default_factory=list)
     script: tuple[Step, ...] = ()
+    server_timings: str | None = None  # "realistic" | "none": the emulator's own when None
     state: CallState = CallState.RINGING
     created_at: float = field(default_factory=time.time)
     ended_at: float | None = None

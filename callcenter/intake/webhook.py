@@ -218,10 +218,12 @@ class Intake:
                 return self._over(call_id, CallOutcome.REJECTED)
             if isinstance(decision, routing.Accept):
                 accept = session_config(decision.route, self._config, self._tools)
+                sent = time.monotonic()  # the caller's wait for the greeting starts here
                 self._control.accept(call_id, accept)
                 self._answered(call_id, CallOutcome.ACCEPTED)
+                route = decision.route
                 self._runtime.start(
-                    LiveCall(call_id, decision.route.name, greeting=decision.route.greeting)
+                    LiveCall(call_id, route.name, greeting=route.greeting, accepted_at=sent)
                 )
                 return CallOutcome.ACCEPTED
             return self._refer(call_id, decision)

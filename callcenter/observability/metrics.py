@@ -46,6 +46,11 @@ LATENCY_BUCKETS = (
 # Tools call the company's systems: tens of milliseconds to their timeout.
 TOOL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
+# The caller's wait for the voice: a few hundred milliseconds when all is well, seconds when not.
+WAIT_BUCKETS = (
+    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0,
+)  # fmt: skip
+
 VERIFICATION_FAILURES = ("unsigned", "malformed", "bad_timestamp", "stale", "forged")
 DELIVERY_RESULTS = ("handled", "duplicate", "ignored", "invalid", "store_unavailable")
 STORE_WRITE_PROBLEMS = ("retried", "spilled", "dropped")
@@ -107,6 +112,21 @@ class _Instruments:
             ["tool", "result"],
             registry=registry,
             buckets=TOOL_BUCKETS,
+        )
+        self.greeting_seconds = Histogram(
+            "callcenter_greeting_seconds",
+            "The caller's wait for the greeting: the accept sent to its audio starting.",
+            ["route"],
+            registry=registry,
+            buckets=WAIT_BUCKETS,
+        )
+        self.turn_seconds = Histogram(
+            "callcenter_turn_seconds",
+            "The caller's wait in a turn: they stopped speaking to the reply's audio starting "
+            "(tool time included).",
+            ["route"],
+            registry=registry,
+            buckets=WAIT_BUCKETS,
         )
         self.escalations = Counter(
             "callcenter_escalations",
@@ -217,6 +237,13 @@ def sideband_reattach() -> None:
 def tool_ran(tool: str, result: str, seconds: float) -> None:
     """A function tool finished with ``result`` (ok, error, timeout...)."""
     _current().instruments.tool_seconds.labels(tool, result).observe(seconds)
+
+
+def caller_waited(route: str | None, kind: str, seconds: float) -> None:
+    """The caller heard the voice after ``seconds``: ``kind`` is greeting or turn."""
+    instruments = _current().instruments
+    histogram = instruments.greeting_seconds if kind == "greeting" else instruments.turn_seconds
+    histogram.labels(route or NO_ROUTE).observe(seconds)
 
 
 def escalation(trigger: str) -> None:

@@ -39,6 +39,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
+from callcenter.call.latency import latency_summary
 from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.operators.console_format import (
     OUTCOME_WORDS,
@@ -58,6 +59,7 @@ from callcenter.operators.stream import call_events_stream
 from callcenter.operators.transfers import transfer_attempts
 from callcenter.operators.views import call_json, decode_cursor, encode_cursor
 from callcenter.settings import Settings
+from callcenter.simulation.text import latency_lines
 from callcenter.store import CallRecord
 from callcenter.store.operators import CallFilter
 
@@ -274,6 +276,7 @@ def call_page(call_id: str) -> str:
             {**attempt, "ended_at": datetime.fromisoformat(str(attempt["ended_at"]))}
             for attempt in transfer_attempts(events)
         ],
+        latency=latency_lines(latency_summary(record.latency)),
         after=events[-1].id if events else 0,
         live=record.status in LIVE_STATUSES,
         outcome_words_all={str(outcome): words for outcome, words in OUTCOME_WORDS.items()},

@@ -113,12 +113,48 @@ _EVENT = {
     },
 }
 _EVENTS = {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}
+_NULLABLE_MS = {"type": ["number", "null"], "minimum": 0}
+_LATENCY = {
+    "type": "object",
+    "description": "The caller's wait for the voice, in milliseconds; null where not measured. "
+    "greeting_ms: the accept sent to the greeting's audio starting; turn_*: the caller "
+    "stopped speaking to the reply's audio starting (nearest-rank percentiles); tool_ms: "
+    "the time our function tools ran inside the turns; model_*: the turns' waits less it.",
+    "required": [
+        "greeting_ms",
+        "turns",
+        "turn_p50_ms",
+        "turn_p90_ms",
+        "turn_max_ms",
+        "tool_ms",
+        "model_p50_ms",
+        "model_p90_ms",
+    ],
+    "properties": {
+        "greeting_ms": _NULLABLE_MS,
+        "turns": {"type": "integer", "minimum": 0},
+        "turn_p50_ms": _NULLABLE_MS,
+        "turn_p90_ms": _NULLABLE_MS,
+        "turn_max_ms": _NULLABLE_MS,
+        "tool_ms": _NULLABLE_MS,
+        "model_p50_ms": _NULLABLE_MS,
+        "model_p90_ms": _NULLABLE_MS,
+    },
+}
 _TIMELINE = {
     "allOf": [
         {"$ref": "#/components/schemas/Call"},
         {
             "type": "object",
-            "required": ["transcript", "tool_calls", "escalations", "events", "handoff", "end"],
+            "required": [
+                "transcript",
+                "tool_calls",
+                "escalations",
+                "events",
+                "handoff",
+                "end",
+                "latency",
+            ],
             "properties": {
                 "sip_headers": {"type": "array", "items": {"type": "array"}},
                 "decision_detail": {"type": "object"},
@@ -132,6 +168,7 @@ _TIMELINE = {
                 "handoff": {"type": "object"},
                 "end": {"type": "object"},
                 "usage": {"type": ["object", "null"]},
+                "latency": {"$ref": "#/components/schemas/Latency"},
                 "events": _EVENTS,
             },
         },
@@ -373,6 +410,7 @@ def openapi_document() -> dict[str, Any]:
                 "Call": _CALL,
                 "Event": _EVENT,
                 "Timeline": _TIMELINE,
+                "Latency": _LATENCY,
                 "CallPage": {
                     "type": "object",
                     "required": ["calls", "next_cursor"],

@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from callcenter.call.latency import latency_summary
 from callcenter.call.vocabulary import EventKind
 from callcenter.operators.transfers import transfer_attempts
 from callcenter.store import CallEvent, CallRecord
@@ -103,6 +104,7 @@ def timeline_json(
         "operator": of(OPERATOR_KINDS),
         "end": {"outcome": call.outcome, "ended_at": _time(call.ended_at), "error": call.error},
         "usage": call.usage,
+        "latency": latency_summary(call.latency),
         "events": [event_json(e) for e in events],
     }
 

@@ -32,6 +32,7 @@ from callcenter.emulator import (
 )
 from callcenter.emulator.faults import FAULT_KINDS, REST_VERBS, TRANSFER_RESULTS
 from callcenter.emulator.script import STEP_TYPES
+from callcenter.emulator.session_state import SERVER_TIMINGS
 
 __all__ = [
     "DECISIONS",
@@ -74,6 +75,7 @@ class CallSpec:
     headers: tuple[tuple[str, str], ...] = ()
     hang_up_while_ringing_after: float | None = None
     delivery: Delivery = field(default_factory=Delivery)
+    server_timings: str | None = None  # "realistic" | "none"; None: the emulator's own
 
 
 @dataclass(frozen=True)
@@ -179,8 +181,20 @@ def _scenario(root: Section) -> Scenario:
 
 
 def _call(section: Section) -> CallSpec:
-    keys = ("from", "to", "caller_name", "headers", "hang_up_while_ringing_after", "delivery")
+    keys = (
+        "from",
+        "to",
+        "caller_name",
+        "headers",
+        "hang_up_while_ringing_after",
+        "delivery",
+        "server_timings",
+    )
     section.check_keys(keys)
+    timings = section.text("server_timings")
+    if timings is not None and timings not in SERVER_TIMINGS:
+        choices = " or ".join(quoted(choice) for choice in SERVER_TIMINGS)
+        raise section.error("server_timings", f"must be {choices}, not {quoted(timings)}")
     headers = section.table_or_empty("headers")
     for name in headers.data:
         headers.required_text(name)
@@ -192,6 +206,7 @@ def _call(section: Section) -> CallSpec:
         headers=tuple((name, str(value)) for name, value in headers.data.items()),
         hang_up_while_ringing_after=section.positive_number("hang_up_while_ringing_after"),
         delivery=_typed(Delivery, delivery) if delivery else Delivery(),
+        server_timings=timings,
     )
 
 

@@ -215,6 +215,7 @@ class Simulator:
             headers=spec.headers,
             script=scenario.steps,
             delivery=spec.delivery,
+            server_timings=spec.server_timings,
         )
         scenario.arm_faults(self._emulator.faults, call.call_id)
         return call

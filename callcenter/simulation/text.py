@@ -6,9 +6,9 @@ loading the simulation's machinery.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-__all__ = ["clip", "table"]
+__all__ = ["clip", "latency_lines", "table"]
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -27,3 +27,27 @@ def clip(text: str, width: int) -> str:
     """``text`` on one line, cut to ``width`` characters with "..." if longer."""
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def latency_lines(latency: Mapping[str, object] | None) -> list[str]:
+    """The caller's wait (the API's ``latency``) as short lines; "-" where not measured."""
+    latency = latency or {}
+
+    def ms(key: str) -> str:
+        value = latency.get(key)
+        return f"{value:.0f} ms" if isinstance(value, int | float) else "-"
+
+    lines = [f"greeting: {ms('greeting_ms')}"]
+    turns = latency.get("turns") or 0
+    if turns:
+        lines.append(
+            f"turns: {turns}, p50 {ms('turn_p50_ms')}, p90 {ms('turn_p90_ms')}, "
+            f"max {ms('turn_max_ms')}"
+        )
+        lines.append(
+            f"of which tools: {ms('tool_ms')} in all; model p50 {ms('model_p50_ms')}, "
+            f"p90 {ms('model_p90_ms')}"
+        )
+    else:
+        lines.append("turns: -")
+    return lines

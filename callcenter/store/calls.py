@@ -308,6 +308,15 @@ class Store:
                 update(calls).where(calls.c.call_id == call_id).values(**values, updated_at=at)
             )
 
+    def record_latency(self, call_id: str, latency: Mapping[str, Any], *, at: datetime) -> None:
+        """Record the caller's waits on the call (see :mod:`callcenter.call.latency`)."""
+        with transaction(self._engine, "record_latency", write=True) as conn:
+            conn.execute(
+                update(calls)
+                .where(calls.c.call_id == call_id)
+                .values(latency=dict(latency), updated_at=at)
+            )
+
     def _transition(
         self,
         what: str,

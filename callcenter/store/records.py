@@ -78,6 +78,7 @@ class CallRecord:
     input_tokens: int | None = None
     output_tokens: int | None = None
     usage: dict[str, object] | None = None
+    latency: dict[str, object] | None = None  # greeting_ms, turn_ms (callcenter.call.latency)
 
 
 @dataclass(frozen=True)

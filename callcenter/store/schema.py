@@ -92,6 +92,8 @@ calls = Table(
     Column("input_tokens", BigInteger),  # usage summed over the call's responses
     Column("output_tokens", BigInteger),
     Column("usage", JSON),  # every usage total (see callcenter.call.usage.Usage)
+    # the caller's wait (revision 0008): greeting_ms, turn_ms (see callcenter.call.latency)
+    Column("latency", JSON),
     Index("ix_calls_status", "status"),
     Index("ix_calls_received_at", "received_at"),
     Index("ix_calls_route", "route"),
