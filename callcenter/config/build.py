@@ -37,6 +37,7 @@ from callcenter.config.model import (
 )
 from callcenter.config.reader import Section, quoted, type_name
 from callcenter.config.schedule import parse_open
+from callcenter.notify.config import endpoints as notify_endpoints
 from callcenter.sip.invite import SipParseError, is_transfer_uri, normalise_number, parse_uri
 
 __all__ = ["VOICES", "build_config"]
@@ -72,6 +73,7 @@ def build_config(root: Section) -> Config:
             "operators",
             "targets",
             "routes",
+            "notify",
         )
     )
     targets = _targets(root.tables("targets"))
@@ -104,6 +106,7 @@ def build_config(root: Section) -> Config:
         tool_timeout=_positive_or_default(root, "tool_timeout"),
         slow_tool_notice=_positive_or_default(root, "slow_tool_notice"),
         operators=_operators(root.table_or_empty("operators")),
+        notify=notify_endpoints(root, tuple(route.name for route in routes)),
     )
     shutdowns = announced_shutdowns()
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:

@@ -15,6 +15,7 @@ from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from callcenter.call.mcp import McpServer
+from callcenter.notify.config import Endpoint
 from callcenter.sip.invite import is_transfer_uri
 
 __all__ = [
@@ -248,6 +249,7 @@ class Config:
     tool_timeout: float = 10.0  # seconds a tool may run unless it sets its own timeout
     slow_tool_notice: float = 2.0  # seconds of tool work before "one moment" is said
     operators: Operators = Operators()
+    notify: tuple[Endpoint, ...] = ()  # [[notify]] receivers, secrets resolved at start-up
 
     def route(self, name: str) -> Route:
         """The route called ``name``; KeyError if there is none."""
