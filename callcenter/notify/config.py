@@ -19,7 +19,7 @@ from callcenter.config.reader import Section, quoted
 from callcenter.errors import ConfigError
 from callcenter.net import is_loopback
 
-__all__ = ["EVENT_TYPES", "Endpoint", "endpoints", "resolve_secrets"]
+__all__ = ["EVENT_TYPES", "Endpoint", "endpoints", "resolve_secrets", "url_problem"]
 
 # The event types a receiver may subscribe to (docs/notifications.md).
 EVENT_TYPES: Final = ("call.ended", "call.analyzed", "call.transferred", "call.escalated")
@@ -112,9 +112,17 @@ def _is_secret(value: str) -> bool:
         return False
 
 
-def _check_url(section: Section, url: str) -> None:
+def url_problem(url: str) -> str | None:
+    """Why ``url`` may not receive notifications, or None: https, or http to loopback only."""
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise section.error("url", f"{quoted(url)} is not an http(s) URL")
+        return f"{quoted(url)} is not an http(s) URL"
     if parts.scheme == "http" and not is_loopback(parts.hostname):
-        raise section.error("url", "must be https (plain http only to a loopback address)")
+        return "must be https (plain http only to a loopback address)"
+    return None
+
+
+def _check_url(section: Section, url: str) -> None:
+    problem = url_problem(url)
+    if problem is not None:
+        raise section.error("url", problem)

@@ -355,7 +355,7 @@ class Store:
                 .returning(calls.c.route)
             ).one_or_none()
             changed = route is not None
-            if changed and values["status"] not in LIVE_STATUSES:
+            if route is not None and values["status"] not in LIVE_STATUSES:
                 conn.execute(delete(leases).where(leases.c.call_id == call_id))
                 for event_type in _END_EVENTS[values["status"]]:
                     enqueue(
