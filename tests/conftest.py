@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import EmulatorThread, RedeliveryPolicy
-from callcenter.settings import Settings
 from callcenter.notify.backoff import Backoff
+from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.store.engine import create_store_engine
 from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController

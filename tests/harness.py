@@ -16,8 +16,8 @@ from pathlib import Path
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from callcenter.notify.backoff import Backoff
 from callcenter.call.runtime import RuntimeTimeouts
+from callcenter.notify.backoff import Backoff
 from callcenter.settings import Settings
 from callcenter.web.app import EXTENSION, Services, create_app
 from callcenter.web.serve_process import ServeProcess
