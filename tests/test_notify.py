@@ -7,9 +7,12 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
+from click.testing import CliRunner
 
 from callcenter.call.vocabulary import CallOutcome
+from callcenter.cli.main import main
 from callcenter.config.loader import example_config_path, load_config, resolve_notify_secrets
 from callcenter.emulator import EmulatorThread, HangUp, Wait
 from callcenter.errors import ConfigError
@@ -25,6 +28,7 @@ from tests.test_store import claim, new_call
 StartController = Callable[..., InProcessController]
 
 SUPPORT = "+18005550100"
+TOKEN = "tok-notify-test-0123456789"
 FAST = Backoff(first=0.05, cap=0.2)  # retries at once: the schedule is tested on its own
 
 
@@ -42,7 +46,11 @@ def test_an_ended_call_is_notified_once_signed_with_its_transcript(
 ) -> None:
     """A call that ends sends one call.ended that standardwebhooks verifies, with its record."""
     with receiver() as got:
-        controller = start_controller(config_for(got.url), notify_backoff=FAST)
+        controller = start_controller(
+            config_for(got.url),
+            notify_backoff=FAST,
+            env={"CALLCENTER_OPERATOR_TOKENS": f"ada:{TOKEN}"},
+        )
         call = emulator.place_call(to_number=SUPPORT, script=[Wait(0.3), HangUp()])
         wait_for(lambda: got.of_type("call.ended"), what="call.ended to arrive")
         event = got.of_type("call.ended")[0]
@@ -61,6 +69,37 @@ def test_an_ended_call_is_notified_once_signed_with_its_transcript(
             ),
             what="the row marked delivered",
         )
+        answer = httpx.get(
+            f"{controller.url}/api/v1/calls/{call.call_id}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        (delivery,) = answer.json()["deliveries"]
+        assert (delivery["type"], delivery["status"], delivery["url"]) == (
+            "call.ended",
+            DELIVERED,
+            got.url,
+        )
+        assert delivery["last_answer"] == "204"
+
+
+def test_the_cli_lists_failed_deliveries_and_retries_them(
+    one_rejected_call: tuple[Store, list[str]],
+) -> None:
+    """`notify list` shows a given-up delivery with its answer; `notify retry` revives it."""
+    store, urls = one_rejected_call
+    with receiver() as got:
+        urls.append(got.url)
+        reject(store)
+        got.answers.append((410, {}, b"unsubscribed"))
+        worker_for(store, got.url, Clock()).run_once()
+        url = str(store.engine.url.render_as_string(hide_password=False))
+        listed = CliRunner().invoke(main, ["notify", "list", "--database-url", url])
+        assert listed.exit_code == 0, listed.output
+        assert "failed" in listed.output
+        assert "410 unsubscribed" in listed.output
+        retried = CliRunner().invoke(main, ["notify", "retry", "--database-url", url])
+        assert retried.output.strip() == "1 deliveries due again"
+        assert only_row(store).status == PENDING
 
 
 def test_a_rejected_call_gets_its_call_ended(

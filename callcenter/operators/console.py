@@ -45,7 +45,7 @@ from callcenter.operators.openapi import STATUSES
 from callcenter.operators.parsing import ACTIONS
 from callcenter.operators.services import OperatorServices, operator_services
 from callcenter.operators.stream import call_events_stream
-from callcenter.operators.views import call_json, timeline_json
+from callcenter.operators.views import call_json, deliveries_json, timeline_json
 from callcenter.settings import Settings
 from callcenter.store.operators import CallFilter
 
@@ -227,6 +227,7 @@ def call_page(call_id: str) -> str:
     return render_template(
         "console/call.html",
         call=timeline,
+        deliveries=deliveries_json(operators.outbox.list(call_id=call_id)),
         after=events[-1].id if events else 0,
         live=record.status in LIVE_STATUSES,
         targets=list(operators.config.targets),

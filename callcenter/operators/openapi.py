@@ -107,6 +107,20 @@ _EVENT = {
     },
 }
 _EVENTS = {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}
+_DELIVERY = {
+    "type": "object",
+    "required": ["event_id", "type", "url", "status", "attempts"],
+    "properties": {
+        "event_id": {"type": "string"},
+        "type": {"type": "string"},
+        "url": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "integer"},
+        "next_at": _NULLABLE_TIME,
+        "last_answer": _NULLABLE_TEXT,
+        "delivered_at": _NULLABLE_TIME,
+    },
+}
 _TIMELINE = {
     "allOf": [
         {"$ref": "#/components/schemas/Call"},
@@ -126,6 +140,7 @@ _TIMELINE = {
                 "end": {"type": "object"},
                 "usage": {"type": ["object", "null"]},
                 "events": _EVENTS,
+                "deliveries": {"type": "array", "items": _DELIVERY},
             },
         },
     ]
