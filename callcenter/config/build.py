@@ -15,6 +15,7 @@ from datetime import date, datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callcenter.analysis.config import analysis
 from callcenter.config.calls import DTMF_KEYS, dtmf_map, mcp_servers
 from callcenter.config.catalog import announced_shutdowns
 from callcenter.config.model import (
@@ -54,6 +55,7 @@ _SEPARATORS = str.maketrans("", "", "-.() \t")
 _NUMBER_GLOB_RE = re.compile(r"\+?[0-9*#?]+")
 _ROUTE_KEYS = (
     "name match action instructions greeting handoff model voice tools hours escalation dtmf mcp"
+    " analysis"
 )
 _CONFIG_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Config)}
 _ESCALATION_KEYS = "target phrases dtmf max_tool_failures max_silences max_minutes max_errors"
@@ -231,6 +233,7 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
     escalation_table = section.table("escalation")
     escalation = _escalation(escalation_table, targets) if escalation_table else None
     dtmf = section.table("dtmf")
+    analysis_table = section.table("analysis")
     return Route(
         name=name,
         match=_match(match) if match else None,
@@ -245,6 +248,7 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
         escalation=escalation,
         dtmf=MappingProxyType(dtmf_map(dtmf, targets, escalation) if dtmf else {}),
         mcp=mcp_servers(section),
+        analysis=analysis(analysis_table) if analysis_table else None,
     )
 
 

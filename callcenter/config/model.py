@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
+from callcenter.analysis.config import Analysis
 from callcenter.call.mcp import McpServer
 from callcenter.notify.config import Endpoint
 from callcenter.sip.invite import is_transfer_uri
@@ -225,6 +226,7 @@ class Route:
     escalation: Escalation | None = None
     dtmf: Mapping[str, DtmfAction] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     mcp: tuple[McpServer, ...] = field(default=(), hash=False)
+    analysis: Analysis | None = field(default=None, hash=False)  # [routes.analysis]
 
     def dtmf_action(self, key: str) -> DtmfAction | None:
         """What pressing ``key`` does: the route's DTMF map, then the escalation key."""

@@ -139,6 +139,7 @@ _TIMELINE = {
                 "handoff": {"type": "object"},
                 "end": {"type": "object"},
                 "usage": {"type": ["object", "null"]},
+                "analysis": {"type": ["object", "null"]},
                 "events": _EVENTS,
                 "deliveries": {"type": "array", "items": _DELIVERY},
             },

@@ -98,6 +98,7 @@ def timeline_json(
         "operator": of(OPERATOR_KINDS),
         "end": {"outcome": call.outcome, "ended_at": _time(call.ended_at), "error": call.error},
         "usage": call.usage,
+        "analysis": call.analysis,
         "events": [event_json(e) for e in events],
     }
 

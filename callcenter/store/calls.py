@@ -8,7 +8,7 @@ failure leaves as StoreError.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final
@@ -66,19 +66,33 @@ _MIGRATE_LOCK_KEY: Final = 0x63616C6C6D696731
 class Store:
     """Calls, call events and webhook deliveries; safe to share between threads."""
 
-    def __init__(self, url: str, *, subscribers: Subscribers | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        subscribers: Subscribers | None = None,
+        analysed_routes: Collection[str] = (),
+    ) -> None:
         """Prepare an engine for ``url`` (see ``create_store_engine``); connects lazily.
 
         ``subscribers`` names the receivers of each notification (``[[notify]]``); without
-        it, no event is queued.
+        it, no event is queued. An answered call of a route in ``analysed_routes`` is queued
+        for analysis when it ends (``[routes.analysis]``).
         """
         self._engine = create_store_engine(url)
         self._subscribers: Subscribers = subscribers or _nobody
+        self._analysed_routes = frozenset(analysed_routes)
 
     @classmethod
-    def open(cls, url: str, *, subscribers: Subscribers | None = None) -> Store:
+    def open(
+        cls,
+        url: str,
+        *,
+        subscribers: Subscribers | None = None,
+        analysed_routes: Collection[str] = (),
+    ) -> Store:
         """The store at ``url``: ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
-        return cls(url, subscribers=subscribers)
+        return cls(url, subscribers=subscribers, analysed_routes=analysed_routes)
 
     @property
     def subscribers(self) -> Subscribers:
@@ -357,6 +371,12 @@ class Store:
             changed = route is not None
             if route is not None and values["status"] not in LIVE_STATUSES:
                 conn.execute(delete(leases).where(leases.c.call_id == call_id))
+                if values["status"] in _ANALYSED and route[0] in self._analysed_routes:
+                    conn.execute(
+                        update(calls)
+                        .where(calls.c.call_id == call_id)
+                        .values(analysis_status="pending", analysis_attempts=0)
+                    )
                 for event_type in _END_EVENTS[values["status"]]:
                     enqueue(
                         conn,
@@ -456,6 +476,8 @@ _END_EVENTS: Final[dict[CallStatus, tuple[str, ...]]] = {
     CallStatus.ENDED: ("call.ended",),
     CallStatus.FAILED: ("call.ended",),
 }
+# The final statuses of a call that talked to its agent, and so can be analysed.
+_ANALYSED: Final = (CallStatus.ENDED, CallStatus.REFERRED)
 _INSERT_EVENTS: Final = {
     "postgresql": postgresql.insert(call_events).on_conflict_do_nothing(index_elements=["place"]),
     "sqlite": sqlite.insert(call_events).on_conflict_do_nothing(index_elements=["place"]),

@@ -78,6 +78,10 @@ class CallRecord:
     input_tokens: int | None = None
     output_tokens: int | None = None
     usage: dict[str, object] | None = None
+    analysis: dict[str, object] | None = None  # the post-call analysis, once done
+    analysis_status: str | None = None  # pending | done | failed; None without analysis
+    analysis_until: datetime | None = None
+    analysis_attempts: int | None = None
 
 
 @dataclass(frozen=True)

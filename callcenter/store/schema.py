@@ -92,10 +92,16 @@ calls = Table(
     Column("input_tokens", BigInteger),  # usage summed over the call's responses
     Column("output_tokens", BigInteger),
     Column("usage", JSON),  # every usage total (see callcenter.call.usage.Usage)
+    # post-call analysis (revision 0007)
+    Column("analysis", JSON),  # {"summary", "success", "extracted"} (callcenter.analysis)
+    Column("analysis_status", Text),  # pending | done | failed; None when the route has none
+    Column("analysis_until", UtcDateTime),  # a claimed analysis is the claimer's until then
+    Column("analysis_attempts", Integer),
     Index("ix_calls_status", "status"),
     Index("ix_calls_received_at", "received_at"),
     Index("ix_calls_route", "route"),
     Index("ix_calls_ticket", "ticket"),
+    Index("ix_calls_analysis_status", "analysis_status"),
 )
 
 webhook_events = Table(

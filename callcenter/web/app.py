@@ -16,6 +16,7 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
+from callcenter.analysis.worker import AnalysisWorker
 from callcenter.call.runtime import LeaseTimings, Runtime, RuntimeTimeouts
 from callcenter.config.loader import (
     Config,
@@ -93,7 +94,10 @@ def create_app(
     tools = load_tools(config.tool_modules, default_timeout=config.tool_timeout, file=config.path)
     check_route_tools(config, tools)
     metrics.install()
-    store = Store.open(settings.database_url, subscribers=subscribers(config))
+    analyses = {route.name: route.analysis for route in config.routes if route.analysis}
+    store = Store.open(
+        settings.database_url, subscribers=subscribers(config), analysed_routes=analyses
+    )
     client = openai.OpenAI(
         api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=0
     )
@@ -168,6 +172,16 @@ def create_app(
         )
         worker.start()
         found.on_close.append(worker.stop)
+    if analyses:
+        analysis_client = openai.OpenAI(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            timeout=30.0,
+            max_retries=2,
+        )
+        analyst = AnalysisWorker(store, analysis_client, analyses, clock=clock)
+        analyst.start()
+        found.on_close.append(analyst.stop)
     logger.info(
         "controller ready",
         extra={"owner": owner, "max_streams": operators.streams.limit, "config": config.summary()},

@@ -1,4 +1,4 @@
-"""Add the notification outbox: one row per event and receiver until it is delivered.
+"""Add the notification outbox (one row per event and receiver) and post-call analysis.
 
 Revision ID: 0007
 Revises: 0006
@@ -20,7 +20,12 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    """Create notifications."""
+    """Create notifications; add the analysis columns to calls."""
+    op.add_column("calls", sa.Column("analysis", sa.JSON(), nullable=True))
+    op.add_column("calls", sa.Column("analysis_status", sa.Text(), nullable=True))
+    op.add_column("calls", sa.Column("analysis_until", _TIMESTAMP, nullable=True))
+    op.add_column("calls", sa.Column("analysis_attempts", sa.Integer(), nullable=True))
+    op.create_index("ix_calls_analysis_status", "calls", ["analysis_status"])
     op.create_table(
         "notifications",
         sa.Column("id", _ID, autoincrement=True, nullable=False),
@@ -46,5 +51,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop the table added by upgrade."""
+    """Drop what upgrade added."""
     op.drop_table("notifications")
+    op.drop_index("ix_calls_analysis_status", "calls")
+    with op.batch_alter_table("calls") as batch:
+        for column in ("analysis_attempts", "analysis_until", "analysis_status", "analysis"):
+            batch.drop_column(column)
