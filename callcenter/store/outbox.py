@@ -20,6 +20,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, Engine, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from callcenter.call.vocabulary import DeliveryStatus
 from callcenter.store.engine import transaction
 from callcenter.store.schema import notifications
 
@@ -33,9 +34,9 @@ __all__ = [
     "enqueue",
 ]
 
-PENDING: Final = "pending"  # waiting for its next attempt
-DELIVERED: Final = "delivered"  # a 2xx answer came back
-FAILED: Final = "failed"  # given up: 410, or retried past the horizon (``notify retry`` revives)
+PENDING: Final = DeliveryStatus.PENDING
+DELIVERED: Final = DeliveryStatus.DELIVERED
+FAILED: Final = DeliveryStatus.FAILED  # ``callcenter notify retry`` makes it pending again
 
 # Which receivers (URLs) take an event type for a call on a route.
 Subscribers = Callable[[str, str | None], Sequence[str]]
