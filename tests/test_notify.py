@@ -28,6 +28,7 @@ from tests.test_store import claim, new_call
 StartController = Callable[..., InProcessController]
 
 SUPPORT = "+18005550100"
+BILLING = "+18005550142"
 TOKEN = "tok-notify-test-0123456789"
 FAST = Backoff(first=0.05, cap=0.2)  # retries at once: the schedule is tested on its own
 
@@ -112,6 +113,35 @@ def test_a_rejected_call_gets_its_call_ended(
         wait_for(lambda: got.of_type("call.ended"), what="call.ended to arrive")
         (event,) = got.of_type("call.ended")
         assert (event["data"]["call_id"], event["data"]["outcome"]) == (call.call_id, "rejected")
+
+
+def test_a_referred_call_sends_call_transferred_and_one_call_ended(
+    emulator: EmulatorThread, start_controller: StartController
+) -> None:
+    """A refer route's call reports its transfer and still ends exactly once."""
+    with receiver() as got:
+        start_controller(config_for(got.url), notify_backoff=FAST)
+        call = emulator.place_call(to_number=BILLING)
+        wait_for(lambda: got.of_type("call.ended"), what="call.ended to arrive")
+        wait_for(lambda: got.of_type("call.transferred"), what="call.transferred to arrive")
+        assert [e["data"]["call_id"] for e in got.events] == [call.call_id] * 2
+        assert got.of_type("call.ended")[0]["data"]["status"] == "referred"
+
+
+def test_an_escalation_queues_one_call_escalated_however_often_replayed(
+    one_rejected_call: tuple[Store, list[str]],
+) -> None:
+    """record_handoff queues call.escalated with the ticket; a replay of it queues nothing."""
+    store, urls = one_rejected_call
+    urls.append("https://crm.example/hooks")
+    claim(store, new_call("rtc_2", "wh_2"))
+    for _ in range(2):
+        store.record_handoff("rtc_2", ticket="T-1", trigger="tool", summary="wants a human", at=T0)
+    (row,) = OutboxStore(store.engine, store.subscribers).list(call_id="rtc_2")
+    assert (row.type, row.data) == (
+        "call.escalated",
+        {"ticket": "T-1", "escalation_trigger": "tool", "summary": "wants a human"},
+    )
 
 
 def test_a_receiver_down_then_back_gets_every_event_exactly_once(

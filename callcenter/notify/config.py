@@ -56,6 +56,8 @@ def endpoints(root: Section, route_names: tuple[str, ...]) -> tuple[Endpoint, ..
         section.check_keys(("url", "secret", "events", "routes"))
         url = section.required_text("url")
         _check_url(section, url)
+        if any(endpoint.url == url for endpoint in found):
+            raise section.error("url", "another [[notify]] table has this url; merge the two")
         secret = section.required_text("secret")
         if not secret.startswith(_ENV_PREFIX) or not secret[len(_ENV_PREFIX) :].strip():
             raise section.error("secret", 'must be an "env:NAME" reference, never the secret')
