@@ -326,6 +326,15 @@ def test_the_backoff_starts_fast_doubles_and_stops_at_its_cap() -> None:
     assert total > 24 * 3600, "retries span a day"
 
 
+def test_notify_test_sends_one_signed_event_to_a_receiver() -> None:
+    """`notify test URL` posts a notify.test event the receiver verifies, and prints 204."""
+    with receiver() as got:
+        result = CliRunner().invoke(main, ["notify", "test", got.url, "--secret-env", SECRET_ENV])
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == f"{got.url}: 204"
+        assert [e["type"] for e in got.events] == ["notify.test"]
+
+
 # -- start-up validation ----------------------------------------------------------------------
 
 
