@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import EmulatorThread, Pacing, RedeliveryPolicy
+from callcenter.notify.backoff import Backoff
 from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.store.engine import create_store_engine
@@ -118,13 +119,14 @@ def start_controller(
         *,
         clock: Callable[[], datetime] | None = None,
         env: dict[str, str] | None = None,
+        notify_backoff: Backoff | None = None,
     ) -> InProcessController:
         config_path = tmp_path / f"callcenter-{len(started)}.toml"
         config_path.write_text(config_text or example_config_path().read_text())
         settings = Settings.from_env({**controller_env, **(env or {})}, config_path=config_path)
         with Store.open(settings.database_url) as store:
             store.migrate()
-        controller = InProcessController(settings, clock=clock)
+        controller = InProcessController(settings, clock=clock, notify_backoff=notify_backoff)
         started.append(controller)
         emulator.emulator.webhook_url = controller.webhook_url
         return controller

@@ -17,6 +17,7 @@ from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from callcenter.call.runtime import RuntimeTimeouts
+from callcenter.notify.backoff import Backoff
 from callcenter.settings import Settings
 from callcenter.web.app import EXTENSION, Services, create_app
 from callcenter.web.serve_process import ServeProcess
@@ -47,8 +48,14 @@ class InProcessController:
         *,
         clock: Callable[[], datetime] | None = None,
         runtime_timeouts: RuntimeTimeouts | None = None,
+        notify_backoff: Backoff | None = None,
     ) -> None:
-        self.app: Flask = create_app(settings, clock=clock, runtime_timeouts=runtime_timeouts)
+        self.app: Flask = create_app(
+            settings,
+            clock=clock,
+            runtime_timeouts=runtime_timeouts,
+            notify_backoff=notify_backoff,
+        )
         self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)

@@ -21,6 +21,7 @@ COMMANDS = (
     "doctor",
     "emulator",
     "migrate",
+    "notify",
     "serve",
     "simulate",
     "sip-uri",

@@ -15,6 +15,7 @@ from callcenter.call.vocabulary import (
     CallOutcome,
     CallStatus,
     DecisionKind,
+    DeliveryStatus,
     EventKind,
 )
 
@@ -42,6 +43,7 @@ def table_rows(section: str) -> dict[str, list[str]]:
         ("Statuses", CallStatus),
         ("Decisions", DecisionKind),
         ("Events", EventKind),
+        ("Deliveries", DeliveryStatus),
     ],
 )
 def test_the_docs_table_lists_every_word_and_no_other(section: str, words: type[StrEnum]) -> None:

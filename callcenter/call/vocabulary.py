@@ -21,6 +21,7 @@ __all__ = [
     "CallOutcome",
     "CallStatus",
     "DecisionKind",
+    "DeliveryStatus",
     "EventKind",
 ]
 
@@ -118,3 +119,11 @@ class EventKind(StrEnum):
     HANGUP_FAILED = "hangup_failed"  # our hang-up failed
     OPERATOR_INSTRUCTION = "operator_instruction"  # a supervisor's instruction to the agent
     OPERATOR_INSTRUCTION_IGNORED = "operator_instruction_ignored"  # came while leaving
+
+
+class DeliveryStatus(StrEnum):
+    """Where one notification to one receiver is (``notifications.status``)."""
+
+    PENDING = "pending"  # waiting for its next attempt
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # given up: a 410, or still failing past the retry horizon

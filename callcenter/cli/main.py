@@ -23,6 +23,7 @@ LAZY_COMMANDS = {
     "demo": "callcenter.cli.sim:demo",
     "doctor": "callcenter.cli.setup:doctor",
     "emulator": "callcenter.cli.sim:emulator",
+    "notify": "callcenter.cli.notify:notify",
     "simulate": "callcenter.cli.sim:simulate",
     "sip-uri": "callcenter.cli.setup:sip_uri",
     "webhooks": "callcenter.cli.webhooks:webhooks",

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from callcenter.analysis.config import analysis
 from callcenter.config.calls import DTMF_KEYS, dtmf_map, mcp_servers
 from callcenter.config.catalog import announced_shutdowns
 from callcenter.config.model import (
@@ -40,6 +41,7 @@ from callcenter.config.model import (
 )
 from callcenter.config.reader import Section, quoted, type_name
 from callcenter.config.schedule import parse_open
+from callcenter.notify.config import endpoints as notify_endpoints
 from callcenter.sip.invite import SipParseError, is_transfer_uri, normalise_number, parse_uri
 
 __all__ = ["VOICES", "build_config"]
@@ -56,7 +58,7 @@ _SEPARATORS = str.maketrans("", "", "-.() \t")
 _NUMBER_GLOB_RE = re.compile(r"\+?[0-9*#?]+")
 _ROUTE_KEYS = (
     "name match action instructions greeting handoff model voice tools hours escalation dtmf mcp "
-    "on_transfer_failed"
+    "on_transfer_failed analysis"
 )
 _CONFIG_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Config)}
 _ESCALATION_KEYS = "target phrases dtmf max_tool_failures max_silences max_minutes max_errors"
@@ -76,6 +78,7 @@ def build_config(root: Section) -> Config:
             "operators",
             "targets",
             "routes",
+            "notify",
         )
     )
     targets = _targets(root.tables("targets"))
@@ -108,6 +111,7 @@ def build_config(root: Section) -> Config:
         tool_timeout=_positive_or_default(root, "tool_timeout"),
         slow_tool_notice=_positive_or_default(root, "slow_tool_notice"),
         operators=_operators(root.table_or_empty("operators")),
+        notify=notify_endpoints(root, tuple(route.name for route in routes)),
     )
     shutdowns = announced_shutdowns()
     for model in {config.openai.model, *(route.model for route in routes if route.model)}:
@@ -233,6 +237,7 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
     escalation_table = section.table("escalation")
     escalation = _escalation(escalation_table, targets) if escalation_table else None
     dtmf = section.table("dtmf")
+    analysis_table = section.table("analysis")
     return Route(
         name=name,
         match=_match(match) if match else None,
@@ -248,6 +253,7 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
         dtmf=MappingProxyType(dtmf_map(dtmf, targets, escalation) if dtmf else {}),
         mcp=mcp_servers(section),
         on_transfer_failed=_on_transfer_failed(section),
+        analysis=analysis(analysis_table) if analysis_table else None,
     )
 
 

@@ -40,6 +40,7 @@ from callcenter.config.model import (
 )
 from callcenter.config.reader import load_toml, parse_toml
 from callcenter.errors import ConfigError
+from callcenter.notify.config import resolve_secrets
 from callcenter.tools.registry import ToolRegistry
 
 __all__ = [
@@ -67,6 +68,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "resolve_mcp_headers",
+    "resolve_notify_secrets",
     "session_config",
     "transfer_session_config",
     "transfer_targets",
@@ -119,6 +121,14 @@ def resolve_mcp_headers(config: Config, environ: Mapping[str, str]) -> Config:
                 ) from None
         routes.append(dataclasses.replace(route, mcp=tuple(servers)))
     return dataclasses.replace(config, routes=tuple(routes))
+
+
+def resolve_notify_secrets(config: Config, environ: Mapping[str, str]) -> Config:
+    """``config`` with every ``[[notify]]`` secret read from its ``env:`` variable.
+
+    Raises ConfigError with the file, line and ``notify[i].secret`` when one is unset.
+    """
+    return dataclasses.replace(config, notify=resolve_secrets(config.path, config.notify, environ))
 
 
 def session_config(

@@ -14,7 +14,9 @@ from types import MappingProxyType
 from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo
 
+from callcenter.analysis.config import Analysis
 from callcenter.call.mcp import McpServer
+from callcenter.notify.config import Endpoint
 from callcenter.sip.invite import is_transfer_uri
 
 __all__ = [
@@ -232,6 +234,7 @@ class Route:
     dtmf: Mapping[str, DtmfAction] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     mcp: tuple[McpServer, ...] = field(default=(), hash=False)
     on_transfer_failed: OnTransferFailed = "resume"
+    analysis: Analysis | None = field(default=None, hash=False)  # [routes.analysis]
 
     def dtmf_action(self, key: str) -> DtmfAction | None:
         """What pressing ``key`` does: the route's DTMF map, then the escalation key."""
@@ -256,6 +259,7 @@ class Config:
     tool_timeout: float = 10.0  # seconds a tool may run unless it sets its own timeout
     slow_tool_notice: float = 2.0  # seconds of tool work before "one moment" is said
     operators: Operators = Operators()
+    notify: tuple[Endpoint, ...] = ()  # [[notify]] receivers, secrets resolved at start-up
 
     def route(self, name: str) -> Route:
         """The route called ``name``; KeyError if there is none."""

@@ -30,6 +30,8 @@ class EmulatorHost(Protocol):
     faults: FaultPlan
     webhook_endpoints: WebhookEndpoints
     webhook_attempts: list[WebhookAttempt]
+    responses_requests: list[dict[str, Any]]  # bodies of POST /v1/responses, in order
+    structured_answers: list[Any]  # what the next structured responses answer (tests queue)
 
     def record_rest(self, request: RestRequest) -> None:
         """Keep one answered calls-endpoint request."""

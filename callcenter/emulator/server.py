@@ -31,6 +31,7 @@ from callcenter.emulator.script import Step
 from callcenter.emulator.session_state import Pacing, with_server_timings
 from callcenter.emulator.sideband import SidebandApi
 from callcenter.emulator.state import EmulatedCall, RestRequest, WebhookAttempt
+from callcenter.emulator.text_responses import ResponsesApi
 from callcenter.emulator.webhook_endpoints import WebhookEndpointsApi
 from callcenter.emulator.webhook_registry import WebhookEndpoints
 from callcenter.emulator.webhooks import (
@@ -79,6 +80,8 @@ class Emulator:
         self.calls: dict[str, EmulatedCall] = {}
         self.conversations: dict[str, Conversation] = {}
         self.faults = FaultPlan()
+        self.responses_requests: list[dict[str, Any]] = []
+        self.structured_answers: list[Any] = []
         self.webhook_endpoints = WebhookEndpoints()
         self.rest_requests: list[RestRequest] = []
         self.webhook_attempts: list[WebhookAttempt] = []
@@ -104,7 +107,13 @@ class Emulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Serve on ``host:port`` (0: any free port; read ``.port`` afterwards)."""
         app = web.Application(client_max_size=MAX_BODY_BYTES)
-        apis = (CallsApi(self), SidebandApi(self), ControlApi(self), WebhookEndpointsApi(self))
+        apis = (
+            CallsApi(self),
+            SidebandApi(self),
+            ControlApi(self),
+            WebhookEndpointsApi(self),
+            ResponsesApi(self),
+        )
         for api in apis:
             app.add_routes(api.routes())
         self._runner = web.AppRunner(

@@ -32,6 +32,7 @@ from callcenter.operators.views import (
     audit_json,
     call_json,
     decode_cursor,
+    deliveries_json,
     encode_cursor,
     timeline_json,
 )
@@ -146,6 +147,7 @@ def show_call(call_id: str) -> Reply:
     if call is None:
         return _unknown(call_id)
     body = timeline_json(call, store.events(call_id), store.transcript(call_id))
+    body["deliveries"] = deliveries_json(operator_services().outbox.list(call_id=call_id))
     return jsonify(body), 200
 
 

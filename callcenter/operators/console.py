@@ -57,7 +57,7 @@ from callcenter.operators.parsing import ACTIONS
 from callcenter.operators.services import OperatorServices, operator_services
 from callcenter.operators.stream import call_events_stream
 from callcenter.operators.transfers import transfer_attempts
-from callcenter.operators.views import call_json, decode_cursor, encode_cursor
+from callcenter.operators.views import call_json, decode_cursor, deliveries_json, encode_cursor
 from callcenter.settings import Settings
 from callcenter.simulation.text import latency_lines
 from callcenter.store import CallRecord
@@ -277,6 +277,7 @@ def call_page(call_id: str) -> str:
             for attempt in transfer_attempts(events)
         ],
         latency=latency_lines(latency_summary(record.latency)),
+        deliveries=deliveries_json(operators.outbox.list(call_id=call_id)),
         after=events[-1].id if events else 0,
         live=record.status in LIVE_STATUSES,
         outcome_words_all={str(outcome): words for outcome, words in OUTCOME_WORDS.items()},

@@ -141,6 +141,20 @@ _LATENCY = {
         "model_p90_ms": _NULLABLE_MS,
     },
 }
+_DELIVERY = {
+    "type": "object",
+    "required": ["event_id", "type", "url", "status", "attempts"],
+    "properties": {
+        "event_id": {"type": "string"},
+        "type": {"type": "string"},
+        "url": {"type": "string"},
+        "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+        "attempts": {"type": "integer"},
+        "next_at": _NULLABLE_TIME,
+        "last_answer": _NULLABLE_TEXT,
+        "delivered_at": _NULLABLE_TIME,
+    },
+}
 _TIMELINE = {
     "allOf": [
         {"$ref": "#/components/schemas/Call"},
@@ -169,7 +183,9 @@ _TIMELINE = {
                 "end": {"type": "object"},
                 "usage": {"type": ["object", "null"]},
                 "latency": {"$ref": "#/components/schemas/Latency"},
+                "analysis": {"type": ["object", "null"]},
                 "events": _EVENTS,
+                "deliveries": {"type": "array", "items": _DELIVERY},
             },
         },
     ]

@@ -25,6 +25,7 @@ from callcenter.operators.stream import StreamSlots, StreamTimings
 from callcenter.operators.transfers import transfer_wait
 from callcenter.store import Store
 from callcenter.store.operators import OperatorStore
+from callcenter.store.outbox import OutboxStore
 
 __all__ = ["OPERATORS", "OperatorServices", "operator_services"]
 
@@ -51,6 +52,7 @@ class OperatorServices:
         self.runtime = runtime
         self.config = config
         self.store = OperatorStore(store)
+        self.outbox = OutboxStore(store.engine, store.subscribers)
         self.tokens = TokenChecker(tokens)
         self.limiter = FailureLimiter(self.store, clock)
         self.audit = AuditTrail(self.store, clock)

@@ -13,11 +13,13 @@ from callcenter.call.vocabulary import EventKind
 from callcenter.operators.transfers import transfer_attempts
 from callcenter.store import CallEvent, CallRecord
 from callcenter.store.operators import AuditRecord
+from callcenter.store.outbox import Notification
 
 __all__ = [
     "TOOL_KINDS",
     "audit_json",
     "call_json",
+    "deliveries_json",
     "decode_cursor",
     "encode_cursor",
     "event_json",
@@ -105,8 +107,26 @@ def timeline_json(
         "end": {"outcome": call.outcome, "ended_at": _time(call.ended_at), "error": call.error},
         "usage": call.usage,
         "latency": latency_summary(call.latency),
+        "analysis": call.analysis,
         "events": [event_json(e) for e in events],
     }
+
+
+def deliveries_json(rows: Sequence[Notification]) -> list[dict[str, object]]:
+    """A call's notifications: pending, delivered or failed, with the receiver's last answer."""
+    return [
+        {
+            "event_id": row.event_id,
+            "type": row.type,
+            "url": row.url,
+            "status": row.status,
+            "attempts": row.attempts,
+            "next_at": None if row.status != "pending" else row.next_at.isoformat(),
+            "last_answer": row.last_answer,
+            "delivered_at": _time(row.delivered_at),
+        }
+        for row in rows
+    ]
 
 
 def audit_json(row: AuditRecord) -> dict[str, object]:

@@ -9,8 +9,10 @@ by hand through the emulator's control API.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
+import secrets
 import shlex
 import tempfile
 import time
@@ -28,6 +30,7 @@ from callcenter.call.latency import latency_summary
 from callcenter.call.vocabulary import CallOutcome
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import REALISTIC_SERVER, EmulatorThread, Pacing
+from callcenter.notify.receiver import Receiver
 from callcenter.simulation.checks import controller_answer, emulator_outcome
 from callcenter.simulation.scenario import Scenario, load_scenario, scenario_files
 from callcenter.simulation.simulate import (
@@ -59,6 +62,15 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios" / "demo"
 MAX_CONCURRENT_CALLS = 2
 WHEN_FULL = "reject:486"
 CLOSED_ROUTE = "sales"
+ANALYSED_ROUTE = "support"
+NOTIFY_SECRET_ENV = "CALLCENTER_DEMO_NOTIFY_SECRET"
+NOTIFY_WAIT = 20.0  # seconds the demo waits for its notifications after the calls
+DEMO_ANALYSIS: dict[str, Any] = {
+    "model": "gpt-5-mini",
+    "summary": True,
+    "success": "The caller got a delivery date for their order.",
+    "extract": {"order_id": "string", "sentiment": ["positive", "neutral", "negative"]},
+}
 
 # Slow enough to follow, fast enough that the whole demo takes seconds; the server answers
 # as fast as the real one does, so that the calls' measured waits mean something.
@@ -85,12 +97,15 @@ def demo_scenarios() -> list[Scenario]:
     return [load_scenario(path) for path in scenario_files([SCENARIO_DIR])]
 
 
-def write_demo_config(directory: Path, *, now: datetime | None = None) -> ConfigOverlay:
+def write_demo_config(
+    directory: Path, *, now: datetime | None = None, notify_url: str | None = None
+) -> ConfigOverlay:
     """Write the example config with the demo's overlay into ``directory``.
 
     The overlay makes "busy" reachable with two held calls (a limit of 2, rejecting with 486
     when full) and "after hours" certain at any time (today, in the sales route's time zone,
-    becomes one of its closed dates).
+    becomes one of its closed dates). With ``notify_url``, every call's end and the support
+    route's analyses go there (the secret in :data:`NOTIFY_SECRET_ENV`).
     """
     source = example_config_path()
     data: dict[str, Any] = tomllib.loads(source.read_text(encoding="utf-8"))
@@ -102,6 +117,16 @@ def write_demo_config(directory: Path, *, now: datetime | None = None) -> Config
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(hours["timezone"])).date()
     closed: list[date] = list(hours.get("closed_dates", []))
     hours["closed_dates"] = [*closed, today] if today not in closed else closed
+    if notify_url is not None:
+        support = next(r for r in data["routes"] if r.get("name") == ANALYSED_ROUTE)
+        support["analysis"] = DEMO_ANALYSIS
+        data["notify"] = [
+            {
+                "url": notify_url,
+                "secret": f"env:{NOTIFY_SECRET_ENV}",
+                "events": ["call.ended", "call.analyzed"],
+            }
+        ]
     path = directory / "callcenter-demo.toml"
     path.write_text(
         f"# The demo's config: {source.name} with an overlay written by `callcenter demo`.\n"
@@ -113,6 +138,8 @@ def write_demo_config(directory: Path, *, now: datetime | None = None) -> Config
         f'limits.when_full = "{WHEN_FULL}", and today ({today}) added to the '
         f"{CLOSED_ROUTE} route's closed_dates"
     )
+    if notify_url is not None:
+        changes += f", an analysis on the {ANALYSED_ROUTE} route and a [[notify]] to {notify_url}"
     return ConfigOverlay(path, changes)
 
 
@@ -172,12 +199,20 @@ def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) ->
         tempfile.TemporaryDirectory(prefix="callcenter-demo-") as tmp,
     ):
         workdir = Path(tmp)
-        overlay = write_demo_config(workdir)
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        receiver = Receiver(secret, lambda event: echo(_arrived(event)))
+        receiver.start()
+        overlay = write_demo_config(workdir, notify_url=receiver.url)
         echo(f"config: the example config with {overlay.changes}")
         echo("starting the emulator of OpenAI's side and the controller on loopback...")
         status = 130
         try:
-            with local_setup(overlay.path, pacing=pacing, workdir=workdir) as setup:
+            with local_setup(
+                overlay.path,
+                pacing=pacing,
+                workdir=workdir,
+                extra_env={NOTIFY_SECRET_ENV: secret},
+            ) as setup:
                 echo(f"controller {setup.controller.url}  emulator {setup.emulator.url}")
                 echo("")
                 simulator = Simulator(setup.emulator, echo, controller_idle=setup.controller_idle)
@@ -192,11 +227,46 @@ def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) ->
                 for line in waits:
                     echo(line)
                 status = 0 if all(result.passed for result in results) else 1
+                if not _notified(receiver, results, echo):
+                    status = 1
                 if keep:
                     _keep_serving(setup.emulator, setup.controller.url, setup.operator_token, echo)
         except KeyboardInterrupt:
             echo("stopping")
+        finally:
+            receiver.stop()
         return status
+
+
+def _arrived(event: Mapping[str, Any]) -> str:
+    """One line for a notification the demo's receiver verified."""
+    data = event.get("data") or {}
+    line = f"notification {event.get('type')} {data.get('call_id')} (signature verified)"
+    analysis = data.get("analysis")
+    if isinstance(analysis, dict):
+        line += f": {json.dumps(analysis)[:160]}"
+    return line
+
+
+def _notified(receiver: Receiver, results: Sequence[ScenarioResult], echo: Echo) -> bool:
+    """Wait (bounded) for one call.ended per call and a call.analyzed; say what came."""
+    calls = {r.call.call_id for r in results if r.call is not None}
+    deadline = time.monotonic() + NOTIFY_WAIT
+
+    def ended() -> set[str]:
+        return {e["data"]["call_id"] for e in receiver.of_type("call.ended")}
+
+    while time.monotonic() < deadline and not (
+        calls <= ended() and receiver.of_type("call.analyzed")
+    ):
+        time.sleep(POLL_INTERVAL)
+    got_all = calls <= ended() and bool(receiver.of_type("call.analyzed"))
+    echo(
+        f"notifications: {len(receiver.of_type('call.ended'))} call.ended for {len(calls)} calls, "
+        f"{len(receiver.of_type('call.analyzed'))} call.analyzed"
+        + ("" if got_all else " (MISSING some)")
+    )
+    return got_all
 
 
 def _keep_serving(

@@ -16,7 +16,7 @@ import secrets
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -362,6 +362,7 @@ def local_setup(
     pacing: Pacing | None = None,
     workers: int = 2,
     workdir: Path | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[LocalSetup]:
     """Start the emulator and ``callcenter serve`` (SQLite in a temporary directory).
 
@@ -388,6 +389,7 @@ def local_setup(
             "OPENAI_BASE_URL": emulator.base_url,
             "CALLCENTER_DATA_DIR": str(workdir / "data"),
             "CALLCENTER_DATABASE_URL": database_url,
+            **(extra_env or {}),
         }
         log_file = workdir / "controller.log"
         controller = ServeProcess(env, config_path, workers=workers, log_file=log_file)

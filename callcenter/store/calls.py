@@ -8,7 +8,7 @@ failure leaves as StoreError.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Final
@@ -37,6 +37,7 @@ from callcenter.call.vocabulary import (
 )
 from callcenter.errors import SchemaError, StoreError
 from callcenter.store.engine import create_store_engine, dispose, lock_exclusively, transaction
+from callcenter.store.outbox import Subscribers, enqueue
 from callcenter.store.records import (
     CallEvent,
     CallRecord,
@@ -65,14 +66,38 @@ _MIGRATE_LOCK_KEY: Final = 0x63616C6C6D696731
 class Store:
     """Calls, call events and webhook deliveries; safe to share between threads."""
 
-    def __init__(self, url: str) -> None:
-        """Prepare an engine for ``url`` (see ``create_store_engine``); connects lazily."""
+    def __init__(
+        self,
+        url: str,
+        *,
+        subscribers: Subscribers | None = None,
+        analysed_routes: Collection[str] = (),
+    ) -> None:
+        """Prepare an engine for ``url`` (see ``create_store_engine``); connects lazily.
+
+        ``subscribers`` names the receivers of each notification (``[[notify]]``); without
+        it, no event is queued. An answered call of a route in ``analysed_routes`` is queued
+        for analysis when it ends (``[routes.analysis]``).
+        """
         self._engine = create_store_engine(url)
+        self._subscribers: Subscribers = subscribers or _nobody
+        self._analysed_routes = frozenset(analysed_routes)
 
     @classmethod
-    def open(cls, url: str) -> Store:
+    def open(
+        cls,
+        url: str,
+        *,
+        subscribers: Subscribers | None = None,
+        analysed_routes: Collection[str] = (),
+    ) -> Store:
         """The store at ``url``: ``sqlite:///PATH`` or ``postgresql+psycopg://...``."""
-        return cls(url)
+        return cls(url, subscribers=subscribers, analysed_routes=analysed_routes)
+
+    @property
+    def subscribers(self) -> Subscribers:
+        """Who takes each notification (see ``store.outbox``)."""
+        return self._subscribers
 
     @property
     def url(self) -> str:
@@ -292,8 +317,23 @@ class Store:
         """Record an escalation's ticket, trigger and the model's summary on the call."""
         values = {"ticket": ticket, "escalation_trigger": trigger, "summary": summary}
         with transaction(self._engine, "record_handoff", write=True) as conn:
-            conn.execute(
-                update(calls).where(calls.c.call_id == call_id).values(**values, updated_at=at)
+            found = conn.execute(
+                update(calls)
+                .where(calls.c.call_id == call_id)
+                .values(**values, updated_at=at)
+                .returning(calls.c.route)
+            ).one_or_none()
+            if found is None:
+                return
+            enqueue(
+                conn,
+                self._subscribers,
+                event_type="call.escalated",
+                call_id=call_id,
+                route=found.route,
+                at=at,
+                data=values,
+                distinct=ticket,
             )
 
     def record_usage(self, call_id: str, usage: Mapping[str, int | float], *, at: datetime) -> None:
@@ -327,17 +367,34 @@ class Store:
     ) -> bool:
         """Apply ``values`` to the call if its status is one of ``from_statuses``.
 
-        A call that leaves the live statuses loses its lease: nobody holds it any more.
+        A call that leaves the live statuses loses its lease: nobody holds it any more, and
+        its ``call.ended`` (and ``call.transferred``) notifications are queued with its end.
         """
         with transaction(self._engine, what, write=True) as conn:
-            result = conn.execute(
+            route = conn.execute(
                 update(calls)
                 .where(calls.c.call_id == call_id, calls.c.status.in_(from_statuses))
                 .values(**values, updated_at=at)
-            )
-            changed = result.rowcount > 0
-            if changed and values["status"] not in LIVE_STATUSES:
+                .returning(calls.c.route)
+            ).one_or_none()
+            changed = route is not None
+            if route is not None and values["status"] not in LIVE_STATUSES:
                 conn.execute(delete(leases).where(leases.c.call_id == call_id))
+                if values["status"] in _ANALYSED and route[0] in self._analysed_routes:
+                    conn.execute(
+                        update(calls)
+                        .where(calls.c.call_id == call_id)
+                        .values(analysis_status="pending", analysis_attempts=0)
+                    )
+                for event_type in _END_EVENTS[values["status"]]:
+                    enqueue(
+                        conn,
+                        self._subscribers,
+                        event_type=event_type,
+                        call_id=call_id,
+                        route=route[0],
+                        at=at,
+                    )
         return changed
 
     # -- reading -----------------------------------------------------------------------------
@@ -421,6 +478,15 @@ _ENDS_FROM: Final[dict[CallStatus, tuple[CallStatus, ...]]] = {
     CallStatus.ENDED: (CallStatus.RINGING, CallStatus.ACTIVE),
     CallStatus.FAILED: (CallStatus.RINGING, CallStatus.ACTIVE),
 }
+# The notifications a call's end queues, by its final status.
+_END_EVENTS: Final[dict[CallStatus, tuple[str, ...]]] = {
+    CallStatus.REJECTED: ("call.ended",),
+    CallStatus.REFERRED: ("call.transferred", "call.ended"),
+    CallStatus.ENDED: ("call.ended",),
+    CallStatus.FAILED: ("call.ended",),
+}
+# The final statuses of a call that talked to its agent, and so can be analysed.
+_ANALYSED: Final = (CallStatus.ENDED, CallStatus.REFERRED)
 _INSERT_EVENTS: Final = {
     "postgresql": postgresql.insert(call_events).on_conflict_do_nothing(index_elements=["place"]),
     "sqlite": sqlite.insert(call_events).on_conflict_do_nothing(index_elements=["place"]),
@@ -486,6 +552,10 @@ def _record_delivery(conn: Connection, call: NewCall) -> None:
             "seen_at": call.received_at,
         },
     )
+
+
+def _nobody(event_type: str, route: str | None) -> Sequence[str]:
+    return ()
 
 
 def _count_live(conn: Connection, now: datetime, *, excluding: str | None = None) -> int:

@@ -79,6 +79,10 @@ class CallRecord:
     output_tokens: int | None = None
     usage: dict[str, object] | None = None
     latency: dict[str, object] | None = None  # greeting_ms, turn_ms (callcenter.call.latency)
+    analysis: dict[str, object] | None = None  # the post-call analysis, once done
+    analysis_status: str | None = None  # pending | done | failed; None without analysis
+    analysis_until: datetime | None = None
+    analysis_attempts: int | None = None
 
 
 @dataclass(frozen=True)

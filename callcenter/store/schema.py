@@ -94,10 +94,16 @@ calls = Table(
     Column("usage", JSON),  # every usage total (see callcenter.call.usage.Usage)
     # the caller's wait (revision 0008): greeting_ms, turn_ms (see callcenter.call.latency)
     Column("latency", JSON),
+    # post-call analysis (revision 0009)
+    Column("analysis", JSON),  # {"summary", "success", "extracted"} (callcenter.analysis)
+    Column("analysis_status", Text),  # pending | done | failed; None when the route has none
+    Column("analysis_until", UtcDateTime),  # a claimed analysis is the claimer's until then
+    Column("analysis_attempts", Integer),
     Index("ix_calls_status", "status"),
     Index("ix_calls_received_at", "received_at"),
     Index("ix_calls_route", "route"),
     Index("ix_calls_ticket", "ticket"),
+    Index("ix_calls_analysis_status", "analysis_status"),
 )
 
 webhook_events = Table(
@@ -202,4 +208,35 @@ leases = Table(
     Column("takeovers", Integer, nullable=False),
     Index("ix_leases_expires_at", "expires_at"),
     Index("ix_leases_owner", "owner"),
+)
+
+
+# -- the notification outbox (revision 0007) --------------------------------------------------
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("event_id", Text, nullable=False),  # the webhook-id: stable across retries
+    Column("dedupe", Text, nullable=False),  # one row per event and receiver, however replayed
+    Column("type", Text, nullable=False),  # call.ended | call.analyzed | ... (notify.config)
+    Column("call_id", Text, nullable=False),
+    Column("url", Text, nullable=False),  # the receiver
+    Column("data", JSON),  # what the event adds to the call's record (ticket, analysis...)
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("status", Text, nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_at", UtcDateTime, nullable=False),  # when it may be tried again
+    Column("claimed_by", Text),  # "host:pid:token" of the worker delivering it now
+    Column("claimed_until", UtcDateTime),  # past it, another worker may deliver it
+    Column("last_answer", Text),  # the last attempt's HTTP status or error, and a bit of body
+    Column("delivered_at", UtcDateTime),
+    Index("uq_notifications_dedupe", "dedupe", unique=True),
+    Index("ix_notifications_status_next_at", "status", "next_at"),
+    Index("ix_notifications_call_id", "call_id"),
 )

@@ -16,12 +16,21 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
+from callcenter.analysis.worker import AnalysisWorker
 from callcenter.call.runtime import LeaseTimings, Runtime, RuntimeTimeouts
-from callcenter.config.loader import Config, check_route_tools, load_config, resolve_mcp_headers
+from callcenter.config.loader import (
+    Config,
+    check_route_tools,
+    load_config,
+    resolve_mcp_headers,
+    resolve_notify_secrets,
+)
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.errors import SchemaError, StoreError
 from callcenter.intake.verify import WebhookVerifier
 from callcenter.intake.webhook import Intake, WebhookReply
+from callcenter.notify.backoff import Backoff
+from callcenter.notify.worker import DeliveryWorker
 from callcenter.observability import metrics
 from callcenter.operators.api import api
 from callcenter.operators.console import install_console
@@ -30,6 +39,7 @@ from callcenter.operators.stream import DEFAULT_MAX_STREAMS
 from callcenter.settings import Settings
 from callcenter.store import Store
 from callcenter.store.leases import LeaseStore
+from callcenter.store.outbox import Subscribers
 from callcenter.tools.registry import load_tools
 
 logger = logging.getLogger(__name__)
@@ -74,15 +84,20 @@ def create_app(
     *,
     clock: Callable[[], datetime] | None = None,
     runtime_timeouts: RuntimeTimeouts | None = None,
+    notify_backoff: Backoff | None = None,
 ) -> Flask:
     """Build the controller app; reads the environment only when ``settings`` is None."""
     settings = settings or Settings.from_env()
     clock = clock or (lambda: datetime.now(UTC))
     config = resolve_mcp_headers(load_config(settings.config_path), os.environ)
+    config = resolve_notify_secrets(config, os.environ)
     tools = load_tools(config.tool_modules, default_timeout=config.tool_timeout, file=config.path)
     check_route_tools(config, tools)
     metrics.install()
-    store = Store.open(settings.database_url)
+    analyses = {route.name: route.analysis for route in config.routes if route.analysis}
+    store = Store.open(
+        settings.database_url, subscribers=subscribers(config), analysed_routes=analyses
+    )
     client = openai.OpenAI(
         api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=0
     )
@@ -151,11 +166,36 @@ def create_app(
     app.register_error_handler(StoreError, _store_error)
     app.register_error_handler(Exception, _unexpected_error)
     runtime.open()  # leases kept, and orphaned calls taken over, from now on
+    if config.notify:
+        worker = DeliveryWorker(
+            store, config.notify, owner=owner, clock=clock, backoff=notify_backoff
+        )
+        worker.start()
+        found.on_close.append(worker.stop)
+    if analyses:
+        analysis_client = openai.OpenAI(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            timeout=30.0,
+            max_retries=2,
+        )
+        analyst = AnalysisWorker(store, analysis_client, analyses, clock=clock)
+        analyst.start()
+        found.on_close.append(analyst.stop)
     logger.info(
         "controller ready",
         extra={"owner": owner, "max_streams": operators.streams.limit, "config": config.summary()},
     )
     return app
+
+
+def subscribers(config: Config) -> Subscribers:
+    """Who takes each notification: the ``[[notify]]`` receivers that want it."""
+
+    def wanting(event_type: str, route: str | None) -> list[str]:
+        return [e.url for e in config.notify if e.wants(event_type, route)]
+
+    return wanting
 
 
 def process_owner() -> str:

@@ -8,6 +8,7 @@ workers' Prometheus metric files once, before forking; each worker then builds i
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ from typing import Any
 from flask import Flask
 from gunicorn.app.base import BaseApplication
 
-from callcenter.config.loader import Config, load_config
+from callcenter.config.loader import Config, load_config, resolve_notify_secrets
 from callcenter.observability import metrics
 from callcenter.settings import Settings
 from callcenter.store import Store
@@ -106,7 +107,7 @@ GIL_SWITCH_INTERVAL = 0.0005
 
 def prepare(settings: Settings) -> Config:
     """What the master does once before forking: validate the config, migrate the store."""
-    config = load_config(settings.config_path)
+    config = resolve_notify_secrets(load_config(settings.config_path), os.environ)
     with Store.open(settings.database_url) as store:
         store.migrate()
     return config

@@ -1,0 +1,1 @@
+"""Post-call analysis: a text model reads the stored transcript and answers a strict schema."""
