@@ -20,7 +20,7 @@ StartController = Callable[..., InProcessController]
 
 SUPPORT = "+18005550100"
 TOKEN = "tok-analysis-test-0123456789"
-DTMF_LINE = 'dtmf = { "5" = "refer:sales-desk", "9" = "end" }\n'
+LAST_KEY = 'on_transfer_failed = "resume"\n'  # the support route's last plain key
 ANALYSIS = """[routes.analysis]
 model = "gpt-5-mini"
 summary = true
@@ -35,8 +35,8 @@ sentiment = ["positive", "neutral", "negative"]
 def with_analysis(table: str = ANALYSIS) -> str:
     """The example config with an analysis on the support route."""
     text = example_config_path().read_text()
-    assert DTMF_LINE in text
-    return text.replace(DTMF_LINE, DTMF_LINE + table, 1)
+    assert LAST_KEY in text
+    return text.replace(LAST_KEY, LAST_KEY + table, 1)
 
 
 def test_an_ended_call_is_analysed_stored_and_sent_as_call_analyzed(
