@@ -460,3 +460,51 @@ async def test_committing_the_input_buffer_on_sip_is_an_error(
         "input_audio_buffer_commit_empty",
         "evt_commit",
     )
+
+
+async def test_a_bad_message_content_part_is_refused(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """A content part inside an Iterable field (item.content) is type-checked like the rest."""
+    call = await answered(emulator, client)
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        await connection.send(
+            {
+                "type": "conversation.item.create",
+                "event_id": "evt_bad_part",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": 5}],
+                },
+            }
+        )
+        error = await connection.recv()
+    assert (error.type, error.error.event_id) == ("error", "evt_bad_part")
+    assert error.error.param == "item.content[0].text"
+
+
+async def test_session_update_may_not_change_the_model_or_set_tracing(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """Another model is refused; tracing may be set once, then not changed."""
+    call = await answered(emulator, client)
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        await connection.send(
+            {"type": "session.update", "session": {"type": "realtime", "model": "gpt-realtime-mini"}}
+        )
+        model = await connection.recv()
+        await connection.session.update(session={"type": "realtime", "tracing": "auto"})
+        first = await connection.recv()
+        await connection.send(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "tracing": {"workflow_name": "other"}},
+            }
+        )
+        again = await connection.recv()
+    assert (model.type, model.error.code) == ("error", "cannot_update_model")
+    assert first.type == "session.updated"
+    assert (again.type, again.error.param) == ("error", "session.tracing")
