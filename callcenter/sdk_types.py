@@ -154,10 +154,9 @@ def _locate(
     path: tuple[str | int, ...] = ()
     current, relevant = value, True
     for part in loc:
-        if isinstance(part, int) and isinstance(current, list) and part < len(current):
-            path, current = (*path, part), current[part]
-        elif isinstance(current, dict) and part in current:
-            path, current = (*path, part), current[part]
+        in_list = isinstance(part, int) and isinstance(current, list) and part < len(current)
+        if in_list or (isinstance(current, dict) and part in current):
+            path, current = (*path, part), current[part]  # type: ignore[index]
         elif isinstance(part, str) and part in known and isinstance(current, dict):
             relevant = relevant and matches(current, known[part])
     return path, relevant

@@ -493,7 +493,10 @@ async def test_session_update_may_not_change_the_model_or_set_tracing(
     async with client.realtime.connect(call_id=call.call_id) as connection:
         await connection.recv()
         await connection.send(
-            {"type": "session.update", "session": {"type": "realtime", "model": "gpt-realtime-mini"}}
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "model": "gpt-realtime-mini"},
+            }
         )
         model = await connection.recv()
         await connection.session.update(session={"type": "realtime", "tracing": "auto"})
