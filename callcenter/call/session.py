@@ -70,7 +70,7 @@ from callcenter.call.tool_calls import ToolCalls
 from callcenter.call.transcript import Transcript, TranscriptLine
 from callcenter.call.usage import Usage
 from callcenter.call.vocabulary import CallOutcome, EventKind
-from callcenter.config.loader import Config, Route
+from callcenter.config.loader import Config, Route, silence_timer_seconds
 from callcenter.tools.registry import ToolRegistry
 
 __all__ = ["CallSession", "LiveCall", "Phase", "SessionTimings"]
@@ -119,6 +119,8 @@ class CallSession:
             mcp=route.mcp if route else (),
         )
         self._transcript = Transcript()
+        self._silence_after = silence_timer_seconds(route, config)
+        self._silence_round = 0
         self._departure = Departure(
             call.call_id,
             self._queue,
@@ -236,6 +238,7 @@ class CallSession:
             return self._line(self._transcript.caller_unheard(event.item_id))
         if isinstance(event, InputAudioBufferSpeechStartedEvent):
             self._triggers.on_speech()
+            self._silence_round += 1  # a silence timer running is void now
             return []
         if isinstance(event, InputAudioBufferTimeoutTriggered):
             return self._silence()
@@ -374,6 +377,9 @@ class CallSession:
             self._answered = True
         if self._tools.response_done(response.id or "") and self.phase == "talking":
             actions += self._ask("followup")
+        elif self._silence_after is not None and self.phase == "talking":
+            self._silence_round += 1
+            actions.append(SetTimer(f"silence:{self._silence_round}", self._silence_after))
         return actions + self._departure.settle(self._queue.done(response))
 
     def _function_call(self, event: ResponseFunctionCallArgumentsDoneEvent) -> list[Action]:
@@ -483,6 +489,11 @@ class CallSession:
     def _timer(self, name: str) -> list[Action]:
         if name == "max_length":
             return self._escalate("max_length", "the call reached its maximum length")
+        if name.startswith("silence:"):
+            if name != f"silence:{self._silence_round}" or self.phase != "talking":
+                return []
+            actions = self._silence()  # as the API's idle timeout, then the model checks in
+            return actions + self._ask("silence") if self.phase == "talking" else actions
         if name.startswith("slow:"):
             if self.phase == "talking" and self._tools.needs_notice(name.removeprefix("slow:")):
                 return self._say(self._key("notice"), ONE_MOMENT)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from callcenter.call.mcp import McpServer
@@ -82,6 +82,8 @@ class OpenAISettings:
     model: str = "gpt-realtime-2"
     voice: str = "marin"
     transcription_model: str = "gpt-4o-mini-transcribe"
+    # Session settings deep-merged over every accept body (config/session.py).
+    session: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,8 @@ class Route:
     escalation: Escalation | None = None
     dtmf: Mapping[str, DtmfAction] = field(default_factory=lambda: MappingProxyType({}), hash=False)
     mcp: tuple[McpServer, ...] = field(default=(), hash=False)
+    # Session settings deep-merged over [openai].session and the accept body.
+    session: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def dtmf_action(self, key: str) -> DtmfAction | None:
         """What pressing ``key`` does: the route's DTMF map, then the escalation key."""

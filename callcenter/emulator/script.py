@@ -105,7 +105,8 @@ class Dtmf:
 
 @dataclass(frozen=True)
 class Silence:
-    """The caller says nothing: the idle timeout fires (after ``ms``, default the session's)."""
+    """The caller says nothing: server VAD with ``idle_timeout_ms`` reports it (after ``ms``,
+    default the timeout); otherwise nothing is sent and the caller is quiet for ``ms``."""
 
     ms: int | None = None
 

@@ -128,6 +128,12 @@ class SessionState:
         found: dict[str, Any] | None = self.session["audio"]["input"].get("turn_detection")
         return found
 
+    def transcription(self) -> dict[str, Any] | None:
+        """The session's input transcription (None: the caller's words are not transcribed,
+        and no transcription event is sent)."""
+        found: dict[str, Any] | None = self.session["audio"]["input"].get("transcription")
+        return found
+
     def _log_failure(self, task: asyncio.Task[Any]) -> None:
         if not task.cancelled() and task.exception() is not None:
             with bind_call(self.call.call_id):

@@ -52,10 +52,20 @@ class Receiver:
             self.active -= 1
 
 
+PHONE_AUDIO: dict[str, Any] = {
+    "input": {
+        "transcription": {"model": "gpt-4o-mini-transcribe"},
+        "turn_detection": {"type": "server_vad", "idle_timeout_ms": 6000},
+    }
+}
+
+
 async def answered(
     emulator: Emulator, client: AsyncOpenAI, script: tuple[Step, ...] = (), **config: Any
 ) -> EmulatedCall:
-    """A call placed and accepted (with ``config`` as the session)."""
+    """A call placed and accepted (with ``config`` as the session; without ``audio``, the
+    input is transcribed and server VAD reports silences, as callcenter asks)."""
+    config.setdefault("audio", PHONE_AUDIO)
     call = emulator.place_call(script=script)
     await client.realtime.calls.accept(call.call_id, type="realtime", **config)
     return call
