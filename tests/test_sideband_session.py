@@ -719,3 +719,42 @@ def test_finish_takes_only_the_outcome_of_a_call_that_is_over() -> None:
     with pytest.raises(ValueError, match="not the outcome of a call that is over"):
         Finish(CallOutcome.ACCEPTED)
     assert Finish(CallOutcome.TRANSFERRED, "tel:+1").status == "referred"
+
+
+SEMANTIC = parse_config(
+    """
+[[targets]]
+name = "desk"
+uri = "sip:desk@pbx.example.com"
+
+[[routes]]
+name = "calm"
+instructions = "Help."
+
+[routes.escalation]
+target = "desk"
+max_silences = 2
+
+[routes.session]
+audio.input.turn_detection = { type = "semantic_vad" }
+"""
+)
+
+
+def test_semantic_vad_silences_are_timed_by_the_session() -> None:
+    """Under semantic VAD response.done arms an 8 s timer; speech voids it; two in a row
+    escalate (timers are fed in, no clock waits)."""
+    live = LiveCall(CALL_ID, "calm")
+    session = CallSession(live, route=SEMANTIC.route("calm"), config=SEMANTIC, tools=TOOLS)
+    feed(session, event("session.created", session={"type": "realtime"}))
+    armed = of(feed(session, created("r1"), done("r1")), SetTimer)
+    assert armed == [SetTimer("silence:1", 8.0)]
+    speech = event("input_audio_buffer.speech_started", item_id="item_2", audio_start_ms=0)
+    feed(session, speech)
+    assert feed(session, TimerFired("silence:1")) == []  # the caller spoke: void
+    (again,) = of(feed(session, created("r2"), done("r2")), SetTimer)
+    first = feed(session, TimerFired(again.name))
+    assert records(first, "silence") == [{"in_a_row": 1}]
+    assert creates(first)  # the model checks on the caller, as after an idle timeout
+    (third,) = of(feed(session, created("r3"), done("r3")), SetTimer)
+    assert escalated_by(feed(session, TimerFired(third.name))) == "silence"
