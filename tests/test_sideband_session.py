@@ -758,3 +758,27 @@ def test_semantic_vad_silences_are_timed_by_the_session() -> None:
     assert creates(first)  # the model checks on the caller, as after an idle timeout
     (third,) = of(feed(session, created("r3"), done("r3")), SetTimer)
     assert escalated_by(feed(session, TimerFired(third.name))) == "silence"
+
+
+def failed_mcp_call(item_id: str) -> RealtimeServerEvent:
+    item = {
+        "id": item_id,
+        "type": "mcp_call",
+        "server_label": "crm",
+        "name": "lookup_customer",
+        "arguments": "{}",
+        "output": None,
+        "error": {"type": "tool_execution_error", "message": "CRM is down"},
+    }
+    return event("response.output_item.done", response_id="r1", output_index=0, item=item)
+
+
+def test_mcp_failures_are_recorded_and_count_as_tool_failures() -> None:
+    """A failed mcp_call and mcp_list_tools.failed are recorded; two in a row escalate."""
+    session = talking()
+    first = feed(session, failed_mcp_call("item_m1"))
+    assert records(first, "mcp_call")[0]["error"]["message"] == "CRM is down"
+    assert escalated_by(first) is None
+    listing = feed(session, event("mcp_list_tools.failed", item_id="mcpl_1"))
+    assert records(listing, "mcp_list_tools_failed") == [{"item_id": "mcpl_1"}]
+    assert escalated_by(listing) == "tool_failures"

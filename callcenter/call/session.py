@@ -29,6 +29,7 @@ from openai.types.realtime import (
     InputAudioBufferDtmfEventReceivedEvent,
     InputAudioBufferSpeechStartedEvent,
     InputAudioBufferTimeoutTriggered,
+    McpListToolsFailed,
     RateLimitsUpdatedEvent,
     RealtimeErrorEvent,
     RealtimeMcpApprovalRequest,
@@ -242,6 +243,8 @@ class CallSession:
             return []
         if isinstance(event, InputAudioBufferTimeoutTriggered):
             return self._silence()
+        if isinstance(event, McpListToolsFailed):
+            return self._mcp_list_tools_failed(event)
         if isinstance(event, InputAudioBufferDtmfEventReceivedEvent):
             return self._dtmf(event.event)
         if isinstance(event, RateLimitsUpdatedEvent):
@@ -352,8 +355,23 @@ class CallSession:
         if item.type == "mcp_approval_request":
             return self._approve(item)
         if item.type == "mcp_call":
-            return self._tools.mcp_call(item)
+            recorded = self._tools.mcp_call(item)
+            return recorded + (self._mcp_result(item.error is None) if recorded else [])
         return []
+
+    def _mcp_list_tools_failed(self, event: McpListToolsFailed) -> list[Action]:
+        """An MCP server's tools could not be listed: its tools are gone for this call, a
+        tool failure for escalation."""
+        record = Record(EventKind.MCP_LIST_TOOLS_FAILED, {"item_id": event.item_id})
+        return [record, *self._mcp_result(False)]
+
+    def _mcp_result(self, ok: bool) -> list[Action]:
+        """An MCP call (or tool list) counts in the streak of tool failures as a function
+        tool does; the model goes on by itself (the server runs MCP within the response)."""
+        trigger = self._triggers.on_tool_result(ok)
+        if trigger is None:
+            return []
+        return self._escalate(trigger, f"{self._triggers.failed_tools} tool calls failed in a row")
 
     def _caller_said(
         self, event: ConversationItemInputAudioTranscriptionCompletedEvent

@@ -15,12 +15,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import callcenter.emulator.events as events
+import callcenter.emulator.mcp as mcp
 from callcenter.emulator.api_error import ApiError
 from callcenter.emulator.ids import short_id
 from callcenter.emulator.script import (
     DropSocket,
     Dtmf,
     HangUp,
+    McpListFailed,
     ModelCallMcp,
     ModelCallTool,
     ModelSay,
@@ -107,6 +109,11 @@ class CallerScript:
                 conv.channel.close_all(code)
             case ServerError(message=message, code=code, type=kind):
                 conv.emit(events.error(ApiError(500, message, code=code, type=kind)))
+            case McpListFailed(server_label=label):
+                item, failed = mcp.list_tools_failed_events(label)
+                conv.emit(events.item_added(item, conv.add_item(item)))
+                for event in failed:
+                    conv.emit(event)
             case RateLimits(requests_remaining=requests, tokens_remaining=tokens):
                 conv.emit(events.rate_limits_updated(requests, tokens))
 

@@ -84,7 +84,7 @@ function callPage(list) {
     li.append(who, " ", line.text || "");
     list.appendChild(li);
   };
-  for (const kind of ["tool", "mcp_call", "mcp_approval"]) {
+  for (const kind of ["tool", "mcp_call", "mcp_approval", "mcp_list_tools_failed"]) {
     handlers[kind] = (message) => {
       const event = JSON.parse(message.data);
       item(document.getElementById("tools"), `${event.kind}: ${JSON.stringify(event.data)}`);
