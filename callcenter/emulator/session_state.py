@@ -22,7 +22,7 @@ from callcenter.emulator.channel import Channel
 from callcenter.emulator.ids import short_id
 from callcenter.emulator.mcp import McpCalls
 from callcenter.emulator.script import ModelCallMcp, ModelCallTool, ModelSay
-from callcenter.emulator.state import EmulatedCall
+from callcenter.emulator.state import CallState, EmulatedCall
 from callcenter.observability.logs import bind_call
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,10 @@ class SessionState:
         self._started = time.monotonic()
 
     def emit(self, event: Event) -> None:
-        """Send a server event and let waiters know."""
+        """Send a server event and let waiters know; nothing once the call has ended (the
+        real server sends nothing after the call is over, whatever was still running)."""
+        if self.call.state is CallState.ENDED:
+            return
         self.channel.emit(event)
         self.seen[event["type"]] += 1
         self.changed.notify()

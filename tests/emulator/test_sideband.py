@@ -511,3 +511,21 @@ async def test_session_update_may_not_change_the_model_or_set_tracing(
     assert (model.type, model.error.code) == ("error", "cannot_update_model")
     assert first.type == "session.updated"
     assert (again.type, again.error.param) == ("error", "session.tracing")
+
+
+async def test_nothing_is_sent_after_the_call_ended(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """A response still running when the call ends sends no more events."""
+    script = (ModelSay("A long greeting with many words in it, said slowly."),)
+    call = await answered(emulator, client, script)
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        await connection.response.create()
+        await read_until(connection, "response.created")
+        conversation = emulator.conversations[call.call_id]
+        emulator.caller_hangs_up(call.call_id)
+        before = sum(conversation.seen.values())
+        conversation.emit({"type": "rate_limits.updated", "event_id": "e", "rate_limits": []})
+    assert sum(conversation.seen.values()) == before
+    assert call.state is CallState.ENDED
