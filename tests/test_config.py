@@ -113,7 +113,7 @@ def test_session_config_uses_route_overrides() -> None:
 def test_announced_shutdown_model_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     """A model with an announced shutdown loads, with a warning naming the date."""
     with caplog.at_level(logging.WARNING, logger="callcenter"):
-        parse_config('[openai]\nmodel = "gpt-realtime-mini"\n' + ROUTE)
+        parse_config('[openai]\nmodel = "gpt-realtime-mini"\n' + ROUTE, today=date(2026, 12, 1))
     (warning,) = [r for r in caplog.records if r.getMessage().startswith("model has an announced")]
     assert (warning.model, warning.shutdown) == ("gpt-realtime-mini", "2027-01-20")
 

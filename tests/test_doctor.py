@@ -21,6 +21,7 @@ from callcenter.cli.doctor import (
     check_api_key,
     check_gunicorn,
     check_models,
+    check_region,
     check_webhook_secrets,
     judge_webhook_answer,
     judge_worker_class,
@@ -128,9 +129,10 @@ def test_healthy_deployment_passes(good_env: dict[str, str]) -> None:
     """Valid config, secrets and a migrated database: every check OK, exit 0."""
     code, out = run_doctor(good_env)
     assert code == 0, out
-    for name in ("config", "models", "api key", "webhook secret", "database", "gunicorn"):
+    names = ("config", "models", "api key", "region", "webhook secret", "database", "gunicorn")
+    for name in names:
         assert line_of(out, name).startswith("OK "), out
-    assert out.splitlines()[-1] == "6 OK, 0 WARN, 0 FAIL"
+    assert out.splitlines()[-1] == "7 OK, 0 WARN, 0 FAIL"
 
 
 def test_any_failure_exits_1_with_a_fix(env: dict[str, str]) -> None:
@@ -221,7 +223,7 @@ def test_model_with_announced_shutdown_is_flagged_with_its_date(
 
 def test_shutdown_in_the_future_warns() -> None:
     """Before the date: WARN with the number of days left."""
-    config = parse_config(route_config("gpt-realtime", None))
+    config = parse_config(route_config("gpt-realtime", None), today=date(2026, 12, 1))
     [result] = check_models(config, sdk_model_catalog(), date(2026, 12, 21))
     assert result.status is Status.WARN
     assert "gpt-realtime (used by [openai].model)" in result.message
@@ -230,7 +232,7 @@ def test_shutdown_in_the_future_warns() -> None:
 
 def test_shutdown_in_the_past_fails() -> None:
     """On or after the date: FAIL, the model is gone."""
-    config = parse_config(route_config("gpt-realtime", None))
+    config = parse_config(route_config("gpt-realtime", None), today=date(2026, 12, 1))
     [result] = check_models(config, sdk_model_catalog(), date(2027, 1, 20))
     assert result.status is Status.FAIL
     assert "was shut down on 2027-01-20" in result.message
@@ -238,7 +240,9 @@ def test_shutdown_in_the_past_fails() -> None:
 
 def test_every_route_model_is_checked() -> None:
     """The global model and each route's own are judged separately."""
-    config = parse_config(route_config("gpt-audio-mini", "gpt-realtime-mini-2025-12-15"))
+    config = parse_config(
+        route_config("gpt-audio-mini", "gpt-realtime-mini-2025-12-15"), today=date(2026, 12, 1)
+    )
     results = check_models(config, sdk_model_catalog(), date(2026, 1, 1))
     assert [r.status for r in results] == [Status.WARN, Status.WARN]
     assert {r.message.split(" ")[0] for r in results} == {
@@ -249,7 +253,7 @@ def test_every_route_model_is_checked() -> None:
 
 def test_model_unknown_to_the_sdk_warns() -> None:
     """A model name the SDK does not list is probably a typo."""
-    config = parse_config(route_config("gpt-realtim-2", None))
+    config = parse_config(route_config("gpt-realtim-2", None), today=date(2026, 12, 1))
     [result] = check_models(config, sdk_model_catalog(), date(2026, 1, 1))
     assert result.status is Status.WARN
     assert "not a Realtime model the installed openai SDK lists" in result.message
@@ -257,7 +261,7 @@ def test_model_unknown_to_the_sdk_warns() -> None:
 
 def test_unreadable_catalog_warns_to_check_by_hand() -> None:
     """Without the SDK's list, the models are named with the deprecations page."""
-    config = parse_config(route_config("gpt-realtime-2", None))
+    config = parse_config(route_config("gpt-realtime-2", None), today=date(2026, 12, 1))
     [result] = check_models(config, None, date(2026, 1, 1))
     assert result.status is Status.WARN
     assert result.fix is not None
@@ -606,3 +610,35 @@ def test_non_http_url_is_not_probed(env: dict[str, str]) -> None:
     code, out = run_doctor(env, "--webhook-url", "ftp://cc.example.com/webhooks/openai")
     assert code == 1
     assert "is not an http(s) URL" in line_of(out, "webhook url")
+
+
+@pytest.mark.parametrize(
+    ("region", "base_url", "status"),
+    [
+        ("eu", "https://eu.api.openai.com/v1", Status.OK),
+        ("eu", None, Status.FAIL),
+        ("eu", "https://api.openai.com/v1", Status.FAIL),
+        ("us", "https://eu.api.openai.com/v1", Status.FAIL),
+        ("us", None, Status.OK),
+        ("eu", "http://127.0.0.1:8765/v1", Status.OK),
+    ],
+)
+def test_the_sip_region_and_the_base_url_must_match(
+    region: str, base_url: str | None, status: Status
+) -> None:
+    """EU SIP needs the EU API and the other way round; a non-OpenAI host is not judged."""
+    result = check_region(region, base_url)
+    assert result.status is status
+    if status is Status.FAIL:
+        assert "OPENAI_BASE_URL=" in (result.fix or "")
+
+
+def test_doctor_fails_on_eu_sip_with_the_global_api(env: dict[str, str], tmp_path: Path) -> None:
+    """CALLCENTER_SIP_REGION=eu without the EU base URL makes doctor exit 1 with a region line."""
+    config = tmp_path / "c.toml"
+    config.write_text(route_config("gpt-realtime-2", None))
+    code, out = run_doctor(
+        {**env, "CALLCENTER_SIP_REGION": "eu", "OPENAI_BASE_URL": ""}, "--config", str(config)
+    )
+    assert code == 1
+    assert "eu.api.openai.com" in line_of(out, "region")

@@ -13,6 +13,7 @@ import pytest
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait, sign_webhook
+from callcenter.emulator.state import WebhookAttempt
 from callcenter.store import Store
 from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController, wait_for
 
@@ -91,6 +92,29 @@ def test_a_support_call_is_accepted_with_its_agent(
     assert record is not None
     assert (record.route, record.decision, record.outcome) == ("support", "accept", "accepted")
     assert (record.caller_number, record.dialled_number) == ("+14155550123", SUPPORT)
+
+
+def test_the_live_announcement_of_a_call_is_answered_and_ignored(
+    emulator: EmulatorThread, start_controller: StartController
+) -> None:
+    """live.transport.incoming (the same call, for the Live API) gets a 2xx "ignored"; the
+    call is accepted once, through realtime.call.incoming, with its media security kept."""
+    controller = start_controller()
+    call = emulator.place_call(to_number=SUPPORT, script=[Wait(5)], media_security="rtp")
+    wait_final(controller, call.call_id, "active")
+
+    def live() -> list[WebhookAttempt]:
+        attempts = emulator.emulator.webhook_attempts
+        return [a for a in attempts if a.event_type == "live.transport.incoming"]
+
+    wait_for(live, what="the live.transport.incoming delivery")
+    assert [(a.status, a.response_body) for a in live()] == [
+        (200, {"status": "ignored", "type": "live.transport.incoming"})
+    ]
+    assert accepts(emulator, call.call_id) == [200]
+    record = controller.services.store.get_call(call.call_id)
+    assert record is not None
+    assert record.media_security == "rtp"
 
 
 def test_an_accepted_call_is_greeted_over_the_sideband(

@@ -800,3 +800,66 @@ def test_every_target_failed_without_a_sideband_hangs_up_even_where_the_route_re
     assert of(failing, HangUpCall) == [HangUpCall()]
     over = feed(session, ControlDone("hangup", None, 404, "gone"))
     assert of(over, Finish) == [Finish(CallOutcome.TRANSFER_FAILED)]
+
+
+SEMANTIC = parse_config(
+    """
+[[targets]]
+name = "desk"
+uri = "sip:desk@pbx.example.com"
+
+[[routes]]
+name = "calm"
+instructions = "Help."
+
+[routes.escalation]
+target = "desk"
+max_silences = 2
+
+[routes.session]
+audio.input.turn_detection = { type = "semantic_vad" }
+"""
+)
+
+
+def test_semantic_vad_silences_are_timed_by_the_session() -> None:
+    """Under semantic VAD response.done arms an 8 s timer; speech voids it; two in a row
+    escalate (timers are fed in, no clock waits)."""
+    live = LiveCall(CALL_ID, "calm")
+    session = CallSession(live, route=SEMANTIC.route("calm"), config=SEMANTIC, tools=TOOLS)
+    feed(session, event("session.created", session={"type": "realtime"}))
+    armed = of(feed(session, created("r1"), done("r1")), SetTimer)
+    assert armed == [SetTimer("silence:1", 8.0)]
+    speech = event("input_audio_buffer.speech_started", item_id="item_2", audio_start_ms=0)
+    feed(session, speech)
+    assert feed(session, TimerFired("silence:1")) == []  # the caller spoke: void
+    (again,) = of(feed(session, created("r2"), done("r2")), SetTimer)
+    first = feed(session, TimerFired(again.name))
+    assert records(first, "silence") == [{"in_a_row": 1}]
+    assert creates(first)  # the model checks on the caller, as after an idle timeout
+    (third,) = of(feed(session, created("r3"), done("r3")), SetTimer)
+    assert escalated_by(feed(session, TimerFired(third.name))) == "silence"
+
+
+def failed_mcp_call(item_id: str) -> RealtimeServerEvent:
+    item = {
+        "id": item_id,
+        "type": "mcp_call",
+        "server_label": "crm",
+        "name": "lookup_customer",
+        "arguments": "{}",
+        "output": None,
+        "error": {"type": "tool_execution_error", "message": "CRM is down"},
+    }
+    return event("response.output_item.done", response_id="r1", output_index=0, item=item)
+
+
+def test_mcp_failures_are_recorded_and_count_as_tool_failures() -> None:
+    """A failed mcp_call and mcp_list_tools.failed are recorded; two in a row escalate."""
+    session = talking()
+    first = feed(session, failed_mcp_call("item_m1"))
+    assert records(first, "mcp_call")[0]["error"]["message"] == "CRM is down"
+    assert escalated_by(first) is None
+    listing = feed(session, event("mcp_list_tools.failed", item_id="mcpl_1"))
+    assert records(listing, "mcp_list_tools_failed") == [{"item_id": "mcpl_1"}]
+    assert escalated_by(listing) == "tool_failures"

@@ -63,12 +63,12 @@ def test_malformed_project_ids_are_refused_with_the_reason(value: str, reason: s
     assert "Settings > Project > General" in str(raised.value)
 
 
-def test_eu_region_keeps_the_documented_host_with_a_note() -> None:
-    """No EU SIP host is documented: the URI stays on sip.api.openai.com, with a note saying so."""
+def test_eu_region_gets_the_eu_host_and_base_url() -> None:
+    """EU: sip-eu.api.openai.com, paired with https://eu.api.openai.com/v1, and a note why."""
     target = trunk_target("proj_abc123", "eu")
-    assert target.host == SIP_HOST
-    assert len(target.notes) == 1
-    assert "names no EU SIP host" in target.notes[0]
+    assert target.uri == "sip:proj_abc123@sip-eu.api.openai.com;transport=tls"
+    assert target.base_url == "https://eu.api.openai.com/v1"
+    assert "OPENAI_BASE_URL=https://eu.api.openai.com/v1" in target.notes[0]
 
 
 def test_unknown_region_is_refused() -> None:
@@ -102,17 +102,18 @@ def test_uri_only_sends_region_notes_to_stderr() -> None:
     """With --region eu, the URI stays alone on stdout and the note goes to stderr."""
     code, out, err = run("--project", "proj_abc123", "--region", "eu", "--uri-only")
     assert code == 0
-    assert out == "sip:proj_abc123@sip.api.openai.com;transport=tls\n"
+    assert out == "sip:proj_abc123@sip-eu.api.openai.com;transport=tls\n"
     assert err.startswith("note: ")
     assert "EU" in err
 
 
 def test_eu_region_prints_the_note_with_the_uri() -> None:
-    """The EU note is part of the full output."""
+    """The full EU output names the EU SIP host, the base URL to pair with it, and the note."""
     code, out, _ = run("--project", "proj_abc123", "--region", "eu")
     assert code == 0
+    assert "sip-eu.api.openai.com" in out
+    assert "    OPENAI_BASE_URL=https://eu.api.openai.com/v1\n" in out
     assert "Note: " in out
-    assert "dashboard" in out
 
 
 def test_bad_project_id_is_a_usage_error() -> None:

@@ -34,6 +34,7 @@ from openai.types.realtime import (
     InputAudioBufferDtmfEventReceivedEvent,
     InputAudioBufferSpeechStartedEvent,
     InputAudioBufferTimeoutTriggered,
+    McpListToolsFailed,
     RateLimitsUpdatedEvent,
     RealtimeErrorEvent,
     RealtimeMcpApprovalRequest,
@@ -75,7 +76,7 @@ from callcenter.call.tool_calls import ToolCalls
 from callcenter.call.transcript import Transcript, TranscriptLine
 from callcenter.call.usage import Usage
 from callcenter.call.vocabulary import CallOutcome, EventKind
-from callcenter.config.loader import Config, Route
+from callcenter.config.loader import Config, Route, silence_timer_seconds
 from callcenter.tools.registry import ToolRegistry
 
 __all__ = ["CallSession", "LiveCall", "Phase", "SessionTimings"]
@@ -125,6 +126,8 @@ class CallSession:
             mcp=route.mcp if route else (),
         )
         self._transcript = Transcript()
+        self._silence_after = silence_timer_seconds(route, config)
+        self._silence_round = 0
         self._departure = Departure(
             call.call_id,
             self._queue,
@@ -243,9 +246,12 @@ class CallSession:
             return self._line(self._transcript.caller_unheard(event.item_id))
         if isinstance(event, InputAudioBufferSpeechStartedEvent):
             self._triggers.on_speech()
+            self._silence_round += 1  # a silence timer running is void now
             return []
         if isinstance(event, InputAudioBufferTimeoutTriggered):
             return self._silence()
+        if isinstance(event, McpListToolsFailed):
+            return self._mcp_list_tools_failed(event)
         if isinstance(event, InputAudioBufferDtmfEventReceivedEvent):
             return self._dtmf(event.event)
         if isinstance(event, RateLimitsUpdatedEvent):
@@ -365,8 +371,23 @@ class CallSession:
         if item.type == "mcp_approval_request":
             return self._approve(item)
         if item.type == "mcp_call":
-            return self._tools.mcp_call(item)
+            recorded = self._tools.mcp_call(item)
+            return recorded + (self._mcp_result(item.error is None) if recorded else [])
         return []
+
+    def _mcp_list_tools_failed(self, event: McpListToolsFailed) -> list[Action]:
+        """An MCP server's tools could not be listed: its tools are gone for this call, a
+        tool failure for escalation."""
+        record = Record(EventKind.MCP_LIST_TOOLS_FAILED, {"item_id": event.item_id})
+        return [record, *self._mcp_result(False)]
+
+    def _mcp_result(self, ok: bool) -> list[Action]:
+        """An MCP call (or tool list) counts in the streak of tool failures as a function
+        tool does; the model goes on by itself (the server runs MCP within the response)."""
+        trigger = self._triggers.on_tool_result(ok)
+        if trigger is None:
+            return []
+        return self._escalate(trigger, f"{self._triggers.failed_tools} tool calls failed in a row")
 
     def _caller_said(
         self, event: ConversationItemInputAudioTranscriptionCompletedEvent
@@ -390,6 +411,9 @@ class CallSession:
             self._answered = True
         if self._tools.response_done(response.id or "") and self.phase == "talking":
             actions += self._ask("followup")
+        elif self._silence_after is not None and self.phase == "talking":
+            self._silence_round += 1
+            actions.append(SetTimer(f"silence:{self._silence_round}", self._silence_after))
         return actions + self._departure.settle(self._queue.done(response))
 
     def _function_call(self, event: ResponseFunctionCallArgumentsDoneEvent) -> list[Action]:
@@ -499,6 +523,11 @@ class CallSession:
     def _timer(self, name: str) -> list[Action]:
         if name == "max_length":
             return self._escalate("max_length", "the call reached its maximum length")
+        if name.startswith("silence:"):
+            if name != f"silence:{self._silence_round}" or self.phase != "talking":
+                return []
+            actions = self._silence()  # as the API's idle timeout, then the model checks in
+            return actions + self._ask("silence") if self.phase == "talking" else actions
         if name.startswith("slow:"):
             if self.phase == "talking" and self._tools.needs_notice(name.removeprefix("slow:")):
                 return self._say(self._key("notice"), ONE_MOMENT)

@@ -101,6 +101,7 @@ class EventKind(StrEnum):
     TOOL = "tool"  # a function tool call: arguments, result, duration, error
     MCP_CALL = "mcp_call"  # a call to an MCP server, run on OpenAI's side
     MCP_APPROVAL = "mcp_approval"  # an MCP approval request answered by policy
+    MCP_LIST_TOOLS_FAILED = "mcp_list_tools_failed"  # an MCP server's tools could not be listed
     DTMF = "dtmf"  # a key the caller pressed
     SILENCE = "silence"  # the idle timeout fired
     ERROR = "error"  # an error event from the server

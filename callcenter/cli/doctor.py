@@ -28,6 +28,7 @@ from callcenter.config.catalog import ModelCatalog, sdk_model_catalog
 from callcenter.config.loader import Config, load_config
 from callcenter.errors import ConfigError, StoreError
 from callcenter.settings import parse_webhook_secrets
+from callcenter.sip.trunk import SIP_HOSTS, base_url_of, region_of_base_url
 from callcenter.store.engine import create_store_engine
 from callcenter.store.versioning import current_revision, head_revision
 
@@ -39,6 +40,7 @@ __all__ = [
     "check_database",
     "check_gunicorn",
     "check_models",
+    "check_region",
     "check_webhook_secrets",
     "check_webhook_url",
     "judge_webhook_answer",
@@ -86,13 +88,15 @@ def run_checks(
     webhook_url: str | None,
     today: date,
     timeout: float = 5.0,
+    sip_region: str = "us",
 ) -> list[CheckResult]:
     """Every check, in the order an operator fixes things."""
-    config_result, config = check_config(config_path)
+    config_result, config = check_config(config_path, today)
     results = [config_result]
     if config is not None:
         results.extend(check_models(config, sdk_model_catalog(), today))
     results.append(check_api_key(environ.get("OPENAI_API_KEY")))
+    results.append(check_region(sip_region, environ.get("OPENAI_BASE_URL")))
     results.append(check_webhook_secrets(environ.get("OPENAI_WEBHOOK_SECRET")))
     results.append(check_database(database_url))
     results.append(check_gunicorn(gunicorn_config, environ.get("GUNICORN_CMD_ARGS", "")))
@@ -104,13 +108,13 @@ def run_checks(
 # -- config and models ------------------------------------------------------------------------
 
 
-def check_config(path: str | None) -> tuple[CheckResult, Config | None]:
+def check_config(path: str | None, today: date | None = None) -> tuple[CheckResult, Config | None]:
     """Load and validate the TOML config; the Config comes back when it is valid."""
     if not path:
         fix = "set CALLCENTER_CONFIG (or pass --config FILE) to the TOML config file"
         return CheckResult("config", Status.FAIL, "CALLCENTER_CONFIG is not set", fix), None
     try:
-        config = load_config(path)
+        config = load_config(path, today=today)
     except ConfigError as exc:
         fix = f"correct it, then `callcenter check-config {path}` checks the file again"
         return CheckResult("config", Status.FAIL, str(exc), fix), None
@@ -149,6 +153,25 @@ def check_models(config: Config, catalog: ModelCatalog | None, today: date) -> l
         message = f"{', '.join(sorted(users))}: no announced shutdown"
         results.append(CheckResult("models", Status.OK, message))
     return results
+
+
+def check_region(sip_region: str, base_url: str | None) -> CheckResult:
+    """The trunk's SIP region and OPENAI_BASE_URL agree: calls entering through the EU SIP
+    host can be accepted only through the EU API, and the other way round."""
+    wanted = base_url_of(sip_region)
+    served = region_of_base_url(base_url)
+    shown = base_url or "unset (the SDK's default, api.openai.com)"
+    if served is None:
+        message = f"OPENAI_BASE_URL {base_url} is not an OpenAI host; the region is not checked"
+        return CheckResult("region", Status.OK, message)
+    if served != sip_region:
+        message = (
+            f"the SIP region is {sip_region} ({SIP_HOSTS[sip_region]}) but OPENAI_BASE_URL is "
+            f"{shown}: the accept will not find the calls"
+        )
+        fix = f"set OPENAI_BASE_URL={wanted} (or CALLCENTER_SIP_REGION={served})"
+        return CheckResult("region", Status.FAIL, message, fix)
+    return CheckResult("region", Status.OK, f"SIP {SIP_HOSTS[sip_region]} with {shown}")
 
 
 # -- secrets ----------------------------------------------------------------------------------

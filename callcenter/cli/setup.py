@@ -43,6 +43,14 @@ _WIDTH = 96
     show_default=True,
     help="Seconds to wait for the webhook URL.",
 )
+@click.option(
+    "--sip-region",
+    type=click.Choice(REGIONS),
+    default="us",
+    show_default=True,
+    envvar="CALLCENTER_SIP_REGION",
+    help="The region of the trunk's SIP host (see sip-uri); OPENAI_BASE_URL must match it.",
+)
 @click.pass_context
 def doctor(
     ctx: click.Context,
@@ -51,6 +59,7 @@ def doctor(
     gunicorn_config: Path | None,
     webhook_url: str | None,
     timeout: float,
+    sip_region: str,
 ) -> None:
     """Check config, secrets, database, models and serving; exit 1 if anything FAILs."""
     from callcenter.cli.doctor import Status, run_checks
@@ -63,6 +72,7 @@ def doctor(
         webhook_url=webhook_url,
         today=datetime.now(UTC).date(),
         timeout=timeout,
+        sip_region=sip_region,
     )
     width = max(len(result.name) for result in results)
     for result in results:
@@ -91,7 +101,7 @@ def doctor(
     type=click.Choice(REGIONS),
     default="us",
     show_default=True,
-    help="Where the project keeps its data.",
+    help="Where the project keeps its data (eu: sip-eu.api.openai.com).",
 )
 @click.option("--uri-only", is_flag=True, help="Print only the URI; notes go to stderr.")
 def sip_uri(project_id: str, region: str, uri_only: bool) -> None:
@@ -107,6 +117,8 @@ def sip_uri(project_id: str, region: str, uri_only: bool) -> None:
         return
     click.echo("Point the SIP trunk (its origination / inbound route) at:\n")
     click.echo(f"    {target.uri}\n")
+    click.echo("and run callcenter with the API base URL of the same region:\n")
+    click.echo(f"    OPENAI_BASE_URL={target.base_url}\n")
     for note in target.notes:
         click.echo(_wrap(f"Note: {note}", indent="      ") + "\n")
     click.echo("Check on the trunk:")

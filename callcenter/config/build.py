@@ -41,6 +41,7 @@ from callcenter.config.model import (
 )
 from callcenter.config.reader import Section, quoted, type_name
 from callcenter.config.schedule import parse_open
+from callcenter.config.session import session_table
 from callcenter.notify.config import endpoints as notify_endpoints
 from callcenter.sip.invite import SipParseError, is_transfer_uri, normalise_number, parse_uri
 
@@ -58,14 +59,18 @@ _SEPARATORS = str.maketrans("", "", "-.() \t")
 _NUMBER_GLOB_RE = re.compile(r"\+?[0-9*#?]+")
 _ROUTE_KEYS = (
     "name match action instructions greeting handoff model voice tools hours escalation dtmf mcp "
-    "on_transfer_failed analysis"
+    "on_transfer_failed analysis session"
 )
 _CONFIG_DEFAULTS: dict[str, object] = {f.name: f.default for f in dataclasses.fields(Config)}
 _ESCALATION_KEYS = "target phrases dtmf max_tool_failures max_silences max_minutes max_errors"
 
 
-def build_config(root: Section) -> Config:
-    """Validate the document whose root table is ``root`` into a Config."""
+def build_config(root: Section, today: date | None = None) -> Config:
+    """Validate the document whose root table is ``root`` into a Config.
+
+    A model whose announced shutdown is before ``today`` (default: the local date) is an
+    error; one still ahead is a warning.
+    """
     root.check_keys(
         (
             "tool_modules",
@@ -113,14 +118,27 @@ def build_config(root: Section) -> Config:
         operators=_operators(root.table_or_empty("operators")),
         notify=notify_endpoints(root, tuple(route.name for route in routes)),
     )
-    shutdowns = announced_shutdowns()
-    for model in {config.openai.model, *(route.model for route in routes if route.model)}:
-        if model in shutdowns:
-            logger.warning(
-                "model has an announced shutdown; plan a move to another model",
-                extra={"model": model, "shutdown": shutdowns[model].isoformat()},
-            )
+    _check_shutdowns(root, config, today or date.today())
     return config
+
+
+def _check_shutdowns(root: Section, config: Config, today: date) -> None:
+    shutdowns = announced_shutdowns()
+    written: list[tuple[tuple[str | int, ...], str]] = [(("openai", "model"), config.openai.model)]
+    written += [(("routes", i, "model"), r.model) for i, r in enumerate(config.routes) if r.model]
+    for path, model in written:
+        shutdown = shutdowns.get(model)
+        if shutdown is None:
+            continue
+        if shutdown <= today:
+            reason = (
+                f"{quoted(model)} was shut down on {shutdown.isoformat()}; choose another model"
+            )
+            raise root.context.error(path, reason)
+        logger.warning(
+            "model has an announced shutdown; plan a move to another model",
+            extra={"model": model, "shutdown": shutdown.isoformat()},
+        )
 
 
 def _positive_or_default(section: Section, key: str) -> float:
@@ -139,12 +157,13 @@ def _operators(section: Section) -> Operators:
 
 
 def _openai(section: Section) -> OpenAISettings:
-    section.check_keys(("model", "voice", "transcription_model"))
+    section.check_keys(("model", "voice", "transcription_model", "session"))
     defaults = OpenAISettings()
     return OpenAISettings(
         model=section.text_or("model", defaults.model),
         voice=_voice(section, "voice") or defaults.voice,
         transcription_model=section.text_or("transcription_model", defaults.transcription_model),
+        session=session_table(section),
     )
 
 
@@ -254,6 +273,7 @@ def _route(section: Section, targets: Mapping[str, str]) -> Route:
         mcp=mcp_servers(section),
         on_transfer_failed=_on_transfer_failed(section),
         analysis=analysis(analysis_table) if analysis_table else None,
+        session=session_table(section),
     )
 
 

@@ -103,8 +103,10 @@ class _Scanner:
 
     def _key_value(self, table: KeyPath) -> None:
         line = self.line
-        path = (*table, *self._key())
-        self._record(path, line)
+        key = self._key()
+        for end in range(1, len(key) + 1):  # a dotted key (a.b.c = 1) writes a and a.b too
+            self._record((*table, *key[:end]), line)
+        path = (*table, *key)
         self._expect("=")
         self._value(path)
 

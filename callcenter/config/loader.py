@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 from openai.types.realtime import CallAcceptParams
 from openai.types.realtime.realtime_tools_config_param import RealtimeToolsConfigUnionParam as Tool
@@ -39,6 +42,7 @@ from callcenter.config.model import (
     Target,
 )
 from callcenter.config.reader import load_toml, parse_toml
+from callcenter.config.session import merge_session, turn_detection_type
 from callcenter.errors import ConfigError
 from callcenter.notify.config import resolve_secrets
 from callcenter.tools.registry import ToolRegistry
@@ -70,19 +74,20 @@ __all__ = [
     "resolve_mcp_headers",
     "resolve_notify_secrets",
     "session_config",
+    "silence_timer_seconds",
     "transfer_session_config",
     "transfer_targets",
 ]
 
 
-def load_config(path: str | os.PathLike[str]) -> Config:
-    """Read and validate the config file at ``path``."""
-    return build_config(load_toml(path))
+def load_config(path: str | os.PathLike[str], *, today: date | None = None) -> Config:
+    """Read and validate the config file at ``path`` (model shutdowns judged on ``today``)."""
+    return build_config(load_toml(path), today)
 
 
-def parse_config(text: str, file: str = "<config>") -> Config:
+def parse_config(text: str, file: str = "<config>", *, today: date | None = None) -> Config:
     """Validate the TOML document ``text``; ``file`` names it in errors."""
-    return build_config(parse_toml(text, file))
+    return build_config(parse_toml(text, file), today)
 
 
 def example_config_path() -> Path:
@@ -135,7 +140,9 @@ def session_config(
     route: Route, config: Config, tools: ToolRegistry | None = None
 ) -> CallAcceptParams:
     """The body that accepts a call for ``route``: model, instructions, voice, transcription,
-    and the route's tools.
+    and the route's tools, with ``[openai].session`` then the route's ``session`` merged over
+    it (:func:`~callcenter.config.session.merge_session`: their values win, lists join).
+    A route that escalates on silences gets server VAD's ``idle_timeout_ms`` (8 s unless set).
 
     Input transcription is always on, so both sides of the call can be transcribed. The
     route's function tools come from ``tools`` (the built-ins only when None), with
@@ -159,7 +166,41 @@ def session_config(
     if declared:
         params["tools"] = declared
         params["tool_choice"] = "auto"
-    return params
+    body = merge_session(dict(params), config.openai.session, route.session)
+    if route.escalation is not None:
+        _set_idle_timeout(body)
+    return typing.cast(CallAcceptParams, body)
+
+
+DEFAULT_IDLE_TIMEOUT_MS = 8000
+
+
+def silence_timer_seconds(route: Route | None, config: Config) -> float | None:
+    """Seconds of silence the call times itself, or None when the API reports silences.
+
+    Only a route that escalates on silences under semantic VAD needs it: semantic VAD has
+    no ``idle_timeout_ms``, so nothing would ever report the caller silent.
+    """
+    if route is None or route.escalation is None:
+        return None
+    if turn_detection_type(config.openai.session, route.session) != "semantic_vad":
+        return None
+    return DEFAULT_IDLE_TIMEOUT_MS / 1000
+
+
+def _set_idle_timeout(body: dict[str, Any]) -> None:
+    """Make server VAD report silences (``input_audio_buffer.timeout_triggered``): the API
+    sends them only when ``idle_timeout_ms`` is set. Semantic VAD has no idle timeout; the
+    call keeps its own silence timer there (``call/session.py``)."""
+    audio_input = body.setdefault("audio", {}).setdefault("input", {})
+    vad = audio_input.get("turn_detection")
+    if vad is None:
+        audio_input["turn_detection"] = {
+            "type": "server_vad",
+            "idle_timeout_ms": DEFAULT_IDLE_TIMEOUT_MS,
+        }
+    elif vad.get("type", "server_vad") == "server_vad":
+        vad.setdefault("idle_timeout_ms", DEFAULT_IDLE_TIMEOUT_MS)
 
 
 def transfer_targets(route: Route, config: Config) -> list[str]:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 from callcenter.analysis.config import Analysis
@@ -90,6 +90,8 @@ class OpenAISettings:
     model: str = "gpt-realtime-2"
     voice: str = "marin"
     transcription_model: str = "gpt-4o-mini-transcribe"
+    # Session settings deep-merged over every accept body (config/session.py).
+    session: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +237,8 @@ class Route:
     mcp: tuple[McpServer, ...] = field(default=(), hash=False)
     on_transfer_failed: OnTransferFailed = "resume"
     analysis: Analysis | None = field(default=None, hash=False)  # [routes.analysis]
+    # Session settings deep-merged over [openai].session and the accept body.
+    session: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     def dtmf_action(self, key: str) -> DtmfAction | None:
         """What pressing ``key`` does: the route's DTMF map, then the escalation key."""

@@ -15,12 +15,14 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import callcenter.emulator.events as events
+import callcenter.emulator.mcp as mcp
 from callcenter.emulator.api_error import ApiError
 from callcenter.emulator.ids import short_id
 from callcenter.emulator.script import (
     DropSocket,
     Dtmf,
     HangUp,
+    McpListFailed,
     ModelCallMcp,
     ModelCallTool,
     ModelSay,
@@ -38,8 +40,6 @@ if TYPE_CHECKING:
     from callcenter.emulator.conversation import Conversation
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_IDLE_TIMEOUT_MS = 6000
 
 
 class CallerScript:
@@ -109,6 +109,11 @@ class CallerScript:
                 conv.channel.close_all(code)
             case ServerError(message=message, code=code, type=kind):
                 conv.emit(events.error(ApiError(500, message, code=code, type=kind)))
+            case McpListFailed(server_label=label):
+                item, failed = mcp.list_tools_failed_events(label)
+                conv.emit(events.item_added(item, conv.add_item(item)))
+                for event in failed:
+                    conv.emit(event)
             case RateLimits(requests_remaining=requests, tokens_remaining=tokens):
                 conv.emit(events.rate_limits_updated(requests, tokens))
 
@@ -127,10 +132,16 @@ class CallerScript:
         self._commit(item_id, step.text, step.transcription)
 
     async def _silence(self, step: Silence) -> None:
+        """Server VAD reports a silence only when ``idle_timeout_ms`` is set (semantic VAD
+        and manual turns never do): otherwise the caller is just quiet for ``ms``."""
         conv = self._conv
         await conv.changed.wait_until(conv.is_quiet)
         vad = conv.turn_detection() or {}
-        silent_ms = step.ms or vad.get("idle_timeout_ms") or DEFAULT_IDLE_TIMEOUT_MS
+        idle_ms = vad.get("idle_timeout_ms") if vad.get("type") == "server_vad" else None
+        if idle_ms is None:
+            await asyncio.sleep((step.ms or 0) / 1000)
+            return
+        silent_ms = step.ms or idle_ms
         item_id, end = short_id("item"), conv.audio_ms()
         conv.emit(events.timeout_triggered(item_id, max(0, end - silent_ms), end))
         self._commit(item_id, "", "before")
@@ -149,16 +160,17 @@ class CallerScript:
         conv.emit(events.committed(item_id, previous))
         conv.emit(events.item_added(item, previous))
         conv.emit(events.item_done(item, previous))
-        if transcription == "failed":
+        transcribed = conv.transcription() is not None
+        if transcription == "failed" and transcribed:
             conv.emit(events.transcription_failed(item_id))
-        else:
+        elif transcription != "failed":
             conv.transcripts[item_id] = transcript
-        if transcription == "before":
+        if transcription == "before" and transcribed:
             self._transcribe(item_id, transcript)
         vad = conv.turn_detection()
         if vad is not None and vad.get("create_response", True):
             conv.model.create({}, None, automatic=True)
-        if transcription == "after":
+        if transcription == "after" and transcribed:
             self._transcribe(item_id, transcript)
 
     def _transcribe(self, item_id: str, transcript: str) -> None:

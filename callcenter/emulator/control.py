@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -30,7 +30,7 @@ from callcenter.emulator.faults import fault_from_json, fault_kind
 from callcenter.emulator.host import EmulatorHost
 from callcenter.emulator.script import steps_from_json
 from callcenter.emulator.state import EmulatedCall
-from callcenter.emulator.webhooks import Delivery
+from callcenter.emulator.webhooks import Delivery, MediaSecurity
 
 
 class ControlApi:
@@ -70,6 +70,7 @@ class ControlApi:
                 script=steps_from_json(body.get("script") or ()),
                 call_id=body.get("call_id"),
                 delivery=_delivery(body.get("delivery")),
+                media_security=_media_security(body),
             )
         except (TypeError, ValueError) as exc:
             raise _bad_request("invalid_call", str(exc)) from exc
@@ -156,3 +157,11 @@ def _bad_request(code: str, message: str) -> web.HTTPException:
 def _error(kind: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
     body = json.dumps({"error": {"code": code, "message": message}})
     return kind(text=body, content_type="application/json")
+
+
+def _media_security(body: Mapping[str, Any]) -> MediaSecurity:
+    """``media_security``: "srtp" (the default), "rtp", or null (left out of the webhook)."""
+    value = body.get("media_security", "srtp")
+    if value not in ("rtp", "srtp", None):
+        raise ValueError('media_security must be "rtp", "srtp" or null')
+    return cast(MediaSecurity, value)

@@ -75,6 +75,10 @@ class Conversation(SessionState):
         self.emit(events.error(problem, event_id))
 
     def _on_session_update(self, event: Event, event_id: str | None) -> None:
+        refused = self._refused_update(event["session"])
+        if refused is not None:
+            self._fail(refused, event_id)
+            return
         self.session = events.merge_config(self.session, event["session"])
         self.emit(events.session_updated(self.session))
 
@@ -150,6 +154,19 @@ class Conversation(SessionState):
 
     def _on_response_cancel(self, event: Event, event_id: str | None) -> None:
         self.model.cancel(event.get("response_id"), event_id)
+
+    def _refused_update(self, update: Event) -> ApiError | None:
+        """What the real API refuses mid-session: another model, or tracing changed once set
+        (users report both as ``invalid_request_error``s naming the parameter)."""
+        model = update.get("model")
+        if model is not None and model != self.session.get("model"):
+            message = "Cannot update a conversation's model."
+            return bad_request(message, "cannot_update_model", "session.model")
+        tracing = update.get("tracing", self.session.get("tracing"))
+        if self.session.get("tracing") is not None and tracing != self.session.get("tracing"):
+            message = "Cannot update a conversation's tracing configuration once it is set."
+            return bad_request(message, "cannot_update_tracing", "session.tracing")
+        return None
 
     def _insert(self, item: dict[str, Any], after: str | None) -> str | None:
         """Put a client's item after the item ``after`` ("root": first; None: last)."""

@@ -15,7 +15,7 @@ from callcenter.emulator.faults import FaultPlan, TransferFault
 from callcenter.emulator.script import Step
 from callcenter.emulator.state import EmulatedCall, RestRequest, WebhookAttempt
 from callcenter.emulator.webhook_registry import WebhookEndpoints
-from callcenter.emulator.webhooks import Delivery, RedeliveryPolicy
+from callcenter.emulator.webhooks import Delivery, MediaSecurity, RedeliveryPolicy
 
 
 class EmulatorHost(Protocol):
@@ -55,8 +55,10 @@ class EmulatorHost(Protocol):
         call_id: str | None = None,
         delivery: Delivery | None = None,
         server_timings: str | None = None,
+        media_security: MediaSecurity = "srtp",
     ) -> EmulatedCall:
-        """Ring a new call and deliver its ``realtime.call.incoming`` webhook."""
+        """Ring a new call and deliver its ``realtime.call.incoming`` webhook (and the
+        ``live.transport.incoming`` announcing the same call)."""
 
     def caller_hangs_up(self, call_id: str) -> bool:
         """The caller hangs up; False if the call was already over."""

@@ -85,14 +85,21 @@ def call_item(item_id: str, turn: McpTurn, *, done: bool) -> dict[str, Any]:
         "arguments": json.dumps(dict(step.arguments)),
         "approval_request_id": turn.approval_request_id,
     }
-    if done:
+    if done and step.error is not None:
+        item["output"] = None
+        item["error"] = {"type": "tool_execution_error", "message": step.error}
+    elif done:
         item["output"] = step.output
         item["error"] = None
     return item
 
 
-def progress_events(response_id: str, item_id: str, index: int, arguments: str) -> list[Event]:
-    """The events of an MCP call running inside a response, up to its completion."""
+def progress_events(
+    response_id: str, item_id: str, index: int, arguments: str, *, failed: bool = False
+) -> list[Event]:
+    """The events of an MCP call running inside a response, up to its completion (or
+    ``response.mcp_call.failed``)."""
+    end = "response.mcp_call.failed" if failed else "response.mcp_call.completed"
     return [
         events.event(
             "response.mcp_call_arguments.done",
@@ -102,7 +109,18 @@ def progress_events(response_id: str, item_id: str, index: int, arguments: str) 
             arguments=arguments,
         ),
         events.event("response.mcp_call.in_progress", item_id=item_id, output_index=index),
-        events.event("response.mcp_call.completed", item_id=item_id, output_index=index),
+        events.event(end, item_id=item_id, output_index=index),
+    ]
+
+
+def list_tools_failed_events(server_label: str) -> tuple[dict[str, Any], list[Event]]:
+    """The ``mcp_list_tools`` item of a server whose tools could not be listed, and the
+    events that say so (``mcp_list_tools.in_progress``, then ``mcp_list_tools.failed``)."""
+    item_id = short_id("mcpl")
+    item = {"id": item_id, "type": "mcp_list_tools", "server_label": server_label, "tools": []}
+    return item, [
+        events.event("mcp_list_tools.in_progress", item_id=item_id),
+        events.event("mcp_list_tools.failed", item_id=item_id),
     ]
 
 

@@ -236,7 +236,11 @@ class Model:
         if response.in_band:
             conv.emit(events.item_added(running, previous))
         if not turn.ask:
-            for event in mcp.progress_events(rid, running["id"], index, running["arguments"]):
+            failed = turn.step.error is not None
+            progress = mcp.progress_events(
+                rid, running["id"], index, running["arguments"], failed=failed
+            )
+            for event in progress:
                 conv.emit(event)
             await self._pace(response)
         response.output[index] = final

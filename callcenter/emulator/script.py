@@ -90,6 +90,7 @@ class ModelCallMcp:
     arguments: Mapping[str, Any] = field(default_factory=dict)
     output: str = "{}"
     approval: bool = True
+    error: str | None = None  # the call fails: response.mcp_call.failed, the item's error
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,8 @@ class Dtmf:
 
 @dataclass(frozen=True)
 class Silence:
-    """The caller says nothing: the idle timeout fires (after ``ms``, default the session's)."""
+    """The caller says nothing: server VAD with ``idle_timeout_ms`` reports it (after ``ms``,
+    default the timeout); otherwise nothing is sent and the caller is quiet for ``ms``."""
 
     ms: int | None = None
 
@@ -159,6 +161,14 @@ class ServerError:
 
 
 @dataclass(frozen=True)
+class McpListFailed:
+    """The server cannot list the tools of the MCP server ``server_label``: an
+    ``mcp_list_tools`` item, ``mcp_list_tools.in_progress``, then ``mcp_list_tools.failed``."""
+
+    server_label: str
+
+
+@dataclass(frozen=True)
 class RateLimits:
     """The server sends ``rate_limits.updated``."""
 
@@ -178,6 +188,7 @@ Step = (
     | HangUp
     | DropSocket
     | ServerError
+    | McpListFailed
     | RateLimits
 )
 
@@ -193,6 +204,7 @@ STEP_TYPES: dict[str, type[Step]] = {
     "hang_up": HangUp,
     "drop_socket": DropSocket,
     "server_error": ServerError,
+    "mcp_list_failed": McpListFailed,
     "rate_limits": RateLimits,
 }
 _NAMES = {cls: name for name, cls in STEP_TYPES.items()}

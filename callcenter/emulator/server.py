@@ -36,9 +36,11 @@ from callcenter.emulator.webhook_endpoints import WebhookEndpointsApi
 from callcenter.emulator.webhook_registry import WebhookEndpoints
 from callcenter.emulator.webhooks import (
     Delivery,
+    MediaSecurity,
     RedeliveryPolicy,
     WebhookSender,
     incoming_call_event,
+    live_transport_event,
     new_webhook_secret,
     sample_data,
     sip_headers,
@@ -159,8 +161,11 @@ class Emulator:
         call_id: str | None = None,
         delivery: Delivery | None = None,
         server_timings: str | None = None,
+        media_security: MediaSecurity = "srtp",
     ) -> EmulatedCall:
-        """Ring a new call and deliver its ``realtime.call.incoming`` webhook (if a URL is set).
+        """Ring a new call and announce it, as OpenAI does, twice: ``realtime.call.incoming``
+        (with ``delivery``) and ``live.transport.incoming`` (the Live API's, not recorded on
+        the call), to every URL subscribed to each (if any).
 
         ``server_timings`` ("realistic" or "none") overrides the emulator's server latency for
         this call.
@@ -182,9 +187,12 @@ class Emulator:
             self._timers[call_id] = loop.call_later(self.ring_timeout, self._ring_out, call)
         with bind_call(call_id):
             logger.info("call ringing", extra={"from_number": from_number, "to_number": to_number})
-        event = incoming_call_event(call_id, call.sip_headers)
+        event = incoming_call_event(call_id, call.sip_headers, media_security)
         for url in self.webhook_targets(event["type"]):
             self._deliver(url, event, delivery or Delivery(), call)
+        live = live_transport_event(hex_id("live"), call.sip_headers, media_security)
+        for url in self.webhook_targets(live["type"]):
+            self._deliver(url, live, Delivery(), None)
         return call
 
     def caller_hangs_up(self, call_id: str) -> bool:

@@ -24,7 +24,7 @@ from callcenter.emulator.channel import Channel
 from callcenter.emulator.ids import short_id
 from callcenter.emulator.mcp import McpCalls
 from callcenter.emulator.script import ModelCallMcp, ModelCallTool, ModelSay
-from callcenter.emulator.state import EmulatedCall
+from callcenter.emulator.state import CallState, EmulatedCall
 from callcenter.observability.logs import bind_call
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,10 @@ class SessionState:
         return self._timings.uniform(low, high) if high > 0 else 0.0
 
     def emit(self, event: Event) -> None:
-        """Send a server event and let waiters know."""
+        """Send a server event and let waiters know; nothing once the call has ended (the
+        real server sends nothing after the call is over, whatever was still running)."""
+        if self.call.state is CallState.ENDED:
+            return
         self.channel.emit(event)
         self.seen[event["type"]] += 1
         self.changed.notify()
@@ -159,6 +162,12 @@ class SessionState:
     def turn_detection(self) -> dict[str, Any] | None:
         """The session's turn detection (None: manual turns)."""
         found: dict[str, Any] | None = self.session["audio"]["input"].get("turn_detection")
+        return found
+
+    def transcription(self) -> dict[str, Any] | None:
+        """The session's input transcription (None: the caller's words are not transcribed,
+        and no transcription event is sent)."""
+        found: dict[str, Any] | None = self.session["audio"]["input"].get("transcription")
         return found
 
     def _log_failure(self, task: asyncio.Task[Any]) -> None:

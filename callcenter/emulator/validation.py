@@ -7,25 +7,18 @@ unknown keys (the SDK's TypedDicts list every known key, nested ones included), 
 
 from __future__ import annotations
 
-import functools
-import types
-import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import typing_extensions
 from openai.types.realtime import CallAcceptParams
 from openai.types.realtime.realtime_session_create_request_param import (
     RealtimeSessionCreateRequestParam,
 )
-from pydantic import TypeAdapter, ValidationError
 
 from callcenter.emulator.api_error import ApiError, bad_request
+from callcenter.sdk_types import first_problem, unknown_key
 
 REFER_SCHEMES = ("tel:", "sip:", "sips:")
-
-_WRAPPERS = (typing.Required, typing.NotRequired)
-_SEQUENCES = (list, Iterable, Sequence)
 
 
 def check_accept_body(body: object) -> ApiError | None:
@@ -99,43 +92,25 @@ def check_hangup_body(body: object) -> ApiError | None:
 
 def check_typed(value: object, schema: Any, prefix: str = "") -> ApiError | None:
     """Unknown keys first, then types, of ``value`` against the SDK TypedDict ``schema``."""
-    stray = unknown_key(value, schema, prefix)
+    stray = unknown_key(value, schema)
     if stray is not None:
-        return unknown(stray)
-    try:
-        _adapter(schema).validate_python(value, strict=True)
-    except ValidationError as exc:
-        return _from_pydantic(value, exc, prefix, _typeddicts(schema))
-    return None
+        return unknown(prefix + dotted(stray))
+    problem = first_problem(value, schema)
+    if problem is None:
+        return None
+    if problem.kind == "missing":
+        return missing(prefix + dotted((*problem.path, problem.error["loc"][-1])))
+    param = prefix + dotted(problem.path)
+    kind = "invalid_type" if problem.kind.endswith(("_type", "_parsing")) else "invalid_value"
+    return bad_request(f"Invalid value for '{param}': {problem.error['msg']}.", kind, param)
 
 
-def unknown_key(value: object, annotation: Any, path: str = "") -> str | None:
-    """The dotted path of the first key of ``value`` that ``annotation`` does not know."""
-    annotation = _unwrap(annotation)
-    origin = typing.get_origin(annotation)
-    if isinstance(value, list) and origin in _SEQUENCES:
-        (element,) = typing.get_args(annotation) or (Any,)
-        for index, item in enumerate(value):
-            found = unknown_key(item, element, f"{path.rstrip('.')}[{index}].")
-            if found is not None:
-                return found
-        return None
-    if not isinstance(value, dict):
-        return None
-    members = [annotation] if _is_typeddict(annotation) else []
-    if origin in (typing.Union, types.UnionType):
-        members = [m for m in map(_unwrap, typing.get_args(annotation)) if _is_typeddict(m)]
-        members = [m for m in members if _matches(value, m)]
-    if len(members) != 1:
-        return None
-    hints = _hints(members[0])
-    for key, item in value.items():
-        if key not in hints:
-            return path + str(key)
-        found = unknown_key(item, hints[key], f"{path}{key}.")
-        if found is not None:
-            return found
-    return None
+def dotted(path: tuple[str | int, ...]) -> str:
+    """A data path as the API writes it: ``item.content[0].text``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
 def missing(param: str) -> ApiError:
@@ -184,94 +159,5 @@ def _ranges(body: Mapping[str, Any], prefix: str) -> ApiError | None:
     return None
 
 
-def _from_pydantic(
-    value: object, exc: ValidationError, prefix: str, known: Mapping[str, Any]
-) -> ApiError:
-    located = [(error, *_locate(value, error["loc"], known)) for error in exc.errors()]
-    first, path, _ = next((found for found in located if found[2]), located[0])
-    if first["type"] == "missing":
-        last = first["loc"][-1]
-        param = prefix + (f"{path}.{last}" if path else str(last))
-        return missing(param)
-    param = prefix + path
-    kind = "invalid_type" if first["type"].endswith(("_type", "_parsing")) else "invalid_value"
-    return bad_request(f"Invalid value for '{param}': {first['msg']}.", kind, param)
-
-
-def _locate(
-    value: object, loc: tuple[int | str, ...], known: Mapping[str, Any]
-) -> tuple[str, bool]:
-    """The data path of a pydantic ``loc``, and whether it went through the union members
-    that the data's ``type``/``role`` select (errors from other members are noise)."""
-    path, current, relevant = "", value, True
-    for part in loc:
-        if isinstance(part, int) and isinstance(current, list) and part < len(current):
-            path, current = f"{path}[{part}]", current[part]
-        elif isinstance(current, dict) and part in current:
-            path, current = f"{path}.{part}" if path else str(part), current[part]
-        elif isinstance(part, str) and part in known and isinstance(current, dict):
-            relevant = relevant and _matches(current, known[part])
-    return path, relevant
-
-
-def _matches(value: Mapping[str, Any], member: Any) -> bool:
-    hints = _hints(member)
-    for key in ("type", "role"):
-        if key not in hints:
-            continue
-        allowed = typing.get_args(_unwrap(hints[key]))
-        if key in value:
-            if value[key] not in allowed:
-                return False
-        elif key in member.__required_keys__:
-            return False
-    return True
-
-
-def _unwrap(annotation: Any) -> Any:
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is typing.Annotated or origin in _WRAPPERS:
-            annotation = typing.get_args(annotation)[0]
-        elif origin in (typing.Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) != 1:
-                return annotation
-            annotation = args[0]
-        else:
-            return annotation
-
-
-def _is_typeddict(annotation: Any) -> bool:
-    return typing_extensions.is_typeddict(annotation)
-
-
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-@functools.cache
-def _typeddicts(schema: Any) -> dict[str, Any]:
-    """Every TypedDict reachable from ``schema``, by class name (pydantic's union tags)."""
-    found: dict[str, Any] = {}
-    pending = [schema]
-    while pending:
-        annotation = pending.pop()
-        if _is_typeddict(annotation):
-            if annotation.__name__ in found:
-                continue
-            found[annotation.__name__] = annotation
-            pending.extend(_hints(annotation).values())
-        else:
-            pending.extend(a for a in typing.get_args(annotation) if not isinstance(a, str))
-    return found
-
-
-@functools.cache
-def _hints(typed_dict: Any) -> dict[str, Any]:
-    return typing.get_type_hints(typed_dict, include_extras=True)
-
-
-@functools.cache
-def _adapter(schema: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(schema)

@@ -19,7 +19,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -82,10 +82,29 @@ def webhook_event(event_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def incoming_call_event(call_id: str, headers: list[dict[str, str]]) -> dict[str, Any]:
-    """A ``realtime.call.incoming`` event."""
-    data = {"call_id": call_id, "sip_headers": headers, "sip_media_security": "srtp"}
+MediaSecurity = Literal["rtp", "srtp"] | None
+
+
+def incoming_call_event(
+    call_id: str, headers: list[dict[str, str]], media_security: MediaSecurity = "srtp"
+) -> dict[str, Any]:
+    """A ``realtime.call.incoming`` event; ``sip_media_security`` is left out when None
+    (OpenAI omits it when the negotiated media protection is unknown)."""
+    data: dict[str, Any] = {"call_id": call_id, "sip_headers": headers}
+    if media_security is not None:
+        data["sip_media_security"] = media_security
     return webhook_event("realtime.call.incoming", data)
+
+
+def live_transport_event(
+    session_id: str, headers: list[dict[str, str]], media_security: MediaSecurity = "srtp"
+) -> dict[str, Any]:
+    """The ``live.transport.incoming`` event OpenAI sends for the same pending SIP call (for
+    the Live API; the first accept on either surface decides)."""
+    data: dict[str, Any] = {"session_id": session_id, "type": "sip", "sip_headers": headers}
+    if media_security is not None:
+        data["sip_media_security"] = media_security
+    return webhook_event("live.transport.incoming", data)
 
 
 def sample_data(event_type: str) -> dict[str, Any]:

@@ -26,7 +26,12 @@ __all__ = [
     "timeline_json",
 ]
 
-TOOL_KINDS = (EventKind.TOOL, EventKind.MCP_CALL, EventKind.MCP_APPROVAL)
+TOOL_KINDS = (
+    EventKind.TOOL,
+    EventKind.MCP_CALL,
+    EventKind.MCP_APPROVAL,
+    EventKind.MCP_LIST_TOOLS_FAILED,
+)
 ESCALATION_KINDS = (
     EventKind.ESCALATION,
     EventKind.ESCALATION_UNAVAILABLE,

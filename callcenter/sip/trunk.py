@@ -3,8 +3,10 @@
 Pure values and functions, no I/O. The facts come from OpenAI's "Realtime API with SIP"
 guide: the trunk targets ``sip:<project id>@sip.api.openai.com;transport=tls``, the project
 id (``proj_…``) is on the project's General settings page, and the incoming-call webhook must
-exist before the first call. That guide names no regional SIP host, so every region gets the
-documented host, with a note for the regions that may have their own.
+exist before the first call. A project with EU data residency sends its trunk to
+``sip-eu.api.openai.com`` and must then control its calls (accept, the sideband) through
+``https://eu.api.openai.com/v1``: EU SIP ingress with global call control hides the call
+from accept. :func:`region_of_base_url` tells which region an ``OPENAI_BASE_URL`` serves.
 """
 
 from __future__ import annotations
@@ -12,14 +14,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import urlsplit
 
 __all__ = [
     "REGIONS",
+    "BASE_URLS",
     "SIP_HOST",
+    "SIP_HOSTS",
     "SIP_TLS_PORT",
     "TRUNK_CHECKS",
     "TrunkCheck",
     "TrunkTarget",
+    "base_url_of",
+    "region_of_base_url",
     "trunk_target",
     "validate_project_id",
 ]
@@ -27,6 +34,13 @@ __all__ = [
 REGIONS: Final = ("us", "eu")
 
 SIP_HOST: Final = "sip.api.openai.com"
+SIP_HOSTS: Final[dict[str, str]] = {"us": SIP_HOST, "eu": "sip-eu.api.openai.com"}
+# The API base URL (OPENAI_BASE_URL) that controls the calls of each SIP host.
+BASE_URLS: Final[dict[str, str]] = {
+    "us": "https://api.openai.com/v1",
+    "eu": "https://eu.api.openai.com/v1",
+}
+_API_HOSTS: Final[dict[str, str]] = {"api.openai.com": "us", "eu.api.openai.com": "eu"}
 # RFC 3261 §19.1.2: the default port of SIP over TLS.
 SIP_TLS_PORT: Final = 5061
 
@@ -34,9 +48,9 @@ _PROJECT_ID_RE = re.compile(r"proj_[A-Za-z0-9]+")
 _REGION_NOTES: Final[dict[str, tuple[str, ...]]] = {
     "us": (),
     "eu": (
-        "OpenAI's SIP guide documents only sip.api.openai.com; it names no EU SIP host. "
-        "If your project keeps its data in the EU, look up its SIP host in the OpenAI "
-        "dashboard (or ask OpenAI) before pointing the trunk here.",
+        "EU data residency: set OPENAI_BASE_URL=https://eu.api.openai.com/v1 for callcenter "
+        "too. Calls that enter through sip-eu.api.openai.com are accepted and supervised "
+        "only through the EU API; with the global one the accept cannot find them.",
     ),
 }
 
@@ -59,7 +73,7 @@ TRUNK_CHECKS: Final[tuple[TrunkCheck, ...]] = (
     ),
     TrunkCheck(
         "Signalling over TLS",
-        f"Send SIP over TLS to {SIP_HOST}, port {SIP_TLS_PORT} (the default port of SIP "
+        f"Send SIP over TLS to the host in the URI, port {SIP_TLS_PORT} (the default port of SIP "
         "over TLS), as the ;transport=tls in the URI says; not UDP or TCP on 5060.",
     ),
     TrunkCheck(
@@ -95,6 +109,7 @@ class TrunkTarget:
     port: int
     transport: str
     notes: tuple[str, ...]
+    base_url: str  # the OPENAI_BASE_URL to pair with this SIP host
 
 
 def validate_project_id(value: str) -> str:
@@ -121,10 +136,26 @@ def trunk_target(project_id: str, region: str = "us") -> TrunkTarget:
     checked = validate_project_id(project_id)
     if region not in _REGION_NOTES:
         raise ValueError(f"unknown region {region!r}; expected one of {', '.join(REGIONS)}")
+    host = SIP_HOSTS[region]
     return TrunkTarget(
-        uri=f"sip:{checked}@{SIP_HOST};transport=tls",
-        host=SIP_HOST,
+        uri=f"sip:{checked}@{host};transport=tls",
+        host=host,
         port=SIP_TLS_PORT,
         transport="tls",
         notes=_REGION_NOTES[region],
+        base_url=BASE_URLS[region],
     )
+
+
+def base_url_of(region: str) -> str:
+    """The ``OPENAI_BASE_URL`` that controls calls of the SIP host of ``region``."""
+    return BASE_URLS[region]
+
+
+def region_of_base_url(base_url: str | None) -> str | None:
+    """The region an API base URL serves (None, the SDK's default, is "us"); None when it is
+    not an OpenAI host (the emulator, a gateway), whose region cannot be told."""
+    if not base_url:
+        return "us"
+    host = (urlsplit(base_url.strip()).hostname or "").lower()
+    return _API_HOSTS.get(host)

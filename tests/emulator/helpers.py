@@ -30,10 +30,15 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A webhook endpoint on 127.0.0.1: answers the queued statuses (then 200), maybe late."""
+    """A webhook endpoint on 127.0.0.1: answers the queued statuses (then 200), maybe late.
+
+    The ``live.transport.incoming`` announcing each call (as OpenAI sends beside
+    ``realtime.call.incoming``) is kept apart in ``live`` and answered 200 at once.
+    """
 
     url: str = ""
     requests: list[Received] = field(default_factory=list)
+    live: list[Received] = field(default_factory=list)
     statuses: deque[int] = field(default_factory=deque)
     delays: deque[float] = field(default_factory=deque)
     active: int = 0
@@ -41,7 +46,11 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         """Record the delivery and answer it."""
-        self.requests.append(Received(dict(request.headers), await request.read()))
+        received = Received(dict(request.headers), await request.read())
+        if b'"type":"live.transport.incoming"' in received.body:
+            self.live.append(received)
+            return web.Response(status=200)
+        self.requests.append(received)
         self.active += 1
         self.most_active = max(self.most_active, self.active)
         try:
@@ -52,10 +61,20 @@ class Receiver:
             self.active -= 1
 
 
+PHONE_AUDIO: dict[str, Any] = {
+    "input": {
+        "transcription": {"model": "gpt-4o-mini-transcribe"},
+        "turn_detection": {"type": "server_vad", "idle_timeout_ms": 6000},
+    }
+}
+
+
 async def answered(
     emulator: Emulator, client: AsyncOpenAI, script: tuple[Step, ...] = (), **config: Any
 ) -> EmulatedCall:
-    """A call placed and accepted (with ``config`` as the session)."""
+    """A call placed and accepted (with ``config`` as the session; without ``audio``, the
+    input is transcribed and server VAD reports silences, as callcenter asks)."""
+    config.setdefault("audio", PHONE_AUDIO)
     call = emulator.place_call(script=script)
     await client.realtime.calls.accept(call.call_id, type="realtime", **config)
     return call

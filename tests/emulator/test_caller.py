@@ -131,6 +131,36 @@ async def test_silence_triggers_the_idle_timeout_and_a_response(
     assert received[1].item_id == timeout.item_id
 
 
+@pytest.mark.parametrize(
+    "vad", [{"type": "server_vad"}, {"type": "semantic_vad"}], ids=["no-idle-timeout", "semantic"]
+)
+async def test_silence_is_not_reported_without_an_idle_timeout(
+    emulator: Emulator, client: AsyncOpenAI, vad: dict[str, str]
+) -> None:
+    """Without server VAD's idle_timeout_ms no timeout_triggered is sent: the caller is quiet."""
+    script = (Silence(ms=10), Say("Hello?"))
+    call = await answered(emulator, client, script=script, audio={"input": {"turn_detection": vad}})
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        received = await read_until(connection, "input_audio_buffer.committed")
+    assert "input_audio_buffer.timeout_triggered" not in types_of(received)
+
+
+async def test_no_transcription_events_when_transcription_is_off(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """A session without input transcription gets the caller's turn but no transcription."""
+    call = await answered(
+        emulator, client, script=(Say("Hello there."),), audio={"output": {"voice": "marin"}}
+    )
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        received = await read_until(connection, "response.done")
+    kinds = types_of(received)
+    assert "conversation.item.done" in kinds
+    assert not [kind for kind in kinds if "input_audio_transcription" in kind]
+
+
 async def test_barge_in_cancels_the_playing_response(
     emulator: Emulator, client: AsyncOpenAI
 ) -> None:

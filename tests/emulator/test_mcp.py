@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from openai import AsyncOpenAI
 
-from callcenter.emulator import Emulator, ModelCallMcp
+from callcenter.emulator import Emulator, McpListFailed, ModelCallMcp
 
 from .helpers import answered, read_until, types_of
 
@@ -120,3 +120,41 @@ async def test_a_call_without_approval_runs_at_once(
     final = received[-1]
     assert final.type == "response.done"
     assert [item.type for item in final.response.output or []] == ["mcp_call", "message"]
+
+
+async def test_a_failing_mcp_call_sends_mcp_call_failed(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """ModelCallMcp(error=...) ends with response.mcp_call.failed and an item with its error."""
+    step = ModelCallMcp("crm", "lookup_customer", approval=False, error="CRM is down")
+    call = await answered(emulator, client, (step,), tools=[CRM_TOOL])
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await read_until(connection, "session.created")
+        await emulator.wait_for(lambda: emulator.conversations[call.call_id].replies)
+        await connection.response.create()
+        received = await read_until(connection, "response.done")
+    kinds = types_of(received)
+    assert "response.mcp_call.failed" in kinds
+    assert "response.mcp_call.completed" not in kinds
+    (item,) = [i for i in received[-1].response.output or [] if i.type == "mcp_call"]
+    assert item.output is None
+    assert item.error is not None
+    assert item.error.model_dump() == {"type": "tool_execution_error", "message": "CRM is down"}
+
+
+async def test_a_server_whose_tools_cannot_be_listed(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """McpListFailed: an mcp_list_tools item, then in_progress and failed naming it."""
+    call = await answered(emulator, client, (McpListFailed("crm"),), tools=[CRM_TOOL])
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await read_until(connection, "session.created")
+        received = await read_until(connection, "mcp_list_tools.failed")
+    added, progress, failed = received[-3:]
+    assert added.type == "conversation.item.added"
+    assert added.item.type == "mcp_list_tools"
+    assert (progress.type, progress.item_id, failed.item_id) == (
+        "mcp_list_tools.in_progress",
+        added.item.id,
+        added.item.id,
+    )

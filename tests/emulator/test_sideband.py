@@ -460,3 +460,72 @@ async def test_committing_the_input_buffer_on_sip_is_an_error(
         "input_audio_buffer_commit_empty",
         "evt_commit",
     )
+
+
+async def test_a_bad_message_content_part_is_refused(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """A content part inside an Iterable field (item.content) is type-checked like the rest."""
+    call = await answered(emulator, client)
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        await connection.send(
+            {
+                "type": "conversation.item.create",
+                "event_id": "evt_bad_part",
+                "item": {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": 5}],
+                },
+            }
+        )
+        error = await connection.recv()
+    assert (error.type, error.error.event_id) == ("error", "evt_bad_part")
+    assert error.error.param == "item.content[0].text"
+
+
+async def test_session_update_may_not_change_the_model_or_set_tracing(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """Another model is refused; tracing may be set once, then not changed."""
+    call = await answered(emulator, client)
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        await connection.send(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "model": "gpt-realtime-mini"},
+            }
+        )
+        model = await connection.recv()
+        await connection.session.update(session={"type": "realtime", "tracing": "auto"})
+        first = await connection.recv()
+        await connection.send(
+            {
+                "type": "session.update",
+                "session": {"type": "realtime", "tracing": {"workflow_name": "other"}},
+            }
+        )
+        again = await connection.recv()
+    assert (model.type, model.error.code) == ("error", "cannot_update_model")
+    assert first.type == "session.updated"
+    assert (again.type, again.error.param) == ("error", "session.tracing")
+
+
+async def test_nothing_is_sent_after_the_call_ended(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """A response still running when the call ends sends no more events."""
+    script = (ModelSay("A long greeting with many words in it, said slowly."),)
+    call = await answered(emulator, client, script)
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        await connection.response.create()
+        await read_until(connection, "response.created")
+        conversation = emulator.conversations[call.call_id]
+        emulator.caller_hangs_up(call.call_id)
+        before = sum(conversation.seen.values())
+        conversation.emit({"type": "rate_limits.updated", "event_id": "e", "rate_limits": []})
+    assert sum(conversation.seen.values()) == before
+    assert call.state is CallState.ENDED

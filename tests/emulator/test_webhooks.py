@@ -62,6 +62,26 @@ async def test_a_placed_call_delivers_an_incoming_call_the_sdk_unwraps(
     assert event.data.sip_media_security == "srtp"
 
 
+@pytest.mark.parametrize("security", ["rtp", "srtp", None])
+async def test_a_call_is_announced_on_both_surfaces(
+    emulator: Emulator, receiver: Receiver, security: str | None
+) -> None:
+    """Each call comes as realtime.call.incoming and live.transport.incoming, with the same
+    INVITE headers and sip_media_security rtp, srtp or left out."""
+    emulator.place_call(media_security=security)
+    await emulator.wait_for(lambda: receiver.requests and receiver.live)
+    realtime = VERIFIER.webhooks.unwrap(receiver.requests[0].body, receiver.requests[0].headers)
+    live = VERIFIER.webhooks.unwrap(receiver.live[0].body, receiver.live[0].headers)
+    assert isinstance(realtime, RealtimeCallIncomingWebhookEvent)
+    assert isinstance(live, LiveTransportIncomingWebhookEvent)
+    assert live.data.session_id.startswith("live_")
+    assert [h.model_dump() for h in live.data.sip_headers] == [
+        h.model_dump() for h in realtime.data.sip_headers
+    ]
+    assert realtime.data.sip_media_security == live.data.sip_media_security == security
+    assert ("sip_media_security" in receiver.requests[0].body.decode()) is (security is not None)
+
+
 async def test_call_ids_look_like_openais(emulator: Emulator) -> None:
     """Generated call ids are rtc_ followed by 32 hex digits."""
     assert re.fullmatch(r"rtc_[0-9a-f]{32}", emulator.place_call().call_id)
@@ -154,6 +174,7 @@ async def test_other_event_types_unwrap_to_their_sdk_types(
     """send_webhook delivers other event types, with plausible data."""
     sent = emulator.send_webhook(event_type)
     await emulator.wait_for(lambda: emulator.webhook_attempts)
-    event = VERIFIER.webhooks.unwrap(receiver.requests[0].body, receiver.requests[0].headers)
+    (received,) = receiver.requests + receiver.live
+    event = VERIFIER.webhooks.unwrap(received.body, received.headers)
     assert isinstance(event, model)
     assert event.id == sent["id"]

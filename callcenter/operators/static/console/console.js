@@ -163,12 +163,14 @@ const DESCRIBE = {
   escalation: (d) => ["escalation", [bold("Escalation"), ` by ${d.trigger} to ${d.target}, ticket ${d.ticket}`]],
   transferred: (d) => ["transfer", [bold("Transferred"), ` to ${d.target}`]],
   refer_failed: (d) => ["transfer", [bold("Transfer attempt failed"), ` to ${d.target} (SIP ${d.status})`]],
+  transfer_unanswered: (d) => ["transfer", [bold("Transfer not answered"), ` at ${d.target}`]],
   transfer_failed: () => ["transfer", [bold("No target took the call")]],
   ending: (d) => ["ending", [bold("Ending"), ` (${d.reason}): ${d.outcome}`]],
   operator_instruction: (d) => ["operator", [bold(d.operator), ` instructed the agent: “${d.text}”`]],
 };
 DESCRIBE.mcp_call = DESCRIBE.tool;
 DESCRIBE.mcp_approval = DESCRIBE.tool;
+DESCRIBE.mcp_list_tools_failed = () => ["tool", [bold("MCP tools could not be listed")]];
 
 function callPage(list) {
   if (list.dataset.live !== "yes") return;
