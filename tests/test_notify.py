@@ -136,7 +136,7 @@ def test_an_escalation_queues_one_call_escalated_however_often_replayed(
     urls.append("https://crm.example/hooks")
     claim(store, new_call("rtc_2", "wh_2"))
     for _ in range(2):
-        store.record_handoff("rtc_2", ticket="T-1", trigger="tool", summary="wants a human", at=T0)
+        store.record_handoff("rtc_2", ticket="T-1", trigger="tool", summary="wants a human", at=datetime.now(UTC))
     (row,) = OutboxStore(store.engine, store.subscribers).list(call_id="rtc_2")
     assert (row.type, row.data) == (
         "call.escalated",
@@ -185,14 +185,11 @@ def test_events_pending_at_a_restart_are_delivered_by_the_next_process(
 # -- the worker against a store and a receiver, on an injected clock ------------------------
 
 
-T0 = datetime.now(UTC).replace(microsecond=0)  # receivers check the signed time
-
-
 class Clock:
-    """A clock the test moves by hand."""
+    """A clock the test moves by hand, from the real time (receivers check the signed time)."""
 
     def __init__(self) -> None:
-        self.now = T0
+        self.start = self.now = datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self) -> datetime:
         return self.now
@@ -214,9 +211,9 @@ def worker_for(store: Store, url: str, clock: Clock) -> DeliveryWorker:
     return DeliveryWorker(store, (endpoint,), owner="me", clock=clock, backoff=backoff, timeout=5)
 
 
-def reject(store: Store, call_id: str = "rtc_1") -> None:
+def reject(store: Store, call_id: str = "rtc_1", at: datetime | None = None) -> None:
     claim(store, new_call(call_id, f"wh_{call_id}"))
-    store.record_outcome(call_id, outcome=CallOutcome.REJECTED, at=T0)
+    store.record_outcome(call_id, outcome=CallOutcome.REJECTED, at=at or datetime.now(UTC))
 
 
 def only_row(store: Store) -> Notification:
@@ -232,16 +229,16 @@ def test_a_failed_attempt_is_retried_after_the_schedule_then_delivered(
     clock = Clock()
     with receiver() as got:
         urls.append(got.url)
-        reject(store)
+        reject(store, at=clock.start)
         got.answers.append((500, {}, b"oops"))
         worker = worker_for(store, got.url, clock)
         assert worker.run_once() == 1
         row = only_row(store)
-        assert (row.status, row.attempts, row.next_at) == (PENDING, 1, T0 + timedelta(seconds=5))
+        assert (row.status, row.attempts, row.next_at) == (PENDING, 1, clock.start + timedelta(seconds=5))
         assert row.last_answer == "500 oops"
-        clock.now = T0 + timedelta(seconds=4)
+        clock.now = clock.start + timedelta(seconds=4)
         assert worker.run_once() == 0
-        clock.now = T0 + timedelta(seconds=5)
+        clock.now = clock.start + timedelta(seconds=5)
         assert worker.run_once() == 1
         assert only_row(store).status == DELIVERED
         assert len(got.events) == 1
@@ -266,16 +263,17 @@ def test_what_the_receiver_answers_decides_the_next_attempt(
 ) -> None:
     """410 gives up; a redirect is a failure (not followed); Retry-After pushes the retry out."""
     store, urls = one_rejected_call
+    clock = Clock()
     with receiver() as got:
         urls.append(got.url)
-        reject(store)
+        reject(store, at=clock.start)
         got.answers.append(answer)
-        worker = worker_for(store, got.url, Clock())
+        worker = worker_for(store, got.url, clock)
         worker.run_once()
         row = only_row(store)
         assert (row.status, row.last_answer) == (status, last)
         if answer[1].get("retry-after"):
-            assert row.next_at == T0 + timedelta(seconds=30)
+            assert row.next_at == clock.start + timedelta(seconds=30)
         assert len(got.webhook_ids) == 1  # the redirect's target was never asked
         worker.stop()
 
@@ -304,10 +302,10 @@ def test_an_event_past_its_horizon_is_given_up(
     clock = Clock()
     with receiver() as got:
         urls.append(got.url)
-        reject(store)
+        reject(store, at=clock.start)
         got.down = True
         worker = worker_for(store, got.url, clock)
-        clock.now = T0 + timedelta(hours=26)
+        clock.now = clock.start + timedelta(hours=26)
         worker.run_once()
         assert only_row(store).status == FAILED
         worker.stop()
