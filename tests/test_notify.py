@@ -88,11 +88,12 @@ def test_the_cli_lists_failed_deliveries_and_retries_them(
 ) -> None:
     """`notify list` shows a given-up delivery with its answer; `notify retry` revives it."""
     store, urls = one_rejected_call
+    clock = Clock()
     with receiver() as got:
         urls.append(got.url)
-        reject(store)
+        reject(store, at=clock.start)
         got.answers.append((410, {}, b"unsubscribed"))
-        worker_for(store, got.url, Clock()).run_once()
+        worker_for(store, got.url, clock).run_once()
         url = str(store.engine.url.render_as_string(hide_password=False))
         listed = CliRunner().invoke(main, ["notify", "list", "--database-url", url])
         assert listed.exit_code == 0, listed.output
@@ -135,8 +136,9 @@ def test_an_escalation_queues_one_call_escalated_however_often_replayed(
     store, urls = one_rejected_call
     urls.append("https://crm.example/hooks")
     claim(store, new_call("rtc_2", "wh_2"))
+    at = datetime.now(UTC)
     for _ in range(2):
-        store.record_handoff("rtc_2", ticket="T-1", trigger="tool", summary="wants a human", at=datetime.now(UTC))
+        store.record_handoff("rtc_2", ticket="T-1", trigger="tool", summary="wants a human", at=at)
     (row,) = OutboxStore(store.engine, store.subscribers).list(call_id="rtc_2")
     assert (row.type, row.data) == (
         "call.escalated",
@@ -211,9 +213,9 @@ def worker_for(store: Store, url: str, clock: Clock) -> DeliveryWorker:
     return DeliveryWorker(store, (endpoint,), owner="me", clock=clock, backoff=backoff, timeout=5)
 
 
-def reject(store: Store, call_id: str = "rtc_1", at: datetime | None = None) -> None:
+def reject(store: Store, *, at: datetime, call_id: str = "rtc_1") -> None:
     claim(store, new_call(call_id, f"wh_{call_id}"))
-    store.record_outcome(call_id, outcome=CallOutcome.REJECTED, at=at or datetime.now(UTC))
+    store.record_outcome(call_id, outcome=CallOutcome.REJECTED, at=at)
 
 
 def only_row(store: Store) -> Notification:
@@ -234,7 +236,8 @@ def test_a_failed_attempt_is_retried_after_the_schedule_then_delivered(
         worker = worker_for(store, got.url, clock)
         assert worker.run_once() == 1
         row = only_row(store)
-        assert (row.status, row.attempts, row.next_at) == (PENDING, 1, clock.start + timedelta(seconds=5))
+        first_retry = clock.start + timedelta(seconds=5)
+        assert (row.status, row.attempts, row.next_at) == (PENDING, 1, first_retry)
         assert row.last_answer == "500 oops"
         clock.now = clock.start + timedelta(seconds=4)
         assert worker.run_once() == 0
@@ -281,11 +284,12 @@ def test_what_the_receiver_answers_decides_the_next_attempt(
 def test_a_huge_answer_is_read_bounded(one_rejected_call: tuple[Store, list[str]]) -> None:
     """A receiver answering megabytes has only its first bytes read and recorded."""
     store, urls = one_rejected_call
+    clock = Clock()
     with receiver() as got:
         urls.append(got.url)
-        reject(store)
+        reject(store, at=clock.start)
         got.answers.append((500, {}, b"x" * 2_000_000))
-        worker = worker_for(store, got.url, Clock())
+        worker = worker_for(store, got.url, clock)
         worker.run_once()
         row = only_row(store)
         assert row.status == PENDING
