@@ -18,11 +18,9 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 from flask import (
     Blueprint,
@@ -40,9 +38,12 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from callcenter.call.vocabulary import LIVE_STATUSES
+from callcenter.operators.console_access import access_context, forbidden, logged_in, may
+from callcenter.operators.console_audit import audit_page
 from callcenter.operators.http import client_address, event_id, odd_request
 from callcenter.operators.openapi import STATUSES
 from callcenter.operators.parsing import ACTIONS
+from callcenter.operators.roles import Permission
 from callcenter.operators.services import OperatorServices, operator_services
 from callcenter.operators.stream import call_events_stream
 from callcenter.operators.views import call_json, timeline_json
@@ -65,8 +66,6 @@ console = Blueprint(
     static_folder="static",
 )
 
-P = ParamSpec("P")
-R = TypeVar("R")
 Page = str | BaseResponse | tuple[str, int]
 
 
@@ -105,18 +104,7 @@ def install_console(app: Flask, settings: Settings) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
     )
     app.register_blueprint(console)
-
-
-def logged_in(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
-    """Send visitors without a session to the login page."""
-
-    @wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
-        if not session.get("operator"):
-            return redirect(url_for("console.login"))
-        return view(*args, **kwargs)
-
-    return wrapper
+    app.register_blueprint(audit_page)
 
 
 @console.before_request
@@ -134,11 +122,11 @@ def check_request() -> None:
 
 
 @console.app_context_processor
-def csrf_token() -> dict[str, str]:
+def csrf_token() -> dict[str, object]:
     """Every template gets ``csrf`` (created with the session)."""
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
-    return {"csrf": str(session["csrf"])}
+    return {"csrf": str(session["csrf"]), **access_context()}
 
 
 # -- login ------------------------------------------------------------------------------------
@@ -155,8 +143,8 @@ def login() -> Page:
     if wait is not None:
         flash(f"Too many failed logins; try again in {wait} seconds.")
         return render_template("console/login.html", enabled=True), 429
-    name = operators.tokens.operator(request.form.get("token", ""))
-    if name is None:
+    found = operators.tokens.operator(request.form.get("token", ""))
+    if found is None:
         operators.limiter.failed(client)
         operators.audit.record(
             operator=None, action="login", call_id=None, result="wrong_token", client=client
@@ -165,10 +153,15 @@ def login() -> Page:
         return render_template("console/login.html", enabled=operators.tokens.enabled), 401
     session.clear()
     session.permanent = True
-    session["operator"] = name
+    session["operator"] = found.name
     session["csrf"] = secrets.token_urlsafe(32)
     operators.audit.record(
-        operator=name, action="console_login", call_id=None, result="ok", client=client
+        operator=found.name,
+        action="console_login",
+        call_id=None,
+        result="ok",
+        client=client,
+        detail={"role": found.role.value},
     )
     return redirect(url_for("console.live"))
 
@@ -252,10 +245,12 @@ def call_events(call_id: str) -> Response:
 
 @console.post("/calls/<call_id>/<action>")
 @logged_in
-def act(call_id: str, action: str) -> BaseResponse:
+def act(call_id: str, action: str) -> BaseResponse | tuple[str, int]:
     """Transfer, hang up or instruct, from the call page's forms (refusals audited)."""
     if action not in ACTIONS:
         abort(404)
+    if not may(Permission(action)):
+        return forbidden(Permission(action), call_id)
     form = request.form
     fields = {
         "target": form.get("uri", "").strip() or form.get("target", ""),
