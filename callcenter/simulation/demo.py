@@ -56,6 +56,12 @@ SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios" / "demo"
 MAX_CONCURRENT_CALLS = 2
 WHEN_FULL = "reject:486"
 CLOSED_ROUTE = "sales"
+CONSOLE_HINT = (
+    "",
+    "the controller stops now. To open the console on these calls, run the demo with --keep",
+    "(`callcenter demo --keep`, or `make demo DEMO_ARGS=--keep`): it keeps the controller up",
+    "and prints the console's URL and a throwaway admin token to log in with.",
+)
 
 # Slow enough to follow, fast enough that the whole demo takes seconds.
 DEMO_PACING = Pacing(
@@ -166,6 +172,9 @@ def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) ->
                 for line in summary_table(results, stored_outcomes(setup.store, results)):
                     echo(line)
                 status = 0 if all(result.passed for result in results) else 1
+                if not keep:
+                    for line in CONSOLE_HINT:
+                        echo(line)
                 if keep:
                     _keep_serving(setup.emulator, setup.controller.url, setup.operator_token, echo)
         except KeyboardInterrupt:
@@ -197,8 +206,9 @@ def _keep_serving(
         "",
         "the emulator and the controller keep running (Ctrl-C to stop):",
         f"  controller      {controller_url}",
-        f"  console         {controller_url}/console  (log in with the operator token)",
-        f"  operator token  {operator_token}  (throwaway; also for the API and `callcenter calls`)",
+        f"  console         {controller_url}/console  (open it; log in with the token below)",
+        f"  operator token  {operator_token}  (throwaway, admin; also for the API and "
+        "`callcenter calls`)",
         f"  emulator        {emulator.url}  (OPENAI_BASE_URL={emulator.base_url})",
         f"  API key         {emulator.emulator.api_key}  (throwaway, for this demo only)",
         f"  webhook secret  {emulator.emulator.webhook_secret}  (throwaway)",
