@@ -16,6 +16,7 @@ from callcenter.call.vocabulary import (
     DecisionKind,
     EventKind,
 )
+from callcenter.operators.roles import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "vocabulary.md"
@@ -41,6 +42,7 @@ def table_rows(section: str) -> dict[str, list[str]]:
         ("Statuses", CallStatus),
         ("Decisions", DecisionKind),
         ("Events", EventKind),
+        ("Roles", Role),
     ],
 )
 def test_the_docs_table_lists_every_word_and_no_other(section: str, words: type[StrEnum]) -> None:
