@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from click.testing import CliRunner, Result
 from callcenter.cli.calls import calls
 from callcenter.emulator import EmulatorThread
 from callcenter.operators.roles import Permission, Role, allowed, refusal_message
+from callcenter.store import Store
+from callcenter.store.operators import AuditFilter, OperatorStore
 from tests.harness import InProcessController
 from tests.operator_support import (
     ADA,
@@ -138,3 +141,30 @@ def test_the_cli_gets_the_same_answers(
     header, _rule, *rows = listed.output.splitlines()
     assert header.split() == ["id", "at", "operator", "action", "call_id", "result", "client"]
     assert [row.split()[2:4] for row in rows] == [["bob", "audit"], ["vera", "hangup"]]
+
+
+def test_the_audit_filter_matches_results_times_and_pages(store: Store) -> None:
+    """result=refused matches every refusal and nothing merely starting so; since/until bound
+    the time; ``before`` pages within the filter."""
+    audit = OperatorStore(store)
+    start = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    for minute, result in enumerate(
+        ["delivered", "refused:403:forbidden", "refused_x", "refused:422:bad_text", "refused"]
+    ):
+        audit.add_audit(
+            operator="ada", action="hangup", call_id="rtc_1", result=result, client=None,
+            at=start + timedelta(minutes=minute),
+        )  # fmt: skip
+
+    def results(where: AuditFilter, before: int | None = None, limit: int = 10) -> list[str]:
+        return [row.result for row in audit.audit(where, limit=limit, before_id=before)]
+
+    refused = AuditFilter(result="refused")
+    assert results(refused) == ["refused", "refused:422:bad_text", "refused:403:forbidden"]
+    assert results(AuditFilter(result="refused:4")) == []  # a prefix ends at a ':'
+    assert results(AuditFilter(result="refused_")) == []  # '_' is no LIKE wildcard here
+    window = AuditFilter(since=start + timedelta(minutes=1), until=start + timedelta(minutes=3))
+    assert results(window) == ["refused_x", "refused:403:forbidden"]
+    (newest, second) = audit.audit(refused, limit=2)
+    assert results(refused, before=second.id) == ["refused:403:forbidden"]
+    assert results(AuditFilter(operator="bob")) == results(AuditFilter(call_id="rtc_2")) == []
