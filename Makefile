@@ -18,7 +18,7 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed  ## set up and run the whole loop on this machine, no OpenAI account needed
-	$(BIN)/callcenter demo
+	$(BIN)/callcenter demo $(DEMO_ARGS)
 
 test: $(VENV)/.installed-dev  ## set up the dev dependencies and run the whole test suite, one worker per core
 	$(BIN)/python -m pytest -n auto --dist worksteal

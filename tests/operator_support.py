@@ -14,7 +14,8 @@ from tests.sideband_support import GREETING, SUPPORT, CallCenter
 
 ADA = "ada-0123456789abcdef"
 BOB = "bob-fedcba9876543210"
-TOKENS = f"ada:{ADA},bob:{BOB}"
+VERA = "vera-00112233445566"
+TOKENS = f"ada:{ADA}:admin,bob:{BOB},vera:{VERA}:viewer"  # an admin, an operator, a viewer
 GREETED: tuple[Step, ...] = (ModelSay(GREETING), WaitFor("output_audio_buffer.stopped"))
 HOLD = Wait(30)  # the caller stays on the line until an operator acts
 

@@ -23,7 +23,7 @@ from callcenter.call.vocabulary import CallOutcome, EventKind
 from callcenter.emulator import CallState, EmulatorThread, Say, WaitFor
 from callcenter.store import Store
 from tests.harness import InProcessController, wait_for
-from tests.operator_support import ADA, GREETED, HOLD, Api, live_call, operator_center
+from tests.operator_support import ADA, GREETED, HOLD, VERA, Api, live_call, operator_center
 from tests.sideband_support import SUPPORT
 from tests.test_store import claim, new_call
 
@@ -40,6 +40,7 @@ TIMEOUT_MS = 10_000
 PHONE, DESK = 390, 1280
 EVIL = "<img src=x onerror=alert(1)>"
 SCREENSHOTS = os.environ.get("CALLCENTER_SCREENSHOTS")
+XSS = "<img src=x onerror=alert(1)>"
 
 
 @pytest.fixture
@@ -241,3 +242,43 @@ def test_the_live_page_opens_its_stream_again_after_a_503(
         playwright_api.expect(row).to_be_visible(timeout=30_000)  # the stream was opened again
     finally:
         center.stop()
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+def test_an_admin_filters_the_audit_trail(
+    page: Page, controller: InProcessController, emulator: EmulatorThread, width: int
+) -> None:
+    """The audit page at a phone's and a desktop's width: refusals filtered, nothing wider than
+    the screen, untrusted text escaped, no console error; a viewer has no Audit link."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_viewport_size({"width": width, "height": 800})
+    call = live_call(emulator, Api(controller.url))
+    Api(controller.url).post(f"/calls/{call.call_id}/instruct", {"text": XSS})
+    Api(controller.url, VERA).post(f"/calls/{call.call_id}/hangup")
+    expect = playwright_api.expect
+    page.goto(controller.url + "/console/login")
+    page.fill("input[name=token]", VERA)
+    page.click("button[type=submit]")
+    expect(page.locator("#role")).to_have_text("viewer")
+    expect(page.locator("#nav-audit")).to_have_count(0)
+    page.goto(controller.url + f"/console/calls/{call.call_id}")
+    expect(page.locator("#hangup")).to_have_count(0)
+    page.click("header button[type=submit]")  # log out
+    page.fill("input[name=token]", ADA)
+    page.click("button[type=submit]")
+    page.click("#nav-audit")
+    expect(page.locator("h1")).to_have_text("Audit trail")
+    expect(page.locator("#audit tbody tr", has_text="instruct")).to_have_count(1)
+    expect(page.locator("#audit")).to_contain_text(XSS)  # shown as text, not run
+    assert page.locator("#audit img").count() == 0
+    page.select_option("select[name=result]", "refused")
+    page.click("#audit-filter button[type=submit]")
+    rows = page.locator("#audit tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("vera")
+    expect(rows.first).to_contain_text("refused:403:forbidden")
+    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"the page is {wide}px wider than the {width}px screen"
+    assert errors == []

@@ -69,6 +69,8 @@ def test_the_demo_runs_every_sample_call_and_exits_0() -> None:
     assert out.startswith("config: the example config with limits.max_concurrent_calls = 2")
     for name in SAMPLES:
         assert re.search(rf"^{re.escape(name)}\s+.*\s+ok$", out, re.MULTILINE), name
+    assert "run the demo with --keep" in out  # how to open the console
+    assert "console's URL and a throwaway admin token" in out
     for line in (
         "controller  accepts: model gpt-realtime-2, voice marin",
         'agent       calls lookup_order(order_id="A-1042")',
@@ -80,7 +82,7 @@ def test_the_demo_runs_every_sample_call_and_exits_0() -> None:
         'agent       writes the summary: "Ada asked where order A-1042 is',
         "controller  asks the agent to say the handoff line: "
         '"Let me connect you with a colleague, one moment please."',
-        "controller  refers the call to tel:+14155550123",
+        "controller  refers the call to tel:+14155550111",
         "controller  rejects with 603",
         "controller  rejects with 480",
         "holding 2 live calls to +18005550100",
@@ -187,7 +189,7 @@ def test_a_transfer_in_the_summary_names_where_the_call_went() -> None:
         "+1",
         "+2",
         state=CallState.REFERRED,
-        refer_target="tel:+14155550123",
+        refer_target="tel:+14155550111",
     )
     call.webhook_attempts.append(
         WebhookAttempt("wh", "t", 1, 0, 0, 200, None, 0.0, 0.0, {"decision": "accept"})
@@ -195,8 +197,8 @@ def test_a_transfer_in_the_summary_names_where_the_call_went() -> None:
     result = ScenarioResult(scenario, call, (CheckResult("referred_to", True, "x", "x"),))
     (row,) = summary_table([result], {"rtc_1": CallOutcome.TRANSFERRED})[2:]
     assert re.split(r"\s{2,}", row)[1:] == [
-        "accept, transferred to tel:+14155550123",
-        "accept, transferred to tel:+14155550123",
+        "accept, transferred to tel:+14155550111",
+        "accept, transferred to tel:+14155550111",
         "transferred",
         "ok",
     ]
@@ -215,3 +217,13 @@ def test_the_summary_shows_expected_and_got_for_each_call() -> None:
         "--------------  ----------  ----------  --------------  --------",
         "busy when full  reject 486  reject 603  rejected        MISMATCH",
     ]
+
+
+def test_no_demo_target_rings_a_demo_caller(tmp_path: Path) -> None:
+    """Every target of the demo's config is a number or URI no demo caller calls from."""
+    config = load_config(write_demo_config(tmp_path).path)
+    callers = {s.call.from_number for s in demo_scenarios()}
+    callers |= {s.hold.from_number for s in demo_scenarios() if s.hold is not None}
+    targets = {target.uri.removeprefix("tel:") for target in config.targets.values()}
+    assert callers
+    assert not targets & callers

@@ -29,7 +29,8 @@ StartController = Callable[..., InProcessController]
 
 SUPPORT = "+18005550100"
 BILLING = "+18005550142"
-TOKEN = "tok-notify-test-0123456789"
+TOKEN = "tok-notify-test-0123456789"  # an admin's
+VIEWER_TOKEN = "tok-notify-viewer-0123456789"
 FAST = Backoff(first=0.05, cap=0.2)  # retries at once: the schedule is tested on its own
 
 
@@ -45,12 +46,12 @@ def config_for(url: str) -> str:
 def test_an_ended_call_is_notified_once_signed_with_its_transcript(
     emulator: EmulatorThread, start_controller: StartController
 ) -> None:
-    """A call that ends sends one call.ended that standardwebhooks verifies, with its record."""
+    """One signed call.ended per ended call; its delivery is shown to admins, not viewers."""
     with receiver() as got:
         controller = start_controller(
             config_for(got.url),
             notify_backoff=FAST,
-            env={"CALLCENTER_OPERATOR_TOKENS": f"ada:{TOKEN}"},
+            env={"CALLCENTER_OPERATOR_TOKENS": f"ada:{TOKEN}:admin,vera:{VIEWER_TOKEN}:viewer"},
         )
         call = emulator.place_call(to_number=SUPPORT, script=[Wait(0.3), HangUp()])
         wait_for(lambda: got.of_type("call.ended"), what="call.ended to arrive")
@@ -81,6 +82,12 @@ def test_an_ended_call_is_notified_once_signed_with_its_transcript(
             got.url,
         )
         assert delivery["last_answer"] == "204"
+        as_viewer = httpx.get(
+            f"{controller.url}/api/v1/calls/{call.call_id}",
+            headers={"Authorization": f"Bearer {VIEWER_TOKEN}"},
+        )
+        assert as_viewer.status_code == 200
+        assert "deliveries" not in as_viewer.json()
 
 
 def test_the_cli_lists_failed_deliveries_and_retries_them(

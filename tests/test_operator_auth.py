@@ -15,6 +15,7 @@ from callcenter.operators.auth import (
     parse_operator_tokens,
     retry_after,
 )
+from callcenter.operators.roles import Role
 from callcenter.settings import Settings
 from callcenter.store import Store
 from callcenter.store.operators import OperatorStore
@@ -28,9 +29,37 @@ def test_tokens_are_parsed_from_name_token_pairs() -> None:
     assert [t.name for t in tokens] == ["ada", "bob"]
 
 
-@pytest.mark.parametrize("value", ["ada", f":{ADA}", "ada:", "ada:short", f"ada:{ADA},ada:{ADA}x"])
+def test_a_role_follows_the_token_and_operator_is_the_default() -> None:
+    """name:token is an operator; name:token:role has that role."""
+    tokens = parse_operator_tokens(f"ada:{ADA}:admin, bob:{ADA[::-1]}, vera:{ADA}v:viewer")
+    assert [(t.name, t.role) for t in tokens] == [
+        ("ada", Role.ADMIN),
+        ("bob", Role.OPERATOR),
+        ("vera", Role.VIEWER),
+    ]
+
+
+def test_an_unknown_role_is_a_start_up_error_naming_it() -> None:
+    """A role the server does not know is refused with its name, never read as a token."""
+    env = {
+        "CALLCENTER_CONFIG": "x.toml",
+        "OPENAI_API_KEY": "sk-x",
+        "OPENAI_WEBHOOK_SECRET": "whsec_dGVzdA==",
+        "CALLCENTER_OPERATOR_TOKENS": f"ada:{ADA}:superuser",
+    }
+    expected = r"CALLCENTER_OPERATOR_TOKENS\[0\]: unknown role 'superuser'"
+    with pytest.raises(ConfigError, match=expected):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["ada", f":{ADA}", "ada:", "ada:short", f"ada:{ADA},ada:{ADA}x", f"ada:{ADA}:",
+     f"ada:{ADA}:x:admin"],
+)  # fmt: skip
 def test_bad_token_lists_are_config_errors(value: str) -> None:
-    """No colon, no name, no token, a short token or a repeated name: ConfigError."""
+    """No colon, no name, no token, a short token, a repeated name, an empty role or a token
+    with a colon in it: ConfigError."""
     with pytest.raises(ConfigError, match="CALLCENTER_OPERATOR_TOKENS"):
         parse_operator_tokens(value)
 
@@ -53,7 +82,9 @@ def test_tokens_are_masked_in_settings_repr() -> None:
 def test_the_checker_names_the_operator_of_a_token() -> None:
     """A configured token gives its operator; anything else gives None."""
     checker = TokenChecker(parse_operator_tokens(f"ada:{ADA}"))
-    assert checker.operator(ADA) == "ada"
+    assert checker.operator(ADA) == OperatorToken("ada", ADA, Role.OPERATOR)
+    assert checker.role("ada") is Role.OPERATOR
+    assert checker.role("bob") is None
     assert checker.operator(ADA + "x") is None
     assert checker.operator("") is None
 

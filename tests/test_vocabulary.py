@@ -18,6 +18,7 @@ from callcenter.call.vocabulary import (
     DeliveryStatus,
     EventKind,
 )
+from callcenter.operators.roles import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "vocabulary.md"
@@ -44,6 +45,7 @@ def table_rows(section: str) -> dict[str, list[str]]:
         ("Decisions", DecisionKind),
         ("Events", EventKind),
         ("Deliveries", DeliveryStatus),
+        ("Roles", Role),
     ],
 )
 def test_the_docs_table_lists_every_word_and_no_other(section: str, words: type[StrEnum]) -> None:

@@ -1,8 +1,10 @@
 """``callcenter calls``: the operator API from a terminal.
 
-``list``, ``show``, ``transfer``, ``hangup``, ``instruct`` and ``tail`` talk to a running
-server at ``--url`` (or ``CALLCENTER_URL``) with ``--token`` (or
-``CALLCENTER_OPERATOR_TOKEN``); ``tail`` follows a live call's transcript over SSE.
+``list``, ``show``, ``transfer``, ``hangup``, ``instruct``, ``tail`` and ``audit`` talk to a
+running server at ``--url`` (or ``CALLCENTER_URL``) with ``--token`` (or
+``CALLCENTER_OPERATOR_TOKEN``); ``tail`` follows a live call's transcript over SSE. What a
+token may do is its role's, decided by the server: a refusal prints the API's 403 sentence
+and exits 1.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 TIMEOUT = 15.0
 TRANSFER_TIMEOUT = 130.0  # the API answers a transfer once it is over: at most 120 s
 LIST_COLUMNS = ("call_id", "status", "route", "caller_number", "dialled_number", "received_at")
+AUDIT_COLUMNS = ("id", "at", "operator", "action", "call_id", "result", "client")
 
 
 class OperatorClient:
@@ -201,6 +204,33 @@ def tail(client: OperatorClient, call_id: str, every_event: bool) -> None:
             return
         elif every_event:
             click.echo(f"[{event}] {clip(json.dumps(data.get('data', {})), 100)}")
+
+
+@calls.command()
+@click.option("--operator", help="Only rows of this operator.")
+@click.option("--call", "call_id", help="Only rows of this call.")
+@click.option("--action", help="Only this action (transfer, hangup, instruct, login, ...).")
+@click.option("--result", help="Only this result; `refused` matches every refusal.")
+@click.option("--since", help="ISO time with a zone.")
+@click.option("--until", help="ISO time with a zone.")
+@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True)
+@click.option("--before", type=int, help="The next_before of a previous page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+@click.pass_obj
+def audit(client: OperatorClient, /, as_json: bool, **filters: str | int | None) -> None:
+    """The audit trail, newest first (an admin's token)."""
+    params = {key: str(value) for key, value in filters.items() if value is not None}
+    body = client.get("/audit", params)
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+        return
+    rows = [
+        [str(entry.get(column) or "-") for column in AUDIT_COLUMNS] for entry in body["entries"]
+    ]
+    for line in table(AUDIT_COLUMNS, rows):
+        click.echo(line)
+    if body.get("next_before"):
+        click.echo(f"more: --before {body['next_before']}")
 
 
 def _done(body: Mapping[str, Any]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import click
@@ -42,7 +43,8 @@ class InvalidInput(click.ClickException):
     "a controller of our own is started with --config.",
 )
 @config_option(
-    help="Config of our own controller (or CALLCENTER_CONFIG; default: the example config)."
+    help="Config of our own controller (or CALLCENTER_CONFIG; default: the demo's config, "
+    "the example config with the overlay the shipped scenarios need)."
 )
 @click.option(
     "--emulator-port",
@@ -64,7 +66,7 @@ def simulate(
 
     Prints each call's timeline as it happens, then a pass/fail table.
     """
-    from callcenter.config.loader import example_config_path, load_config
+    from callcenter.config.loader import load_config
     from callcenter.simulation.scenario import load_scenario, scenario_files
     from callcenter.simulation.simulate import (
         Simulator,
@@ -77,16 +79,17 @@ def simulate(
     _quiet_emulator_logs(ctx)
     if controller_url and ctx.get_parameter_source("config_path") is ParameterSource.COMMANDLINE:
         raise click.UsageError("--config is for a controller of our own; drop it or --controller")
-    try:
-        loaded = [load_scenario(path) for path in scenario_files(scenarios)]
-        own_config = Path(config_path) if config_path else example_config_path()
-        if not controller_url:
-            load_config(own_config)
-    except ConfigError as exc:
-        raise InvalidInput(str(exc)) from exc
-    if not loaded:
-        raise InvalidInput("no scenario files found (*.toml)")
     with sigterm_as_interrupt(), contextlib.ExitStack() as stack:
+        try:
+            loaded = [load_scenario(path) for path in scenario_files(scenarios)]
+            own_config: Path | None = None
+            if not controller_url:
+                own_config = Path(config_path) if config_path else _demo_config(stack)
+                load_config(own_config)
+        except ConfigError as exc:
+            raise InvalidInput(str(exc)) from exc
+        if not loaded:
+            raise InvalidInput("no scenario files found (*.toml)")
         try:
             if controller_url:
                 api_key, secret = _controller_credentials()
@@ -98,6 +101,7 @@ def simulate(
                 idle = None
                 click.echo(f"emulator at {emulator.base_url}, delivering to {controller_url}")
             else:
+                assert own_config is not None  # chosen above when there is no --controller
                 click.echo(f"starting a controller with {own_config} and the emulator...")
                 setup = stack.enter_context(local_setup(own_config))
                 emulator, idle = setup.emulator, setup.controller_idle
@@ -171,6 +175,17 @@ def emulator(
         click.echo(f"  server timings: {server_timings} (seed {seed})")
 
     run_emulator(host, port, api_key, webhook_secret, webhook_url, pacing=pacing, on_ready=ready)
+
+
+def _demo_config(stack: contextlib.ExitStack) -> Path:
+    """The demo's config (the example's with its overlay), written to a temporary directory
+    that ``stack`` removes: the config the shipped scenarios name."""
+    from callcenter.simulation.demo import write_demo_config
+
+    directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="callcenter-simulate-"))
+    overlay = write_demo_config(Path(directory))
+    click.echo(f"config: the example config with {overlay.changes}")
+    return overlay.path
 
 
 def _controller_credentials() -> tuple[str, str]:

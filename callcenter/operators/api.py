@@ -1,9 +1,10 @@
 """The operator API under ``/api/v1``: list and read calls, act on live ones, stream, audit.
 
 Every route but the OpenAPI document needs ``Authorization: Bearer <token>`` (see
-:mod:`callcenter.operators.auth`); every action is written to the audit trail. Commands reach
-the worker holding the call through :mod:`callcenter.operators.commands`. Errors are JSON
-``{"error": {"code", "message"}}``.
+:mod:`callcenter.operators.auth`) whose role allows it (:mod:`callcenter.operators.roles`: a
+refusal is 403 ``forbidden``); every action, and every refusal, is written to the audit
+trail. Commands reach the worker holding the call through
+:mod:`callcenter.operators.commands`. Errors are JSON ``{"error": {"code", "message"}}``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from callcenter.operators.http import (
     odd_request,
 )
 from callcenter.operators.openapi import openapi_document
+from callcenter.operators.roles import Permission, Role, allowed, refusal_message
 from callcenter.operators.services import operator_services
 from callcenter.operators.stats import stats_json
 from callcenter.operators.stream import call_events_stream
@@ -36,6 +38,7 @@ from callcenter.operators.views import (
     encode_cursor,
     timeline_json,
 )
+from callcenter.store.operators import AuditFilter
 
 __all__ = ["api"]
 
@@ -45,6 +48,12 @@ MAX_STATS_WINDOW: Final = timedelta(days=31)
 MAX_ID: Final = 2**63 - 1  # a BIGINT; a larger ``before`` is no id of ours
 PUBLIC_ENDPOINTS: Final = frozenset({"operator_api.openapi_json"})
 LIMIT_MESSAGE: Final = f"limit must be an integer from 1 to {MAX_LIMIT}."
+NEEDS: Final = {  # what each endpoint asks of a role; any other endpoint reads
+    "operator_api.list_audit": Permission.AUDIT,
+    "operator_api.transfer_call": Permission.TRANSFER,
+    "operator_api.hangup_call": Permission.HANGUP,
+    "operator_api.instruct_call": Permission.INSTRUCT,
+}
 
 api = Blueprint("operator_api", __name__, url_prefix="/api/v1")
 
@@ -75,8 +84,8 @@ def authenticate() -> Reply | None:
         response.headers["Retry-After"] = str(wait)
         return response, status
     token = bearer_token(request.headers.get("Authorization"))
-    name = operators.tokens.operator(token) if token is not None else None
-    if name is None:
+    found = operators.tokens.operator(token) if token is not None else None
+    if found is None:
         operators.limiter.failed(client)
         result = "missing_token" if token is None else "wrong_token"
         operators.audit.record(
@@ -90,8 +99,25 @@ def authenticate() -> Reply | None:
         response, status = error(401, "unauthorized", "a valid bearer token is required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="callcenter"'
         return response, status
-    g.operator = name
-    return None
+    g.operator, g.role = found.name, found.role
+    return _refusal(found.name, found.role, client)
+
+
+def _refusal(name: str, role: Role, client: str) -> Reply | None:
+    """403 (audited) when ``role`` may not do what this endpoint does; None if it may."""
+    permission = NEEDS.get(request.endpoint or "", Permission.READ)
+    if allowed(role, permission):
+        return None
+    call_id = (request.view_args or {}).get("call_id")
+    operator_services().audit.record(
+        operator=name,
+        action=permission.value,
+        call_id=call_id if isinstance(call_id, str) else None,
+        result="refused:403:forbidden",
+        client=client,
+        detail={"path": request.path, "role": role.value},
+    )
+    return error(403, "forbidden", refusal_message(role, permission))
 
 
 # -- reading -----------------------------------------------------------------------------------
@@ -147,7 +173,8 @@ def show_call(call_id: str) -> Reply:
     if call is None:
         return _unknown(call_id)
     body = timeline_json(call, store.events(call_id), store.transcript(call_id))
-    body["deliveries"] = deliveries_json(operator_services().outbox.list(call_id=call_id))
+    if allowed(g.role, Permission.DELIVERIES):  # admins only
+        body["deliveries"] = deliveries_json(operator_services().outbox.list(call_id=call_id))
     return jsonify(body), 200
 
 
@@ -171,13 +198,22 @@ def stream_call(call_id: str) -> Response | Reply:
 
 @api.get("/audit")
 def list_audit() -> Reply:
-    """The audit trail, newest first, paginated with ``limit`` and ``before`` (an id)."""
+    """The audit trail (admins only), newest first, filtered, paginated with ``before``."""
+    args = request.args
     try:
         limit = _limit_arg()
         before_id = _before_arg()
+        where = AuditFilter(
+            operator=args.get("operator") or None,
+            call_id=args.get("call_id") or None,
+            action=args.get("action") or None,
+            result=args.get("result") or None,
+            since=_time_arg("since"),
+            until=_time_arg("until"),
+        )
     except BadQuery as exc:
         return error(400, "bad_query", exc.message)
-    rows = operator_services().store.audit(limit=limit + 1, before_id=before_id)
+    rows = operator_services().store.audit(where, limit=limit + 1, before_id=before_id)
     page = rows[:limit]
     next_before = page[-1].id if len(rows) > limit else None
     return jsonify(entries=[audit_json(r) for r in page], next_before=next_before), 200

@@ -1,6 +1,10 @@
 """Who an operator is: bearer tokens from ``CALLCENTER_OPERATOR_TOKENS`` and a failure limiter.
 
-``CALLCENTER_OPERATOR_TOKENS`` holds comma-separated ``name:token`` pairs. A presented token
+``CALLCENTER_OPERATOR_TOKENS`` holds comma-separated ``name:token`` or ``name:token:role``
+entries (roles in :mod:`callcenter.operators.roles`; no role means ``operator``). An entry is
+split at every ``:``, so neither a name nor a token may contain one: two parts are a name and a
+token, three a name, a token and a role, and anything else is a start-up error, as is a role
+the server does not know (``ada:secret:viewr`` is refused, never read as a token). A presented token
 is compared in constant time with every configured one (no early exit that would tell how
 many tokens exist or which one came close). A client IP with too many failures in a window
 is answered 429 with ``Retry-After`` until the window has passed; failures are counted in the
@@ -16,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from callcenter.errors import ConfigError
+from callcenter.operators.roles import DEFAULT_ROLE, Role
 from callcenter.store.operators import OperatorStore
 
 __all__ = [
@@ -37,31 +42,45 @@ MIN_TOKEN_LENGTH = 16
 
 @dataclass(frozen=True, slots=True)
 class OperatorToken:
-    """One operator's name and bearer token (masked in repr)."""
+    """One operator's name, bearer token (masked in repr) and role."""
 
     name: str
     token: str = field(repr=False)
+    role: Role = DEFAULT_ROLE
 
 
 def parse_operator_tokens(value: str) -> tuple[OperatorToken, ...]:
-    """Parse ``name:token,name:token``; ConfigError on a malformed or repeated entry."""
+    """Parse ``name:token[:role],…``; ConfigError on a malformed or repeated entry."""
     tokens: list[OperatorToken] = []
     for index, part in enumerate(p.strip() for p in value.split(",")):
         if not part:
             continue
-        name, sep, token = part.partition(":")
-        name, token = name.strip(), token.strip()
-        where = f"{VARIABLE}[{index}]"
-        if not sep or not name or not token:
-            raise ConfigError("environment", where, "expected name:token")
-        if len(token) < MIN_TOKEN_LENGTH:
-            raise ConfigError(
-                "environment", where, f"the token of {name!r} is shorter than {MIN_TOKEN_LENGTH}"
-            )
-        if any(t.name == name for t in tokens):
-            raise ConfigError("environment", where, f"operator {name!r} is listed twice")
-        tokens.append(OperatorToken(name, token))
+        tokens.append(_entry(part, f"{VARIABLE}[{index}]", tokens))
     return tuple(tokens)
+
+
+def _entry(part: str, where: str, before: list[OperatorToken]) -> OperatorToken:
+    fields = [f.strip() for f in part.split(":")]
+    if len(fields) not in (2, 3) or not all(fields):
+        raise ConfigError(
+            "environment", where, "expected name:token or name:token:role (no ':' in a token)"
+        )
+    name, token = fields[0], fields[1]
+    role = DEFAULT_ROLE
+    if len(fields) == 3:
+        known = ", ".join(Role)
+        if fields[2] not in tuple(Role):
+            raise ConfigError(
+                "environment", where, f"unknown role {fields[2]!r} for {name!r} (roles: {known})"
+            )
+        role = Role(fields[2])
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            "environment", where, f"the token of {name!r} is shorter than {MIN_TOKEN_LENGTH}"
+        )
+    if any(t.name == name for t in before):
+        raise ConfigError("environment", where, f"operator {name!r} is listed twice")
+    return OperatorToken(name, token, role)
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -84,14 +103,18 @@ class TokenChecker:
         """Whether any token is configured (the operator API is off otherwise)."""
         return bool(self._tokens)
 
-    def operator(self, presented: str) -> str | None:
-        """The operator's name for ``presented``, or None."""
+    def operator(self, presented: str) -> OperatorToken | None:
+        """The operator ``presented`` belongs to, or None."""
         given = presented.encode()
-        found: str | None = None
+        found: OperatorToken | None = None
         for entry in self._tokens:
             if hmac.compare_digest(given, entry.token.encode()):
-                found = entry.name
+                found = entry
         return found
+
+    def role(self, name: str) -> Role | None:
+        """The role of the operator called ``name`` today, or None if no longer listed."""
+        return next((entry.role for entry in self._tokens if entry.name == name), None)
 
 
 def retry_after(

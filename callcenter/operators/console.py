@@ -20,9 +20,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta, tzinfo
-from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 from flask import (
     Blueprint,
@@ -41,6 +39,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from callcenter.call.latency import latency_summary
 from callcenter.call.vocabulary import LIVE_STATUSES
+from callcenter.operators.console_access import access_context, forbidden, logged_in, may
+from callcenter.operators.console_audit import audit_page
 from callcenter.operators.console_format import (
     OUTCOME_WORDS,
     day_start,
@@ -54,6 +54,7 @@ from callcenter.operators.console_view import CHART, dashboard_view, timeline_en
 from callcenter.operators.filters import OUTCOMES, STATUSES, FilterError, call_filter
 from callcenter.operators.http import client_address, event_id, odd_request
 from callcenter.operators.parsing import ACTIONS
+from callcenter.operators.roles import Permission
 from callcenter.operators.services import OperatorServices, operator_services
 from callcenter.operators.stream import call_events_stream
 from callcenter.operators.transfers import transfer_attempts
@@ -82,8 +83,6 @@ console = Blueprint(
     static_folder="static",
 )
 
-P = ParamSpec("P")
-R = TypeVar("R")
 Page = str | BaseResponse | tuple[str, int]
 
 
@@ -122,18 +121,7 @@ def install_console(app: Flask, settings: Settings) -> None:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
     )
     app.register_blueprint(console)
-
-
-def logged_in(view: Callable[P, R]) -> Callable[P, R | BaseResponse]:
-    """Send visitors without a session to the login page."""
-
-    @wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | BaseResponse:
-        if not session.get("operator"):
-            return redirect(url_for("console.login"))
-        return view(*args, **kwargs)
-
-    return wrapper
+    app.register_blueprint(audit_page)
 
 
 @console.before_request
@@ -151,11 +139,11 @@ def check_request() -> None:
 
 
 @console.app_context_processor
-def csrf_token() -> dict[str, str]:
+def csrf_token() -> dict[str, object]:
     """Every template gets ``csrf`` (created with the session)."""
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)
-    return {"csrf": str(session["csrf"])}
+    return {"csrf": str(session["csrf"]), **access_context()}
 
 
 # -- login ------------------------------------------------------------------------------------
@@ -172,8 +160,8 @@ def login() -> Page:
     if wait is not None:
         flash(f"Too many failed logins; try again in {wait} seconds.")
         return render_template("console/login.html", enabled=True), 429
-    name = operators.tokens.operator(request.form.get("token", ""))
-    if name is None:
+    found = operators.tokens.operator(request.form.get("token", ""))
+    if found is None:
         operators.limiter.failed(client)
         operators.audit.record(
             operator=None, action="login", call_id=None, result="wrong_token", client=client
@@ -182,10 +170,15 @@ def login() -> Page:
         return render_template("console/login.html", enabled=operators.tokens.enabled), 401
     session.clear()
     session.permanent = True
-    session["operator"] = name
+    session["operator"] = found.name
     session["csrf"] = secrets.token_urlsafe(32)
     operators.audit.record(
-        operator=name, action="console_login", call_id=None, result="ok", client=client
+        operator=found.name,
+        action="console_login",
+        call_id=None,
+        result="ok",
+        client=client,
+        detail={"role": found.role.value},
     )
     return redirect(url_for("console.dashboard"))
 
@@ -277,7 +270,9 @@ def call_page(call_id: str) -> str:
             for attempt in transfer_attempts(events)
         ],
         latency=latency_lines(latency_summary(record.latency)),
-        deliveries=deliveries_json(operators.outbox.list(call_id=call_id)),
+        deliveries=deliveries_json(operators.outbox.list(call_id=call_id))
+        if may(Permission.DELIVERIES)
+        else None,
         after=events[-1].id if events else 0,
         live=record.status in LIVE_STATUSES,
         outcome_words_all={str(outcome): words for outcome, words in OUTCOME_WORDS.items()},
@@ -304,10 +299,12 @@ def call_events(call_id: str) -> Response:
 
 @console.post("/calls/<call_id>/<action>")
 @logged_in
-def act(call_id: str, action: str) -> BaseResponse:
+def act(call_id: str, action: str) -> BaseResponse | tuple[str, int]:
     """Transfer, hang up or instruct, from the call page's forms (refusals audited)."""
     if action not in ACTIONS:
         abort(404)
+    if not may(Permission(action)):
+        return forbidden(Permission(action), call_id)
     form = request.form
     fields = {
         "target": form.get("uri", "").strip() or form.get("target", ""),

@@ -45,7 +45,7 @@ def _json(description: str, schema: str) -> dict[str, Any]:
 
 _REFUSED = {
     "401": _error("No bearer token, or a wrong one."),
-    "403": _error("The operator API is disabled (no tokens), or the action is not allowed."),
+    "403": _error("The operator API is disabled (no tokens), or the token's role may not do this."),
     "429": _error("Too many failed logins from this address; see Retry-After."),
 }
 
@@ -185,7 +185,11 @@ _TIMELINE = {
                 "latency": {"$ref": "#/components/schemas/Latency"},
                 "analysis": {"type": ["object", "null"]},
                 "events": _EVENTS,
-                "deliveries": {"type": "array", "items": _DELIVERY},
+                "deliveries": {
+                    "type": "array",
+                    "items": _DELIVERY,
+                    "description": "The notifications sent about the call; admins only.",
+                },
             },
         },
     ]
@@ -406,14 +410,22 @@ def openapi_document() -> dict[str, Any]:
             },
             "/audit": {
                 "get": {
-                    "summary": "The audit trail, newest first.",
+                    "summary": "The audit trail, newest first (admin role only).",
+                    "description": "Who did what to which call, refusals included. "
+                    "result=refused matches every refusal (results refused:STATUS:CODE).",
                     "parameters": [
+                        {"name": "operator", "in": "query", "schema": {"type": "string"}},
+                        {"name": "call_id", "in": "query", "schema": {"type": "string"}},
+                        {"name": "action", "in": "query", "schema": {"type": "string"}},
+                        {"name": "result", "in": "query", "schema": {"type": "string"}},
+                        {"name": "since", **time_param},
+                        {"name": "until", **time_param},
                         _LIMIT,
                         {"name": "before", "in": "query", "schema": {"type": "integer"}},
                     ],
                     "responses": {
                         "200": _json("A page of the audit trail.", "AuditPage"),
-                        "400": _error("A bad limit or before."),
+                        "400": _error("A bad filter, limit or before."),
                         **_REFUSED,
                     },
                 }

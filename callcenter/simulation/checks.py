@@ -124,6 +124,22 @@ def evaluate(expect: Expectations, call: EmulatedCall) -> list[CheckResult]:
     return checks
 
 
+def decision_mismatch(expect: Expectations, call: EmulatedCall) -> CheckResult | None:
+    """The failed ``decision`` check, as soon as the controller has answered otherwise than
+    expected (nothing later can mend it), e.g. "expected a 486 reject, got an accept"."""
+    answer = controller_answer(call) or {}
+    got = answer.get("decision")
+    wanted = expect.decision or ("reject" if expect.rejected is not None else None)
+    if wanted is None or not isinstance(got, str) or got == wanted:
+        return None
+    expected = f"a {expect.rejected} reject" if wanted == "reject" and expect.rejected else None
+    return CheckResult("decision", False, expected or _a(wanted), _a(got))
+
+
+def _a(decision: str) -> str:
+    return f"an {decision}" if decision[:1] in "aeiou" else f"a {decision}"
+
+
 def said_texts(call: EmulatedCall) -> list[str]:
     """What the agent was asked to say (``response.create`` instructions), then what it said.
 

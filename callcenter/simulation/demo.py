@@ -71,6 +71,12 @@ DEMO_ANALYSIS: dict[str, Any] = {
     "success": "The caller got a delivery date for their order.",
     "extract": {"order_id": "string", "sentiment": ["positive", "neutral", "negative"]},
 }
+CONSOLE_HINT = (
+    "",
+    "the controller stops now. To open the console on these calls, run the demo with --keep",
+    "(`callcenter demo --keep`, or `make demo DEMO_ARGS=--keep`): it keeps the controller up",
+    "and prints the console's URL and a throwaway admin token to log in with.",
+)
 
 # Slow enough to follow, fast enough that the whole demo takes seconds; the server answers
 # as fast as the real one does, so that the calls' measured waits mean something.
@@ -229,6 +235,9 @@ def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) ->
                 status = 0 if all(result.passed for result in results) else 1
                 if not _notified(receiver, results, echo):
                     status = 1
+                if not keep:
+                    for line in CONSOLE_HINT:
+                        echo(line)
                 if keep:
                     _keep_serving(setup.emulator, setup.controller.url, setup.operator_token, echo)
         except KeyboardInterrupt:
@@ -293,8 +302,9 @@ def _keep_serving(
         "",
         "the emulator and the controller keep running (Ctrl-C to stop):",
         f"  controller      {controller_url}",
-        f"  console         {controller_url}/console  (log in with the operator token)",
-        f"  operator token  {operator_token}  (throwaway; also for the API and `callcenter calls`)",
+        f"  console         {controller_url}/console  (open it; log in with the token below)",
+        f"  operator token  {operator_token}  (throwaway, admin; also for the API and "
+        "`callcenter calls`)",
         f"  emulator        {emulator.url}  (OPENAI_BASE_URL={emulator.base_url})",
         f"  API key         {emulator.emulator.api_key}  (throwaway, for this demo only)",
         f"  webhook secret  {emulator.emulator.webhook_secret}  (throwaway)",

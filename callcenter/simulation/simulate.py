@@ -33,7 +33,12 @@ from callcenter.emulator import (
 )
 from callcenter.emulator.conversation import Conversation
 from callcenter.errors import StoreError
-from callcenter.simulation.checks import CheckResult, controller_answer, evaluate
+from callcenter.simulation.checks import (
+    CheckResult,
+    controller_answer,
+    decision_mismatch,
+    evaluate,
+)
 from callcenter.simulation.scenario import Scenario
 from callcenter.simulation.text import table
 from callcenter.simulation.timeline import (
@@ -195,11 +200,10 @@ class Simulator:
                 checks = [CheckResult("hold", False, f"{calls} held calls accepted", problem)]
             else:
                 call = self._emulator.call(lambda: self._place(scenario))
-                timed_out = self._watch(scenario, call, deadline)
+                stopped = self._watch(scenario, call, deadline)
                 checks = evaluate(scenario.expect, call)
-                if timed_out is not None:
-                    within = f"the call over within {scenario.timeout:g}s"
-                    checks.insert(0, CheckResult("finished", False, within, timed_out))
+                if stopped is not None:
+                    checks.insert(0, stopped)
         finally:
             self._release(held)
         return self._finish(scenario, call, checks)
@@ -220,30 +224,38 @@ class Simulator:
         scenario.arm_faults(self._emulator.faults, call.call_id)
         return call
 
-    def _watch(self, scenario: Scenario, call: EmulatedCall, deadline: float) -> str | None:
-        """Print the call's timeline until it is finished; why not, if the deadline passed."""
+    def _watch(self, scenario: Scenario, call: EmulatedCall, deadline: float) -> CheckResult | None:
+        """Print the call's timeline until it is finished; the failed check that stopped it
+        early (a decision other than the expected one, or the deadline), if any."""
         watcher = CallWatcher(self._emulator, call, scenario.call.delivery.copies)
         timeline = Timeline(call.created_at)
         hang_up_after = scenario.call.hang_up_while_ringing_after
         placed = time.monotonic()
-        problem: str | None = None
+        stopped: CheckResult | None = None
         settle_until: float | None = None
         while True:
             self._print(timeline, watcher.poll())
             now = time.monotonic()
             if watcher.finished:
-                return problem
+                return stopped
             if hang_up_after is not None and now - placed >= hang_up_after:
                 hang_up_after = None
                 if call.state is CallState.RINGING:
                     self._emulator.caller_hangs_up(call.call_id)
-            if settle_until is None and now > deadline:
-                problem = _unfinished(watcher)
-                self._echo(f"  timed out after {scenario.timeout:g}s: {problem}; hanging up")
-                self._emulator.caller_hangs_up(call.call_id)
+            if settle_until is None and watcher.deliveries_done:
+                stopped = decision_mismatch(scenario.expect, call)
+                if stopped is not None:
+                    self._echo(f"  {describe_failure(stopped)}: not waiting; hanging up")
+            if settle_until is None and stopped is None and now > deadline:
+                within = f"the call over within {scenario.timeout:g}s"
+                stopped = CheckResult("finished", False, within, _unfinished(watcher))
+                self._echo(f"  timed out after {scenario.timeout:g}s: {stopped.actual}; hanging up")
+            if settle_until is None and stopped is not None:
+                if call.state not in FINAL_STATES:
+                    self._emulator.caller_hangs_up(call.call_id)
                 settle_until = now + SETTLE_TIMEOUT
             if settle_until is not None and now > settle_until:
-                return problem
+                return stopped
             time.sleep(POLL_INTERVAL)
 
     def _hold(self, scenario: Scenario, deadline: float) -> tuple[list[EmulatedCall], str | None]:
@@ -345,7 +357,7 @@ class LocalSetup:
     controller: ServeProcess
     store: Store
     workdir: Path
-    operator_token: str  # "demo:<token>" is the controller's one operator
+    operator_token: str  # "demo:<token>:admin" is the controller's one operator
 
     def controller_idle(self) -> bool:
         """The controller's store holds no ringing or active call."""
@@ -383,7 +395,7 @@ def local_setup(
         database_url = default_sqlite_url(workdir / "data")
         operator_token = secrets.token_urlsafe(18)
         env = {
-            "CALLCENTER_OPERATOR_TOKENS": f"demo:{operator_token}",
+            "CALLCENTER_OPERATOR_TOKENS": f"demo:{operator_token}:admin",
             "OPENAI_API_KEY": emulator.emulator.api_key,
             "OPENAI_WEBHOOK_SECRET": emulator.emulator.webhook_secret,
             "OPENAI_BASE_URL": emulator.base_url,

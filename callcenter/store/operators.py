@@ -26,6 +26,7 @@ from callcenter.store.search import calls_saying
 
 __all__ = [
     "COMMANDS_CHANNEL",
+    "AuditFilter",
     "AuditRecord",
     "CallFacts",
     "CallFilter",
@@ -63,6 +64,18 @@ class CallFacts:
     escalation_trigger: str | None
     input_tokens: int | None
     output_tokens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit rows to list; every field None means no condition."""
+
+    operator: str | None = None
+    call_id: str | None = None
+    action: str | None = None
+    result: str | None = None  # this result, or one it prefixes up to a ':' ("refused")
+    since: datetime | None = None  # at or after
+    until: datetime | None = None  # before
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +259,31 @@ class OperatorStore:
         with transaction(self._engine, "add_audit", write=True) as conn:
             conn.execute(insert(audit).values(**values))
 
-    def audit(self, *, limit: int, before_id: int | None = None) -> list[AuditRecord]:
-        """Audit rows, newest first, with an id below ``before_id``."""
+    def audit(
+        self, where: AuditFilter, *, limit: int, before_id: int | None = None
+    ) -> list[AuditRecord]:
+        """Audit rows matching ``where``, newest first, with an id below ``before_id``."""
         query = select(audit).order_by(audit.c.id.desc())
         if before_id is not None:
             query = query.where(audit.c.id < before_id)
+        for column, value in (
+            (audit.c.operator, where.operator),
+            (audit.c.call_id, where.call_id),
+            (audit.c.action, where.action),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if where.result is not None:
+            query = query.where(
+                or_(
+                    audit.c.result == where.result,
+                    audit.c.result.startswith(where.result + ":", autoescape=True),
+                )
+            )
+        if where.since is not None:
+            query = query.where(audit.c.at >= where.since)
+        if where.until is not None:
+            query = query.where(audit.c.at < where.until)
         with transaction(self._engine, "audit", write=False) as conn:
             rows = conn.execute(query.limit(limit)).all()
         return [AuditRecord(**row._mapping) for row in rows]
