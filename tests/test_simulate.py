@@ -76,12 +76,13 @@ def rows(output: str) -> dict[str, str]:
 
 def test_the_shipped_scenarios_all_pass_with_the_default_config() -> None:
     """`callcenter simulate examples/scenarios`, no --config: the demo's config is used and
-    every shipped scenario passes, whatever the hour (sales is closed today by the overlay)."""
+    every shipped scenario passes, whatever the hour (sales is closed today by the overlay),
+    the transfer that falls back and the one where the agent resumes included."""
     result = run_simulate(str(EXAMPLES), env={"CALLCENTER_CONFIG": None})
     assert result.exit_code == 0, result.output
     assert result.output.startswith("config: the example config with limits.max_concurrent")
     table = rows(result.output)
-    assert len(table) == 7
+    assert len(table) == len(list(EXAMPLES.glob("*.toml"))) == 9
     assert all(" PASS" in row for row in table.values()), result.output
     assert "controller  accepts: model gpt-realtime-2, voice marin" in result.output
     assert (
@@ -91,6 +92,8 @@ def test_the_shipped_scenarios_all_pass_with_the_default_config() -> None:
     assert "caller      hangs up while it rings" in result.output
     assert 'agent       calls lookup_order(order_id="A-1042")' in result.output
     assert "controller  refers the call to tel:+14155550111" in result.output
+    assert "controller  refers the call to sip:overflow@pbx.example.com" in result.output
+    assert "controller  refer failed: 486" in result.output
 
 
 def test_the_transfer_scenarios_pass_against_the_example_config(tmp_path: Path) -> None:
