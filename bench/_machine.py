@@ -7,7 +7,15 @@ import platform
 import time
 from importlib import metadata
 
-PACKAGES = ("callcenter", "openai", "openai-agents", "flask", "gunicorn", "sqlalchemy", "websockets")
+PACKAGES = (
+    "callcenter",
+    "openai",
+    "openai-agents",
+    "flask",
+    "gunicorn",
+    "sqlalchemy",
+    "websockets",
+)
 
 
 def run_facts() -> dict[str, object]:

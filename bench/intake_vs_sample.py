@@ -131,7 +131,7 @@ def compare(
     for _ in range(repeats):
         ids: dict[str, list[str]] = {name: [] for name in names}
 
-        def each(index: int) -> None:
+        def each(index: int, ids: dict[str, list[str]] = ids) -> None:
             pair, second = divmod(index, 2)
             name = names[(pair + second) % 2]  # ABBA...: neither always goes first
             ids[name].append(place(emulator, urls[name]))
@@ -144,7 +144,10 @@ def compare(
             pooled[name] += found
             entry[name] = {**summary(found), "not_accepted": missing}
         rounds.append(entry)
-    result: dict[str, Any] = {"rounds": rounds, "pooled": {n: summary(v) for n, v in pooled.items()}}
+    result: dict[str, Any] = {
+        "rounds": rounds,
+        "pooled": {n: summary(v) for n, v in pooled.items()},
+    }
     ours, theirs = result["pooled"][CALLCENTER], result["pooled"][SAMPLE]
     result["ratio"] = {q: round(ours[q] / theirs[q], 2) for q in ("p50", "p90", "p99")}
     return result
@@ -158,7 +161,7 @@ def saturation(
     for rate in steps:
         ids: list[str] = []
         started = time.monotonic()
-        paced(int(rate * seconds), rate, lambda _i: ids.append(place(emulator, url)))
+        paced(int(rate * seconds), rate, lambda _i, ids=ids: ids.append(place(emulator, url)))
         offered = len(ids) / max(1e-9, time.monotonic() - started)
         settle(emulator, ids)
         found, missing = latencies(emulator, ids)
@@ -169,7 +172,9 @@ def saturation(
         if missing or not found or summary(found)["p99"] > KNEE_P99_MS:
             break
         time.sleep(1)  # let the calls of this step end before the next
-    under = [p["rate"] for p in points if not p["not_accepted"] and p.get("p99", 1e9) <= KNEE_P99_MS]
+    under = [
+        p["rate"] for p in points if not p["not_accepted"] and p.get("p99", 1e9) <= KNEE_P99_MS
+    ]
     return {"points": points, "knee_rate": max(under) if under else None}
 
 
