@@ -109,7 +109,9 @@ class Runtime:
             lapsed=self._keeper.lapsed if self._keeper is not None else _never,
         )
         self._timings = SessionTimings(line_said=timeouts.line_said, summary=timeouts.summary)
-        self._lock = threading.Lock()
+        # Reentrant: a call whose run is already over when _hold adds its done-callback has
+        # that callback (_forget) run at once, in this thread, with the lock still held.
+        self._lock = threading.RLock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._calls: dict[str, concurrent.futures.Future[None]] = {}

@@ -36,7 +36,13 @@ from callcenter.call.vocabulary import (
     EventKind,
 )
 from callcenter.errors import SchemaError, StoreError
-from callcenter.store.engine import create_store_engine, dispose, lock_exclusively, transaction
+from callcenter.store.engine import (
+    create_store_engine,
+    dispose,
+    lock_call,
+    lock_exclusively,
+    transaction,
+)
 from callcenter.store.outbox import Subscribers, enqueue
 from callcenter.store.records import (
     CallEvent,
@@ -60,6 +66,8 @@ CLAIM_LEASE: Final = timedelta(seconds=10)
 
 # Advisory lock keys (PostgreSQL), the ASCII of "callclm1" and "callmig1".
 _CLAIM_LOCK_KEY: Final = 0x63616C6C636C6D31
+# The namespace of the per-call lock that copies of one call's webhook queue on (PostgreSQL).
+_CALL_LOCK_NAMESPACE: Final = 0x63636C31
 _MIGRATE_LOCK_KEY: Final = 0x63616C6C6D696731
 
 
@@ -172,16 +180,16 @@ class Store:
         Returns (CLAIMED, decision) or (DUPLICATE, None).
         """
         with transaction(self._engine, "claim_call", write=True) as conn:
-            lock_exclusively(conn, _CLAIM_LOCK_KEY)
+            # Copies of one call first queue on that call's own lock and answer a duplicate
+            # from there, so that only the first copy waits for the global claim lock.
+            # The global lock is then only for the exact count of live calls ``decide`` needs.
+            lock_call(conn, _CALL_LOCK_NAMESPACE, call.call_id)
             _record_delivery(conn, call)
             existing = conn.execute(_SELECT_CLAIM, {"call_id": call.call_id}).one_or_none()
-            stale = (
-                existing is not None
-                and existing.status == CallStatus.RINGING
-                and now - existing.claimed_at > stale_after
-            )
+            stale = existing is not None and _stale(existing, now, stale_after)
             if existing is not None and not stale:
                 return ClaimResult.DUPLICATE, None
+            lock_exclusively(conn, _CLAIM_LOCK_KEY)
             decision = decide(_count_live(conn, now, excluding=call.call_id))
             claim = {
                 "route": decision.route,
@@ -561,6 +569,11 @@ def _nobody(event_type: str, route: str | None) -> Sequence[str]:
 def _count_live(conn: Connection, now: datetime, *, excluding: str | None = None) -> int:
     count: int = conn.execute(_COUNT_LIVE, {"excluding": excluding or "", "now": now}).scalar_one()
     return count
+
+
+def _stale(existing: Any, now: datetime, stale_after: timedelta) -> bool:
+    """Whether a claimed call is still ringing past ``stale_after`` (its worker died)."""
+    return bool(existing.status == CallStatus.RINGING and now - existing.claimed_at > stale_after)
 
 
 def _new_call_columns(call: NewCall) -> dict[str, Any]:

@@ -139,6 +139,19 @@ def lock_exclusively(conn: Connection, key: int) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
+def lock_call(conn: Connection, namespace: int, call_id: str) -> None:
+    """Serialise the rest of this transaction against others locking the same ``call_id``.
+
+    PostgreSQL only (a transaction-level advisory lock on two 32-bit keys, a space apart from
+    :func:`lock_exclusively`'s 64-bit keys); SQLite's write lock already serialises everything.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:call_id))"),
+            {"namespace": namespace, "call_id": call_id},
+        )
+
+
 def is_transient(exc: StoreError) -> bool:
     """Whether the failure may pass by itself, so that the write is worth trying again.
 

@@ -1,0 +1,206 @@
+"""Write docs/benchmarks.md and its PNG plots from the last run's bench/results/*.json.
+
+python bench/report.py            # after the benchmarks; `make bench` runs it last
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+ROOT = Path(__file__).resolve().parent.parent
+MACHINE_KEYS = ("cpus", "python", "platform", "load_average", "packages")
+NAMES = {"callcenter": "callcenter", "docs_sample": "docs' sample", "agents": "Agents SDK"}
+
+
+def load(results: Path, name: str) -> dict[str, Any] | None:
+    """One results file, or None when that benchmark was not run."""
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("–" if v is None else str(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def comparison(data: dict[str, Any], images: Path) -> list[str]:
+    """Interleaved intake latency, saturation and start-up, with their plots."""
+    out = ["## Intake: callcenter against the docs' sample", ""]
+    cmp = data["compare"]
+    out += [
+        f"Webhook sent → accept answered, measured by the emulator (one clock at both ends), "
+        f"{cmp['calls_per_system_per_round']} calls per system per round, {len(cmp['rounds'])} "
+        f"round(s), {cmp['rate_per_s']:g} calls/s in all, alternating call by call; "
+        f"{data['workers']} gunicorn gthread workers each.",
+        "",
+    ]
+    rows = []
+    for name, pooled in cmp["pooled"].items():
+        spread = [r[name] for r in cmp["rounds"]]
+        rows.append(
+            [NAMES[name], *(pooled.get(q) for q in ("p50", "p90", "p99", "max")),
+             f"{min(r.get('p50', 0) for r in spread)}–{max(r.get('p50', 0) for r in spread)}",
+             f"{min(r.get('p99', 0) for r in spread)}–{max(r.get('p99', 0) for r in spread)}",
+             sum(r["not_accepted"] for r in spread)]
+        )  # fmt: skip
+    out += [table(["system", "p50 ms", "p90 ms", "p99 ms", "max ms", "p50 per round",
+                   "p99 per round", "not accepted"], rows), ""]  # fmt: skip
+    ratio = cmp["ratio"]
+    out += [f"callcenter / sample: p50 ×{ratio['p50']}, p90 ×{ratio['p90']}, p99 ×{ratio['p99']} "
+            "(targets: ≤ ×0.8 at p50, ≤ ×1.0 at p99).", ""]  # fmt: skip
+    sat = data["saturation"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, result in sat.items():
+        points = result["points"]
+        ax.plot([p["rate"] for p in points], [p.get("p50") for p in points], "o--",
+                label=f"{NAMES[name]} p50")  # fmt: skip
+        ax.plot([p["rate"] for p in points], [p.get("p99") for p in points], "o-",
+                label=f"{NAMES[name]} p99")  # fmt: skip
+    ax.axhline(data["knee_p99_ms"], color="grey", linewidth=0.8)
+    ax.set(xlabel="calls/s offered", ylabel="webhook → accept, ms", yscale="log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(images / "saturation.png", dpi=110)
+    plt.close(fig)
+    out += ["## Throughput at saturation", "",
+            f"Each system alone, the rate stepped up until p99 passes {data['knee_p99_ms']:g} ms "
+            "or a call goes unanswered. The knee is the last rate whose p99 stays under it.", "",
+            "![latency against load](benchmarks/saturation.png)", ""]  # fmt: skip
+    rows = []
+    for name, result in sat.items():
+        for p in result["points"]:
+            rows.append([NAMES[name], p["rate"], p["achieved_rate"], p.get("p50"), p.get("p99"),
+                         p["not_accepted"]])  # fmt: skip
+    out += [table(["system", "calls/s", "achieved", "p50 ms", "p99 ms", "not accepted"], rows), ""]
+    knees = ", ".join(f"{NAMES[n]} {r['knee_rate']} calls/s" for n, r in sat.items())
+    out += [f"Knee: {knees}.", ""]
+    start = data["startup_s"]
+    fig, ax = plt.subplots(figsize=(5, 3))
+    rows = []
+    for name, by_workers in start.items():
+        workers = sorted(by_workers, key=int)
+        ax.plot([int(w) for w in workers], [by_workers[w]["min"] for w in workers], "o-",
+                label=NAMES[name])  # fmt: skip
+        rows += [[NAMES[name], w, by_workers[w]["min"], by_workers[w]["max"]] for w in workers]
+    ax.set(xlabel="gunicorn workers", ylabel="start → ready, s")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(images / "startup.png", dpi=110)
+    plt.close(fig)
+    out += ["## Start-up to ready", "",
+            "Process start → `/readyz` 200 (callcenter: config checked, store migrated, every "
+            "worker's app built) or the first HTTP answer (the sample, which checks nothing).", "",
+            table(["system", "workers", "fastest s", "slowest s"], rows), "",
+            "![start-up against workers](benchmarks/startup.png)", ""]  # fmt: skip
+    return out
+
+
+def own_intake(data: dict[str, Any]) -> list[str]:
+    """bench/intake.py: our own bench at a steady rate."""
+    spans = ("received_to_accept_sent_ms", "webhook_handling_ms", "end_to_end_ms")
+    rows = [[k, *(data[k].get(q) for q in ("p50", "p90", "p99", "max"))] for k in spans]
+    return ["## Intake at a steady rate (bench/intake.py)", "",
+            f"{data['calls']} calls at {data['rate_per_s']:g} calls/s, {data['workers']} workers, "
+            f"{data['store']}; errors: {data['errors']}.", "",
+            table(["span", "p50 ms", "p90 ms", "p99 ms", "max ms"], rows),
+            "", "Target: end to end p50 ≤ 3 ms, p99 ≤ 10 ms.", ""]  # fmt: skip
+
+
+def sideband(data: dict[str, Any], images: Path) -> list[str]:
+    """bench/sideband.py: memory per live call and tool round trip, vs the Agents SDK."""
+    out = ["## Live calls: memory and tool round trip, against the Agents SDK", ""]
+    rows = []
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for name, system in data["systems"].items():
+        levels = system["levels"]
+        ax.plot([lv["live_calls"] for lv in levels], [lv["kib_per_call"] for lv in levels], "o-",
+                label=NAMES.get(name, name))  # fmt: skip
+        rtt = system.get("tool_round_trip_ms", {})
+        for lv in levels:
+            rows.append([NAMES.get(name, name), lv["live_calls"], lv["kib_per_call"],
+                         rtt.get("p50"), rtt.get("p99")])  # fmt: skip
+    ax.set(xlabel="live calls", ylabel="KiB per call")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(images / "sideband_memory.png", dpi=110)
+    plt.close(fig)
+    out += [table(["system", "live calls", "KiB per call", "tool p50 ms", "tool p99 ms"], rows),
+            "", "![memory per call](benchmarks/sideband_memory.png)", ""]  # fmt: skip
+    return out
+
+
+def machine(sources: list[dict[str, Any]]) -> list[str]:
+    """The machine and time of each results file."""
+    rows = [
+        [s["benchmark"], s["when"], *(s["machine"].get(k) for k in MACHINE_KEYS)] for s in sources
+    ]
+    return ["## The machine", "",
+            table(["benchmark", "when (UTC)", "CPUs", "Python", "platform", "load", "packages"],
+                  rows), ""]  # fmt: skip
+
+
+NOTES = [
+    "## Reading the figures", "",
+    "- **Where the time goes.** Profile a worker while the bench runs: "
+    "`py-spy record -p <worker pid> -f raw` (or pyinstrument around `Intake.handle` in one "
+    "process). On a quiet run the path before the accept is the claim transaction (~2 ms: "
+    "BEGIN IMMEDIATE behind the cross-worker writers' queue, the delivery row, the live count, "
+    "the call row, the lease) and the accept's own round trip, which the sample pays too; "
+    "verification, parsing and logging are each under 0.1 ms. After the accept, "
+    "`mark_answered` and the runtime's start (lease hold, sideband) take more CPU in the same "
+    "worker, so under load they slow the next calls' intake through the GIL.",
+    "- **The knee.** Latency rises when the two cores are busy: callcenter spends more CPU per "
+    "call than the sample (three write transactions and a full sideband session each), so it "
+    "reaches its knee at a lower rate.",
+    "- **Start-up.** callcenter checks the config, migrates the store and builds every "
+    "worker's app before `/readyz` answers; the sample checks nothing.", "",
+]  # fmt: skip
+
+
+def main() -> int:
+    """Read the results, write the page and its images."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "bench/results")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs/benchmarks.md")
+    args = parser.parse_args()
+    images = args.out.parent / "benchmarks"
+    images.mkdir(parents=True, exist_ok=True)
+    out = ["# Benchmarks", "",
+           "Written by `make bench` (`make bench-quick` for a short run) from the last run's "
+           "`bench/results/*.json`; do not edit by hand. Benchmarks are not tests: nothing in CI "
+           "asserts a time.", "",
+           "**Noise.** These figures come from a shared 2-core machine on which other engineers "
+           "run test suites at the same time (see the load averages below). Both systems are "
+           "measured interleaved, call by call, against one emulator, so they share the noise; "
+           "the spread between rounds is shown. Read ratios, not absolute numbers.",
+           ""]  # fmt: skip
+    sources = []
+    if (data := load(args.results, "intake_vs_sample")) is not None:
+        out += comparison(data, images)
+        sources.append(data)
+    if (data := load(args.results, "intake")) is not None:
+        out += own_intake(data)
+        sources.append(data)
+    if (data := load(args.results, "sideband")) is not None:
+        out += sideband(data, images)
+        sources.append(data)
+    out += NOTES
+    out += machine(sources)
+    args.out.write_text("\n".join(out))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
