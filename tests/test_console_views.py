@@ -67,18 +67,18 @@ def test_summarize_counts_containment_escalation_handle_time_and_tokens() -> Non
 
 
 def test_an_empty_day_has_no_rates_and_latency_shows_once_measured() -> None:
-    """Without calls the rates are None ("–"); latency samples give a median and a p95."""
-    stats = summarize([], [], since=T0, until=T0 + timedelta(hours=2), latencies_ms=[300, 500])
-    assert stats.containment_rate is None
-    assert stats.average_handle_seconds is None
-    view = dashboard_view(stats, UTC)
-    figures = view["figures"]
-    assert isinstance(figures, dict)
-    assert figures["stat-containment"] == "–"
-    assert figures["stat-latency"] == "300 ms median, 500 ms p95"
+    """Without calls the rates are None ("–"); the calls' turn waits give a median and a p95."""
     empty = dashboard_view(summarize([], [], since=T0, until=T0 + timedelta(hours=1)), UTC)
     assert isinstance(empty["figures"], dict)
+    assert empty["figures"]["stat-containment"] == "–"
+    assert empty["figures"]["stat-handle"] == "–"
     assert empty["figures"]["stat-latency"] == "not measured"
+    measured = dataclasses.replace(SERVED, latency={"greeting_ms": 400, "turn_ms": [[300, 0]]})
+    also = dataclasses.replace(SERVED, latency={"turn_ms": [[500.0, 120.0]]})
+    stats = summarize([measured, also, SERVED], [], since=T0, until=T0 + timedelta(hours=2))
+    figures = dashboard_view(stats, UTC)["figures"]
+    assert isinstance(figures, dict)
+    assert figures["stat-latency"] == "300 ms median, 500 ms p95"
 
 
 def test_times_are_written_in_the_operators_zone() -> None:

@@ -72,7 +72,6 @@ def summarize(
     *,
     since: datetime,
     until: datetime,
-    latencies_ms: Sequence[float] = (),
 ) -> Stats:
     """The figures of the calls received in ``[since, until)`` and of the live ones."""
     served = [f for f in window if _served(f)]
@@ -104,8 +103,16 @@ def summarize(
         average_handle_seconds=_mean(handle),
         tokens_per_call=_mean(tokens),
         per_hour=tuple((start, per_hour.get(n, 0)) for n, start in enumerate(hours)),
-        voice_latency=_latency(latencies_ms),
+        voice_latency=_latency([ms for f in window for ms in _turn_waits(f)]),
     )
+
+
+def _turn_waits(facts: CallFacts) -> list[float]:
+    """The caller's wait of each turn of a call, in ms (``calls.latency``'s ``turn_ms``)."""
+    turns = (facts.latency or {}).get("turn_ms")
+    if not isinstance(turns, list):
+        return []
+    return [float(turn[0]) for turn in turns if isinstance(turn, list | tuple) and turn]
 
 
 def stats_json(stats: Stats) -> dict[str, object]:

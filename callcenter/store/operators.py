@@ -64,6 +64,7 @@ class CallFacts:
     escalation_trigger: str | None
     input_tokens: int | None
     output_tokens: int | None
+    latency: dict[str, object] | None = None  # the caller's wait (callcenter.call.latency)
 
 
 @dataclass(frozen=True, slots=True)
