@@ -255,7 +255,7 @@ def test_refer_falls_back_when_the_target_refuses(
     emulator.faults.fail_rest("refer", status=400)
     call = emulator.place_call(to_number=BILLING)
     wait_final(controller, call.call_id, "referred")
-    assert call.refer_target == "tel:+14155550123"  # billing-desk falls back to support-desk
+    assert call.refer_target == "tel:+14155550111"  # billing-desk falls back to support-desk
 
 
 def test_refer_route_walks_the_whole_fallback_chain(
@@ -271,7 +271,7 @@ def test_refer_route_walks_the_whole_fallback_chain(
     refers = [r.body.get("target_uri") for r in call.rest_requests if r.verb == "refer"]
     assert refers == [
         "sip:billing@pbx.example.com",
-        "tel:+14155550123",
+        "tel:+14155550111",
         "sip:overflow@pbx.example.com",
     ]
     assert call.refer_target == "sip:overflow@pbx.example.com"

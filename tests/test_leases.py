@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.call.vocabulary import CallOutcome
-from callcenter.store import Store, notify
+from callcenter.store import Store, wakeups
 from callcenter.store.leases import CHANNEL, LeaseStore, TakenCall
 from callcenter.store.schema import leases
 from tests.harness import wait_for
@@ -164,10 +164,10 @@ def test_postgres_wakes_takers_when_a_lease_is_released(
     store: Store, lease_store: LeaseStore
 ) -> None:
     """On PostgreSQL a release notifies every listener (no waiting for the next scan)."""
-    if not notify.supported(store.engine):
+    if not wakeups.supported(store.engine):
         pytest.skip("notifications are PostgreSQL's")
     woken = threading.Event()
-    listener = notify.Listener(store.engine, CHANNEL, woken.set, pause=0.1)
+    listener = wakeups.Listener(store.engine, CHANNEL, woken.set, pause=0.1)
     listener.start()
     try:
         wait_for(listener.listening.is_set, what="the listener to listen")

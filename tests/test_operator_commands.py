@@ -11,13 +11,13 @@ import pytest
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread, Wait
 from callcenter.operators.commands import CommandPoller
-from callcenter.store import Store, notify
+from callcenter.store import Store, wakeups
 from callcenter.store.operators import OperatorStore
 from tests.harness import GunicornController, wait_for
 from tests.operator_support import TOKENS, Api, live_call, operator_center
 from tests.sideband_support import SUPPORT, CallCenter, finished
 
-SUPPORT_DESK = "tel:+14155550123"
+SUPPORT_DESK = "tel:+14155550111"
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ class HeldCalls:
 def test_a_queued_command_wakes_the_poller_on_postgresql(store_url: str) -> None:
     """On PostgreSQL the NOTIFY of a queued command wakes a poller whose fallback is an hour."""
     with Store.open(store_url) as store:
-        if not notify.supported(store.engine):
+        if not wakeups.supported(store.engine):
             pytest.skip("notifications are PostgreSQL's; SQLite polls")
         store.migrate()
         operators = OperatorStore(store)

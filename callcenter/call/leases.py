@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from callcenter.errors import StoreError
 from callcenter.observability.logs import bind_call
-from callcenter.store import notify
+from callcenter.store import wakeups
 from callcenter.store.leases import CHANNEL, LeaseStore, TakenCall
 
 __all__ = ["KeeperHost", "LeaseKeeper", "LeaseTimings"]
@@ -95,7 +95,7 @@ class LeaseKeeper:
         self._lock: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._listener: notify.Listener | None = None
+        self._listener: wakeups.Listener | None = None
         self._renewed_at: float | None = None  # when the last renewal that worked began
         self._store_down = False  # the last renewal failed: nobody can take calls either
         self._letting_go = False  # a lapse was seen: its calls are being let go
@@ -135,8 +135,8 @@ class LeaseKeeper:
         self._loop = asyncio.get_running_loop()
         self._lock, self._wake = asyncio.Lock(), asyncio.Event()
         self._renewed_at = time.monotonic()
-        if notify.supported(self._leases.engine):
-            self._listener = notify.Listener(self._leases.engine, CHANNEL, self.wake)
+        if wakeups.supported(self._leases.engine):
+            self._listener = wakeups.Listener(self._leases.engine, CHANNEL, self.wake)
             self._listener.start()
         try:
             async with asyncio.TaskGroup() as group:

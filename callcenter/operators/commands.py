@@ -24,7 +24,7 @@ from callcenter.call.actions import (
 from callcenter.call.runtime import Runtime
 from callcenter.errors import StoreError
 from callcenter.observability.logs import bind_call
-from callcenter.store import notify
+from callcenter.store import wakeups
 from callcenter.store.operators import COMMANDS_CHANNEL, CommandRecord, OperatorStore
 
 __all__ = [
@@ -105,7 +105,7 @@ class CommandPoller:
     """Claims queued commands for the calls this worker holds and executes them.
 
     On PostgreSQL a ``NOTIFY`` from the worker that queued a command wakes the poller at
-    once (:mod:`callcenter.store.notify`), and the poll interval is only a fallback; on
+    once (:mod:`callcenter.store.wakeups`), and the poll interval is only a fallback; on
     SQLite it polls every ``interval``.
     """
 
@@ -126,8 +126,8 @@ class CommandPoller:
         self._stop = threading.Event()
         self._woken = threading.Event()
         self._listener = (
-            notify.Listener(store.engine, COMMANDS_CHANNEL, self._woken.set)
-            if notify.supported(store.engine)
+            wakeups.Listener(store.engine, COMMANDS_CHANNEL, self._woken.set)
+            if wakeups.supported(store.engine)
             else None
         )
         self._interval = notified_interval if self._listener is not None else interval

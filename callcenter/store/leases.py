@@ -7,7 +7,7 @@ belongs to a holder that died (or stalled): any live worker, on any node, may ta
 call over. PostgreSQL hands each expired lease to exactly one taker with ``FOR UPDATE
 SKIP LOCKED``; SQLite's single write lock does the same. A lease released on a drain
 expires at once, and on PostgreSQL a ``NOTIFY`` on :data:`CHANNEL` wakes the takers
-(:class:`~callcenter.store.notify.Listener`).
+(:class:`~callcenter.store.wakeups.Listener`).
 A call that ends loses its lease in the same transaction (``Store._transition``).
 """
 
@@ -24,9 +24,9 @@ from sqlalchemy import Engine, and_, bindparam, delete, insert, select, update
 from callcenter.call.vocabulary import CallOutcome, CallStatus
 from callcenter.store.calls import Store, call_record
 from callcenter.store.engine import transaction
-from callcenter.store.notify import notify
 from callcenter.store.records import CallRecord
 from callcenter.store.schema import calls, leases
+from callcenter.store.wakeups import notify
 
 __all__ = ["CHANNEL", "LeaseStore", "TakenCall"]
 

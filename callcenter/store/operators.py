@@ -19,10 +19,10 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.store.calls import Store, call_record
 from callcenter.store.engine import transaction
-from callcenter.store.notify import notify
 from callcenter.store.records import CallRecord
 from callcenter.store.schema import audit, calls, commands, login_failures
 from callcenter.store.search import calls_saying
+from callcenter.store.wakeups import notify
 
 __all__ = [
     "COMMANDS_CHANNEL",

@@ -1,4 +1,4 @@
-"""PostgreSQL notifications: ``NOTIFY`` on a channel at commit, ``LISTEN`` in one thread.
+"""Wake-ups through PostgreSQL: ``NOTIFY`` on a channel at commit, ``LISTEN`` in one thread.
 
 They wake whoever waits for a change in the store (a released lease, a queued operator
 command) at once, instead of at its next poll. SQLite has none: there the waiters poll.
