@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from callcenter.call.vocabulary import CallOutcome
 from callcenter.config.loader import load_config
@@ -27,6 +28,7 @@ from callcenter.simulation.demo import (
 from callcenter.simulation.simulate import ScenarioResult
 from callcenter.sip.invite import IncomingCall
 from tests.harness import wait_for
+from tests.takeover_support import LONG
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "scenarios"
 # Not in the demo: they wait for answer timeouts (see test_simulate).
@@ -104,6 +106,7 @@ def test_the_demo_runs_every_sample_call_and_exits_0() -> None:
         assert re.search(rf"^{re.escape(name)}\s+.*\s{outcome}\s+ok$", out, re.MULTILINE), name
 
 
+@pytest.mark.skipif(not LONG, reason="long variant: set CALLCENTER_LONG_TESTS=1")
 def test_demo_keep_serves_until_sigterm() -> None:
     """With --keep the controller keeps answering, says how to call it, and stops on SIGTERM."""
     process = subprocess.Popen(

@@ -96,26 +96,6 @@ def test_the_shipped_scenarios_all_pass_with_the_default_config() -> None:
     assert "controller  refer failed: 486" in result.output
 
 
-def test_the_transfer_scenarios_pass_against_the_example_config(tmp_path: Path) -> None:
-    """The shipped fallback and resume scenarios pass (answer timeouts shortened to 1 s)."""
-    examples = Path(__file__).resolve().parent.parent / "examples"
-    text = (examples / "callcenter.toml").read_text()
-    assert "answer_timeout = 15\n" in text
-    config = tmp_path / "callcenter.toml"
-    config.write_text(text.replace("answer_timeout = 15\n", "answer_timeout = 1\n"))
-    scenarios = [
-        str(examples / "scenarios" / name)
-        for name in ("08-transfer-falls-back.toml", "09-transfer-fails-agent-resumes.toml")
-    ]
-    result = run_simulate(*scenarios, "--config", str(config))
-    assert result.exit_code == 0, result.output
-    table = rows(result.output)
-    assert len(table) == 2
-    assert all(" PASS" in row for row in table.values()), result.output
-    assert "controller  refers the call to sip:overflow@pbx.example.com" in result.output
-    assert "controller  refer failed: 486" in result.output
-
-
 def test_a_scenario_that_fails_exits_1_with_expected_and_actual(tmp_path: Path) -> None:
     """A wrong expectation gives exit 1 and a FAIL row naming both sides."""
     scenario = tmp_path / "denied.toml"
