@@ -211,7 +211,7 @@ leases = Table(
 )
 
 
-# -- the notification outbox (revision 0007) --------------------------------------------------
+# -- the notification outbox (revision 0009) --------------------------------------------------
 
 notifications = Table(
     "notifications",
