@@ -1,13 +1,10 @@
-"""Notification lanes: one receiver down or slow delays only its own events; every attempt
-is counted in Prometheus; an idle outbox never takes SQLite's write lock."""
+"""Notification lanes: one receiver down or slow delays only its own events, and every
+attempt is counted in Prometheus."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -129,32 +126,3 @@ def test_events_for_a_receiver_no_longer_configured_are_given_up_and_counted(
             assert after == before + 1
         finally:
             store.close()
-
-
-def test_an_idle_outbox_is_looked_at_without_the_write_lock(tmp_path: Path) -> None:
-    """Another process holding SQLite's write lock does not stall an idle worker's pass."""
-    path = tmp_path / "callcenter.db"
-    store = Store.open(f"sqlite:///{path}")
-    store.migrate()
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")  # a writer elsewhere, for as long as it likes
-        worker = DeliveryWorker(store, (), owner="me", clock=lambda: datetime.now(UTC))
-        passed = threading.Event()
-        outcome: list[object] = []
-
-        def one_pass() -> None:
-            try:
-                outcome.append(worker.run_once())
-            except Exception as exc:  # the test reports it below
-                outcome.append(exc)
-            passed.set()
-
-        threading.Thread(target=one_pass, daemon=True).start()
-        wait_for(passed.is_set, what="the idle pass to end while the lock is held", timeout=2.0)
-        assert outcome == [0]
-        worker.stop()
-    finally:
-        other.execute("ROLLBACK")
-        other.close()
-        store.close()
