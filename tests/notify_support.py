@@ -25,6 +25,7 @@ class Receiver:
     webhook_ids: list[str] = field(default_factory=list)  # of every verified POST
     refused: int = 0  # POSTs that failed verification
     down: bool = False  # answer 503 to everything
+    open: threading.Event = field(default_factory=threading.Event)  # cleared: every POST waits
     answers: list[tuple[int, dict[str, str], bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -38,11 +39,13 @@ class Receiver:
 def receiver(secret: str = SECRET) -> Iterator[Receiver]:
     """A receiver listening on 127.0.0.1:0 until the block ends."""
     state = Receiver()
+    state.open.set()
     hook = Webhook(secret)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            state.open.wait()
             with state.lock:
                 if state.down:
                     self._answer(503, {}, b"down")
@@ -77,6 +80,7 @@ def receiver(secret: str = SECRET) -> Iterator[Receiver]:
     try:
         yield state
     finally:
+        state.open.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -101,6 +101,8 @@ def test_metrics_exposes_every_callcenter_family_with_help(
         "callcenter_turn_seconds": "histogram",
         "callcenter_escalations": "counter",
         "callcenter_store_write_problems": "counter",
+        "callcenter_notification_attempts": "counter",
+        "callcenter_notification_duration_seconds": "histogram",
     }
     assert {name: families[name].type for name in expected} == expected
     assert all(families[name].documentation for name in expected)

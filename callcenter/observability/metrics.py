@@ -54,6 +54,12 @@ WAIT_BUCKETS = (
 VERIFICATION_FAILURES = ("unsigned", "malformed", "bad_timestamp", "stale", "forged")
 DELIVERY_RESULTS = ("handled", "duplicate", "ignored", "invalid", "store_unavailable")
 STORE_WRITE_PROBLEMS = ("retried", "spilled", "dropped")
+# What one notification attempt came to; the receiver is named by its config key (notify[0]).
+NOTIFICATION_DELIVERED = "delivered"
+NOTIFICATION_RETRY = "retry"  # not taken; tried again later
+NOTIFICATION_GIVEN_UP = "given_up"  # a 410, or past the retry horizon
+NOTIFICATION_DROPPED = "dropped"  # never sent: its receiver or call is gone
+UNCONFIGURED_RECEIVER = "unconfigured"  # a row for a URL no [[notify]] table names
 NO_ROUTE = "none"
 
 
@@ -147,6 +153,20 @@ class _Instruments:
             "in the spill file (a long outage); a write dropped (refused for good).",
             ["result"],
             registry=registry,
+        )
+        self.notification_attempts = Counter(
+            "callcenter_notification_attempts",
+            "Notification attempts by receiver (its [[notify]] key) and result: delivered, "
+            "retry (tried again later), given_up (410 or past the horizon), dropped (never sent).",
+            ["receiver", "result"],
+            registry=registry,
+        )
+        self.notification_seconds = Histogram(
+            "callcenter_notification_duration_seconds",
+            "One POST to a notification receiver, answer read, by receiver.",
+            ["receiver"],
+            registry=registry,
+            buckets=LATENCY_BUCKETS,
         )
         # Known label values start at 0, so that rate() sees their first increase.
         for reason in VERIFICATION_FAILURES:
@@ -259,6 +279,14 @@ def transfer_attempt(result: str) -> None:
 def store_write_problem(result: str, count: int = 1) -> None:
     """``count`` store writes were retried, spilled or dropped (``STORE_WRITE_PROBLEMS``)."""
     _current().instruments.store_writes.labels(result).inc(count)
+
+
+def notification_attempt(receiver: str, result: str, seconds: float | None = None) -> None:
+    """One notification attempt to ``receiver`` came to ``result``; ``seconds``: its POST."""
+    instruments = _current().instruments
+    instruments.notification_attempts.labels(receiver, result).inc()
+    if seconds is not None:
+        instruments.notification_seconds.labels(receiver).observe(seconds)
 
 
 # -- the gunicorn master -----------------------------------------------------------------------

@@ -36,7 +36,7 @@ class AnalysisStore:
 
     def claim(self, *, now: datetime, until: datetime) -> CallRecord | None:
         """One call waiting for its analysis, now held until ``until``; None if none waits."""
-        query = (
+        waiting = (
             select(calls.c.call_id)
             .where(
                 calls.c.analysis_status == PENDING,
@@ -44,10 +44,13 @@ class AnalysisStore:
             )
             .order_by(calls.c.ended_at)
             .limit(1)
-            .with_for_update(skip_locked=True)
         )
+        with transaction(self._engine, "peek_analysis", write=False) as conn:
+            # Polled every second by every process: look before taking the write lock.
+            if conn.execute(waiting).first() is None:
+                return None
         with transaction(self._engine, "claim_analysis", write=True) as conn:
-            call_id = conn.execute(query).scalar_one_or_none()
+            call_id = conn.execute(waiting.with_for_update(skip_locked=True)).scalar_one_or_none()
             if call_id is None:
                 return None
             conn.execute(

@@ -207,6 +207,11 @@ class OperatorStore:
             .where(commands.c.call_id.in_(list(call_ids)), commands.c.claimed_by.is_(None))
             .order_by(commands.c.id)
         )
+        with transaction(self._engine, "peek_commands", write=False) as conn:
+            # Polled several times a second while calls are held: look before taking the
+            # write lock, which SQLite's webhook claims queue behind.
+            if conn.execute(query.with_only_columns(commands.c.id).limit(1)).first() is None:
+                return []
         claimed: list[CommandRecord] = []
         with transaction(self._engine, "claim_commands", write=True) as conn:
             for row in conn.execute(query).all():

@@ -138,19 +138,39 @@ class OutboxStore:
             )
 
     def claim(
-        self, *, owner: str, now: datetime, until: datetime, limit: int = 10
+        self,
+        *,
+        owner: str,
+        now: datetime,
+        until: datetime,
+        limit: int = 10,
+        url: str | None = None,
+        other_than: Sequence[str] = (),
     ) -> list[Notification]:
-        """Up to ``limit`` due rows, held by ``owner`` until ``until`` (one attempt each)."""
+        """Up to ``limit`` due rows, held by ``owner`` until ``until`` (one attempt each).
+
+        ``url`` claims only that receiver's rows; ``other_than`` only rows for none of those
+        receivers (events queued for a receiver the config no longer names).
+        """
+        due = [
+            notifications.c.status == PENDING,
+            notifications.c.next_at <= now,
+            or_(
+                notifications.c.claimed_until.is_(None),
+                notifications.c.claimed_until <= now,
+            ),
+        ]
+        if url is not None:
+            due.append(notifications.c.url == url)
+        if other_than:
+            due.append(notifications.c.url.not_in(other_than))
+        with transaction(self._engine, "peek_notifications", write=False) as conn:
+            # A look first, so that an idle outbox never takes SQLite's write lock.
+            if conn.execute(select(notifications.c.id).where(*due).limit(1)).first() is None:
+                return []
         query = (
             select(notifications.c.id)
-            .where(
-                notifications.c.status == PENDING,
-                notifications.c.next_at <= now,
-                or_(
-                    notifications.c.claimed_until.is_(None),
-                    notifications.c.claimed_until <= now,
-                ),
-            )
+            .where(*due)
             .order_by(notifications.c.next_at, notifications.c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
