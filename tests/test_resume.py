@@ -22,7 +22,7 @@ from callcenter.call.reattach import ReattachPolicy
 from callcenter.call.resume import INTERRUPTED, ResumeState
 from callcenter.call.session import CallSession
 from callcenter.call.vocabulary import CallOutcome
-from callcenter.tools.registry import ToolResult
+from callcenter.tools.run import ToolResult
 from tests.test_sideband_session import (
     CALL_ID,
     agent_message,

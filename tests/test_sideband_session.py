@@ -34,7 +34,9 @@ from callcenter.call.escalation import TransferTarget, ticket_for
 from callcenter.call.session import CallSession, LiveCall
 from callcenter.call.vocabulary import CallOutcome
 from callcenter.config.loader import parse_config
-from callcenter.tools.registry import ToolRegistry, ToolResult, tool_spec
+from callcenter.tools.registry import ToolRegistry
+from callcenter.tools.run import ToolResult
+from callcenter.tools.spec import tool_spec
 from tests.sideband_tools import lookup_order
 
 CONFIG = parse_config(

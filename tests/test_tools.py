@@ -24,17 +24,10 @@ from typing_extensions import TypedDict  # pydantic takes typing's only from Pyt
 
 import callcenter
 from callcenter.errors import ConfigError
-from callcenter.tools.registry import (
-    BUILTIN_TOOLS,
-    ToolRegistry,
-    ToolSpec,
-    load_tools,
-    parse_arguments,
-    run_tool,
-    tool,
-    tool_spec,
-    transfer_tool_for,
-)
+from callcenter.tools.decorator import tool
+from callcenter.tools.registry import BUILTIN_TOOLS, ToolRegistry, load_tools, transfer_tool_for
+from callcenter.tools.run import run_tool
+from callcenter.tools.spec import ToolSpec, parse_arguments, tool_spec
 
 SESSION_TOOLS = pydantic.TypeAdapter(list[RealtimeToolsConfigUnion])
 

@@ -14,7 +14,8 @@ from typing import Literal
 
 from callcenter.call.escalation import Trigger
 from callcenter.call.vocabulary import CallOutcome, CallStatus, EventKind
-from callcenter.tools.registry import ToolResult, ToolSpec
+from callcenter.tools.run import ToolResult
+from callcenter.tools.spec import ToolSpec
 
 __all__ = [
     "Action",

@@ -74,7 +74,8 @@ from callcenter.call.writes import Ended, Handoff, Latency, Usage
 from callcenter.errors import CallApiError
 from callcenter.observability import metrics
 from callcenter.observability.logs import set_call
-from callcenter.tools.registry import ToolRegistry, run_tool
+from callcenter.tools.registry import ToolRegistry
+from callcenter.tools.run import run_tool
 
 __all__ = ["CallActions", "CallRunner", "CallServices", "Connect"]
 

@@ -30,8 +30,8 @@ from callcenter.tools.registry import (
     END_CALL,
     TRANSFER_TO_HUMAN,
     ToolRegistry,
-    parse_arguments,
 )
+from callcenter.tools.spec import parse_arguments
 
 __all__ = ["Begun", "ToolCalls"]
 

@@ -58,6 +58,17 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
+
+def serial_id() -> Column[int]:
+    """An autoincrementing ``id`` primary key: BIGINT on PostgreSQL, INTEGER on SQLite.
+
+    SQLite autoincrements only an ``INTEGER PRIMARY KEY``, so the column is INTEGER there.
+    """
+    return Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
 calls = Table(
     "calls",
     metadata,
@@ -121,13 +132,7 @@ webhook_events = Table(
 call_events = Table(
     "call_events",
     metadata,
-    # BIGINT on PostgreSQL; SQLite autoincrements only an INTEGER PRIMARY KEY.
-    Column(
-        "id",
-        BigInteger().with_variant(Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id(),
     Column("call_id", Text, ForeignKey(calls.c.call_id), nullable=False),
     Column("at", UtcDateTime, nullable=False),
     Column("kind", Text, nullable=False),
@@ -142,12 +147,7 @@ call_events = Table(
 commands = Table(
     "commands",
     metadata,
-    Column(
-        "id",
-        BigInteger().with_variant(Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id(),
     Column("call_id", Text, nullable=False),
     Column("kind", Text, nullable=False),  # transfer | hangup | instruct
     Column("payload", JSON, nullable=False),
@@ -162,12 +162,7 @@ commands = Table(
 audit = Table(
     "audit",
     metadata,
-    Column(
-        "id",
-        BigInteger().with_variant(Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id(),
     Column("at", UtcDateTime, nullable=False),
     Column("operator", Text),  # None for a failed login
     Column("action", Text, nullable=False),
@@ -183,12 +178,7 @@ audit = Table(
 login_failures = Table(
     "login_failures",
     metadata,
-    Column(
-        "id",
-        BigInteger().with_variant(Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id(),
     Column("client", Text, nullable=False),  # the client's IP address
     Column("at", UtcDateTime, nullable=False),
     Index("ix_login_failures_client_at", "client", "at"),
@@ -216,12 +206,7 @@ leases = Table(
 notifications = Table(
     "notifications",
     metadata,
-    Column(
-        "id",
-        BigInteger().with_variant(Integer(), "sqlite"),
-        primary_key=True,
-        autoincrement=True,
-    ),
+    serial_id(),
     Column("event_id", Text, nullable=False),  # the webhook-id: stable across retries
     Column("dedupe", Text, nullable=False),  # one row per event and receiver, however replayed
     Column("type", Text, nullable=False),  # call.ended | call.analyzed | ... (notify.config)

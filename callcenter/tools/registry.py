@@ -4,8 +4,7 @@ There is no global registry: :func:`load_tools` imports the config's ``tool_modu
 collects the functions marked with ``@callcenter.tool`` (:mod:`callcenter.tools.decorator`),
 building each one's spec (:mod:`callcenter.tools.spec`) once its module has been imported
 whole. The built-ins ``transfer_to_human`` and ``end_call`` are carried out by the call
-session, not by a function. Running a tool is :func:`callcenter.tools.run.run_tool`; this
-module re-exports it, with the other names callers of the tools package use.
+session, not by a function. Running a tool is :func:`callcenter.tools.run.run_tool`.
 """
 
 from __future__ import annotations
@@ -19,10 +18,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from callcenter.config.reader import quoted
 from callcenter.errors import ConfigError
-from callcenter.tools.decorator import mark_of, tool
-from callcenter.tools.run import ToolResult, run_tool
+from callcenter.tools.decorator import mark_of
 from callcenter.tools.schema import OPTIONAL, REQUIRED, Arguments, Parameter
-from callcenter.tools.spec import ToolSpec, parse_arguments, qualname, tool_spec
+from callcenter.tools.spec import ToolSpec, qualname, tool_spec
 
 if TYPE_CHECKING:  # the openai types package is slow to import
     from openai.types.realtime import RealtimeFunctionToolParam
@@ -32,13 +30,7 @@ __all__ = [
     "END_CALL",
     "TRANSFER_TO_HUMAN",
     "ToolRegistry",
-    "ToolResult",
-    "ToolSpec",
     "load_tools",
-    "parse_arguments",
-    "run_tool",
-    "tool",
-    "tool_spec",
     "transfer_tool_for",
 ]
 
