@@ -4,7 +4,7 @@ Registered on the main group by :mod:`callcenter.cli.main`. The work is done by
 :mod:`callcenter.simulation.simulate`, :mod:`callcenter.simulation.demo` and
 :mod:`callcenter.emulator`; these commands read the options and the environment, and choose
 the exit code: 0 when every scenario passed, 1 when one failed, 2 for a bad scenario file,
-config or usage.
+config or usage, or a running emulator or controller that cannot be driven.
 """
 
 from __future__ import annotations
