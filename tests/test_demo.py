@@ -164,9 +164,13 @@ def test_demo_keep_serves_until_sigterm() -> None:
         assert process.wait(timeout=30) == 0
         assert not healthy(controller)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if process.poll() is None:  # a failed check: SIGTERM, so the demo stops its controller
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         reader.join(timeout=5)
 
 
