@@ -6,6 +6,8 @@
     ├── SignatureError       a webhook failed verification (forged, stale or unsigned)
     ├── StoreError           the store cannot be reached or refused a write
     │   └── SchemaError      the store answers but is not migrated to the shipped revision
+    ├── UnreachableError     a running emulator or controller that ``simulate`` drives does
+    │                        not answer as one (or the emulator delivers elsewhere)
     └── CallApiError         a calls endpoint (accept/reject/refer/hangup) failed for good
         ├── CallGoneError    404: the call no longer exists (the caller hung up)
         └── CallConflictError 409: the call belongs to someone else or was already answered
@@ -55,6 +57,20 @@ class StoreError(CallcenterError):
 
 class SchemaError(StoreError):
     """The database answers, but its schema is not at the revision this code ships."""
+
+
+class UnreachableError(CallcenterError):
+    """A running emulator or controller given to ``simulate`` cannot be driven.
+
+    ``str()`` reads ``the <what> at <url>: <reason>``, e.g. ``the emulator at
+    http://127.0.0.1:8765: cannot connect ([Errno 111] Connection refused)``.
+    """
+
+    def __init__(self, what: str, url: str, reason: str) -> None:
+        self.what = what
+        self.url = url
+        self.reason = reason
+        super().__init__(f"the {what} at {url}: {reason}")
 
 
 class CallApiError(CallcenterError):

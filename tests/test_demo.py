@@ -108,7 +108,8 @@ def test_the_demo_runs_every_sample_call_and_exits_0() -> None:
 
 @pytest.mark.skipif(not LONG, reason="long variant: set CALLCENTER_LONG_TESTS=1")
 def test_demo_keep_serves_until_sigterm() -> None:
-    """With --keep the controller keeps answering, says how to call it, and stops on SIGTERM."""
+    """With --keep the controller keeps answering, says how to call it and how to play the
+    scenarios against it (which then pass), and stops on SIGTERM."""
     process = subprocess.Popen(
         demo_command("--keep"),
         stdout=subprocess.PIPE,
@@ -144,13 +145,32 @@ def test_demo_keep_serves_until_sigterm() -> None:
         )
         assert calls.status_code == 200
         assert healthy(controller)
+        command = re.search(
+            rf"^  callcenter simulate --controller {controller} --emulator (http://\S+) "
+            r"examples/scenarios$",
+            text,
+            re.MULTILINE,
+        )
+        assert command, text
+        played = subprocess.run(
+            [sys.executable, "-m", "callcenter", "simulate", "--controller", controller,
+             "--emulator", command.group(1), str(EXAMPLES / "04-deny-listed.toml"),
+             str(EXAMPLES / "06-busy-when-full.toml")],
+            capture_output=True, text=True, timeout=DEMO_TIMEOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert played.returncode == 0, played.stdout + played.stderr
+        assert played.stdout.count("-> PASS") == 2, played.stdout
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
         assert not healthy(controller)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+        if process.poll() is None:  # a failed check: SIGTERM, so the demo stops its controller
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         reader.join(timeout=5)
 
 

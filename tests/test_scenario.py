@@ -150,7 +150,8 @@ def test_a_transfer_fault_scripts_one_target() -> None:
         'result = "no_answer"\n'
     )
     plan = FaultPlan()
-    scenario.arm_faults(plan, "rtc_1")
+    for fault in scenario.faults_for("rtc_1"):
+        plan.add(fault)
     assert plan.take_transfer("rtc_1", "sip:b@pbx.example.com") is None
     found = plan.take_transfer("rtc_1", "sip:a@pbx.example.com?X-Callcenter-Ticket=CC-1")
     assert found is not None
@@ -158,11 +159,11 @@ def test_a_transfer_fault_scripts_one_target() -> None:
 
 
 def test_faults_are_armed_fresh_for_the_call_only() -> None:
-    """arm_faults adds copies bound to the call id; the scenario's templates stay unused."""
+    """faults_for makes copies bound to the call id; the scenario's templates stay unused."""
     scenario = parse_scenario('[call]\nto = "+1"\n[[faults]]\nkind = "rest"\ntimes = 1\n')
     plan = FaultPlan()
-    scenario.arm_faults(plan, "rtc_1")
-    scenario.arm_faults(plan, "rtc_2")
+    for fault in [*scenario.faults_for("rtc_1"), *scenario.faults_for("rtc_2")]:
+        plan.add(fault)
     assert plan.take_rest("accept", "rtc_3") is None
     assert plan.take_rest("accept", "rtc_1") is not None
     assert plan.take_rest("accept", "rtc_1") is None

@@ -19,12 +19,13 @@ from callcenter.config.loader import example_config_path
 from callcenter.emulator import (
     CallState,
     Emulator,
+    EmulatorThread,
     RestRequest,
     WebhookAttempt,
 )
 from callcenter.settings import Settings
 from callcenter.simulation.checks import CheckResult
-from callcenter.simulation.demo import SCENARIO_DIR
+from callcenter.simulation.demo import SCENARIO_DIR, write_demo_config
 from callcenter.simulation.scenario import parse_scenario
 from callcenter.simulation.simulate import ScenarioResult, results_table, webhook_url
 from callcenter.simulation.timeline import (
@@ -195,6 +196,95 @@ def test_controller_mode_needs_the_controllers_key_and_secret() -> None:
     )
     assert result.exit_code == 2
     assert "OPENAI_WEBHOOK_SECRET" in result.stderr
+
+
+@pytest.fixture
+def running_demo(tmp_path: Path) -> Iterator[tuple[InProcessController, EmulatorThread]]:
+    """What `callcenter demo --keep` leaves running: an emulator delivering to a controller
+    with the demo's config, both on loopback."""
+    with EmulatorThread(api_key=API_KEY, webhook_secret=WEBHOOK_SECRET) as emulator:
+        env = {
+            "OPENAI_API_KEY": API_KEY,
+            "OPENAI_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "OPENAI_BASE_URL": emulator.base_url,
+            "CALLCENTER_DATABASE_URL": default_sqlite_url(tmp_path / "data"),
+        }
+        settings = Settings.from_env(env, config_path=write_demo_config(tmp_path).path)
+        with Store.open(settings.database_url) as store:
+            store.migrate()
+        controller = InProcessController(settings)
+        emulator.emulator.webhook_url = controller.webhook_url
+        try:
+            yield controller, emulator
+        finally:
+            controller.stop()
+
+
+def test_simulate_drives_a_running_emulator_and_its_controller(
+    running_demo: tuple[InProcessController, EmulatorThread],
+) -> None:
+    """--controller with --emulator starts nothing and needs no key or secret: the running
+    emulator places the calls, held calls and armed faults included, and they pass."""
+    controller, emulator = running_demo
+    scenarios = [
+        SCENARIO_DIR / name
+        for name in (
+            "02-support-tool-and-human.toml",
+            "06-busy-when-full.toml",
+            "07-hangs-up-while-ringing.toml",
+        )
+    ]
+    result = run_simulate(
+        *map(str, scenarios),
+        "--controller",
+        controller.url,
+        "--emulator",
+        emulator.url,
+        env={"OPENAI_API_KEY": None, "OPENAI_WEBHOOK_SECRET": None},
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(
+        f"emulator at {emulator.url} (running), delivering to {controller.url}\n"
+        "config: the running controller's own (no --config or overlay applies to it)"
+    )
+    table = rows(result.output)
+    assert len(table) == 3
+    assert all(" PASS" in row for row in table.values()), result.output
+    assert "holding 2 live calls to +18005550100" in result.output
+    assert "controller  accept failed: 404 (the call is gone)" in result.output  # the fault
+    assert len(emulator.calls) == 1 + 3 + 1  # the running emulator's own records
+
+
+def test_an_emulator_or_controller_that_does_not_answer_is_a_one_line_error(
+    running_demo: tuple[InProcessController, EmulatorThread],
+) -> None:
+    """A URL where no emulator or controller answers, or an emulator that delivers
+    elsewhere: one line naming which and why, exit 2, and no call placed."""
+    controller, emulator = running_demo
+    nobody = f"http://127.0.0.1:{free_port()}"
+    scenario = str(SCENARIO_DIR / "04-deny-listed.toml")
+    elsewhere = controller.url.replace("127.0.0.1", "localhost")
+    for urls, message in (
+        ((controller.url, nobody), f"the emulator at {nobody}: cannot connect"),
+        ((nobody, emulator.url), f"the controller at {nobody}: no answer"),
+        ((controller.url, controller.url), "answered 404 to GET /_emulator: not an emulator"),
+        ((elsewhere, emulator.url), f"delivers its calls to {controller.webhook_url}, not to"),
+    ):
+        result = run_simulate(scenario, "--controller", urls[0], "--emulator", urls[1])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith("Error: cannot drive ")
+        assert message in result.stderr
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert not emulator.calls
+
+
+def test_emulator_mode_needs_a_controller() -> None:
+    """--emulator alone is a usage error: the controller it delivers to must be named."""
+    result = run_simulate(
+        str(SCENARIO_DIR / "04-deny-listed.toml"), "--emulator", "http://127.0.0.1:9"
+    )
+    assert result.exit_code == 2
+    assert "--emulator needs --controller" in result.stderr
 
 
 def test_the_webhook_url_is_accepted_in_either_form() -> None:

@@ -4,7 +4,7 @@ Registered on the main group by :mod:`callcenter.cli.main`. The work is done by
 :mod:`callcenter.simulation.simulate`, :mod:`callcenter.simulation.demo` and
 :mod:`callcenter.emulator`; these commands read the options and the environment, and choose
 the exit code: 0 when every scenario passed, 1 when one failed, 2 for a bad scenario file,
-config or usage.
+config or usage, or a running emulator or controller that cannot be driven.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ __all__ = ["demo", "emulator", "simulate"]
 
 DEFAULT_EMULATOR_PORT = 8765
 DEFAULT_API_KEY = "sk-emulator"
+RUNNING_CONFIG = (
+    "config: the running controller's own (no --config or overlay applies to it); the shipped "
+    "scenarios expect the demo's, as `callcenter demo --keep` runs it"
+)
 
 
 class InvalidInput(click.ClickException):
@@ -42,6 +46,14 @@ class InvalidInput(click.ClickException):
     help="A running controller to drive (its base URL or webhook URL). Without it, "
     "a controller of our own is started with --config.",
 )
+@click.option(
+    "--emulator",
+    "emulator_url",
+    metavar="URL",
+    help="With --controller: a running emulator that delivers to that controller, driven "
+    "through its control API instead of starting one (e.g. the emulator of "
+    "`callcenter demo --keep`, which prints the whole command).",
+)
 @config_option(
     help="Config of our own controller (or CALLCENTER_CONFIG; default: the demo's config, "
     "the example config with the overlay the shipped scenarios need)."
@@ -51,34 +63,47 @@ class InvalidInput(click.ClickException):
     type=click.IntRange(1, 65535),
     default=DEFAULT_EMULATOR_PORT,
     show_default=True,
-    help="With --controller: the port the emulator listens on (the controller's "
-    "OPENAI_BASE_URL must be http://127.0.0.1:PORT/v1).",
+    help="With --controller and no --emulator: the port our emulator listens on (the "
+    "controller's OPENAI_BASE_URL must be http://127.0.0.1:PORT/v1).",
 )
 @click.pass_context
 def simulate(
     ctx: click.Context,
     scenarios: tuple[Path, ...],
     controller_url: str | None,
+    emulator_url: str | None,
     config_path: str | None,
     emulator_port: int,
 ) -> None:
     """Play scenario files (or directories of them) against a controller.
 
-    Prints each call's timeline as it happens, then a pass/fail table.
+    Prints each call's timeline as it happens, then a pass/fail table. A running
+    controller (--controller) keeps its own config: nothing of --config or the demo's
+    overlay applies to it.
     """
     from callcenter.config.loader import load_config
+    from callcenter.errors import UnreachableError
+    from callcenter.simulation.emulators import DrivenEmulator, InProcessEmulator
     from callcenter.simulation.scenario import load_scenario, scenario_files
     from callcenter.simulation.simulate import (
         Simulator,
+        emulator_for,
         local_setup,
-        remote_emulator,
         results_table,
+        running_emulator,
         sigterm_as_interrupt,
     )
 
     _quiet_emulator_logs(ctx)
     if controller_url and ctx.get_parameter_source("config_path") is ParameterSource.COMMANDLINE:
         raise click.UsageError("--config is for a controller of our own; drop it or --controller")
+    if emulator_url and not controller_url:
+        raise click.UsageError("--emulator needs --controller: the controller it delivers to")
+    port_given = ctx.get_parameter_source("emulator_port") is ParameterSource.COMMANDLINE
+    if emulator_url and port_given:
+        raise click.UsageError(
+            "--emulator-port is for an emulator of our own; drop it or --emulator"
+        )
     with sigterm_as_interrupt(), contextlib.ExitStack() as stack:
         try:
             loaded = [load_scenario(path) for path in scenario_files(scenarios)]
@@ -90,24 +115,38 @@ def simulate(
             raise InvalidInput(str(exc)) from exc
         if not loaded:
             raise InvalidInput("no scenario files found (*.toml)")
+        emulator: DrivenEmulator
         try:
-            if controller_url:
+            if controller_url and emulator_url:
+                remote = stack.enter_context(running_emulator(emulator_url, controller_url))
+                emulator, idle = remote, remote.idle
+                click.echo(
+                    f"emulator at {remote.client.url} (running), delivering to {controller_url}"
+                )
+            elif controller_url:
                 api_key, secret = _controller_credentials()
-                emulator = stack.enter_context(
-                    remote_emulator(
+                own = stack.enter_context(
+                    emulator_for(
                         controller_url, port=emulator_port, api_key=api_key, webhook_secret=secret
                     )
                 )
-                idle = None
-                click.echo(f"emulator at {emulator.base_url}, delivering to {controller_url}")
+                emulator, idle = InProcessEmulator(own), None
+                click.echo(f"emulator at {own.base_url}, delivering to {controller_url}")
             else:
                 assert own_config is not None  # chosen above when there is no --controller
                 click.echo(f"starting a controller with {own_config} and the emulator...")
                 setup = stack.enter_context(local_setup(own_config))
-                emulator, idle = setup.emulator, setup.controller_idle
+                emulator, idle = InProcessEmulator(setup.emulator), setup.controller_idle
+        except UnreachableError as exc:
+            raise InvalidInput(f"cannot drive {exc}") from exc
         except (OSError, RuntimeError) as exc:
             raise click.ClickException(f"cannot start: {exc}") from exc
-        results = Simulator(emulator, click.echo, controller_idle=idle).run(loaded)
+        if controller_url:
+            click.echo(RUNNING_CONFIG)
+        try:
+            results = Simulator(emulator, click.echo, controller_idle=idle).run(loaded)
+        except UnreachableError as exc:
+            raise click.ClickException(f"lost the emulator: {exc}") from exc
     for line in results_table(results):
         click.echo(line)
     ctx.exit(0 if all(result.passed for result in results) else 1)

@@ -95,6 +95,7 @@ class Channel:
         socket.writer.add_done_callback(self._writers.discard)
         self._sockets.append(socket)
         self.attached.set()
+        self._call.attached = True
 
     def detach(self, socket: Socket) -> None:
         """Stop sending to ``socket`` (it closed, or is being closed)."""
@@ -102,6 +103,7 @@ class Channel:
             self._sockets.remove(socket)
         if not self._sockets:
             self.attached.clear()
+            self._call.attached = False
 
     def release(self, socket: Socket) -> None:
         """Forget ``socket`` once its connection is over (its writer ends too)."""

@@ -1,7 +1,10 @@
 """The emulator's own JSON control API under ``/_emulator/``, for other processes.
 
+    GET    /_emulator                       how it delivers: {webhook_targets (where a
+                                            call's realtime.call.incoming goes), redelivery}
     POST   /_emulator/calls                 place a call: {from_number, to_number,
-                                            caller_name?, headers?, script?, call_id?, delivery?}
+                                            caller_name?, headers?, script?, call_id?, delivery?,
+                                            server_timings? ("realistic" | "none")}
     GET    /_emulator/calls                 every call's summary
     GET    /_emulator/calls/{call_id}       one call with all its records
     POST   /_emulator/calls/{call_id}/hangup   the caller hangs up
@@ -29,8 +32,11 @@ from aiohttp import web
 from callcenter.emulator.faults import fault_from_json, fault_kind
 from callcenter.emulator.host import EmulatorHost
 from callcenter.emulator.script import steps_from_json
+from callcenter.emulator.session_state import SERVER_TIMINGS
 from callcenter.emulator.state import EmulatedCall
 from callcenter.emulator.webhooks import Delivery, MediaSecurity
+
+INCOMING_CALL = "realtime.call.incoming"
 
 
 class ControlApi:
@@ -42,6 +48,7 @@ class ControlApi:
     def routes(self) -> list[web.RouteDef]:
         """The routes to add to the app."""
         return [
+            web.get("/_emulator", self.describe),
             web.post("/_emulator/calls", self.place_call),
             web.get("/_emulator/calls", self.list_calls),
             web.get("/_emulator/calls/{call_id}", self.get_call),
@@ -52,10 +59,22 @@ class ControlApi:
             web.post("/_emulator/webhooks", self.send_webhook),
         ]
 
+    async def describe(self, request: web.Request) -> web.Response:
+        """Where a call's webhook goes, and how it is redelivered."""
+        return web.json_response(
+            {
+                "webhook_targets": self._host.webhook_targets(INCOMING_CALL),
+                "redelivery": dataclasses.asdict(self._host.redelivery),
+            }
+        )
+
     async def place_call(self, request: web.Request) -> web.Response:
         """Ring a new call."""
         body = await _json_object(request)
         try:
+            timings = body.get("server_timings")
+            if timings is not None and timings not in SERVER_TIMINGS:
+                raise ValueError(f"server_timings must be one of {', '.join(SERVER_TIMINGS)}")
             headers = body.get("headers") or {}
             pairs = (
                 list(headers.items())
@@ -71,6 +90,7 @@ class ControlApi:
                 call_id=body.get("call_id"),
                 delivery=_delivery(body.get("delivery")),
                 media_security=_media_security(body),
+                server_timings=timings,
             )
         except (TypeError, ValueError) as exc:
             raise _bad_request("invalid_call", str(exc)) from exc

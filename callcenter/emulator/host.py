@@ -33,6 +33,9 @@ class EmulatorHost(Protocol):
     responses_requests: list[dict[str, Any]]  # bodies of POST /v1/responses, in order
     structured_answers: list[Any]  # what the next structured responses answer (tests queue)
 
+    def webhook_targets(self, event_type: str) -> list[str]:
+        """Where an event of ``event_type`` is delivered."""
+
     def record_rest(self, request: RestRequest) -> None:
         """Keep one answered calls-endpoint request."""
 

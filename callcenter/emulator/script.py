@@ -124,9 +124,10 @@ class WaitFor:
     """Pause until an event of ``kind`` happens (or happened since the previous step began).
 
     ``kind`` is a client event type the controller sends (``"response.create"``,
-    ``"session.update"``…), ``"function_call_output"`` (an item the controller created), or
-    a server event type the emulator sent (``"response.done"``,
-    ``"output_audio_buffer.stopped"``…). Counting from the previous step's start makes a
+    ``"session.update"``…), ``"function_call_output"`` (an item the controller created), a
+    server event type the emulator sent (``"response.done"``,
+    ``"output_audio_buffer.stopped"``…), or a calls-endpoint request of the live call
+    (``"refer"``, answered with any status). Counting from the previous step's start makes a
     wait immune to the controller being faster than the script; each occurrence satisfies
     one WaitFor only. After ``timeout`` seconds the script stops and the call records a
     script error.

@@ -254,6 +254,9 @@ class Emulator:
         call = self.calls.get(request.call_id)
         if call is not None:
             call.rest_requests.append(request)
+        conversation = self.conversations.get(request.call_id)
+        if conversation is not None:
+            conversation.noticed(request.verb)
 
     def call_accepted(self, call: EmulatedCall) -> None:
         """The call was accepted: open its session (and start its script)."""

@@ -126,6 +126,12 @@ class SessionState:
         self.seen[event["type"]] += 1
         self.changed.notify()
 
+    def noticed(self, kind: str) -> None:
+        """Something a script may wait for happened off the sideband (a calls-endpoint
+        request such as ``refer``, once answered)."""
+        self.seen[kind] += 1
+        self.changed.notify()
+
     def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run ``work`` as part of this call (cancelled when the call ends)."""
         task = asyncio.get_running_loop().create_task(work)

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from callcenter.emulator.api_error import ApiError, not_found
-from callcenter.emulator.script import Step, step_to_json
+from callcenter.emulator.script import Step, step_to_json, steps_from_json
 
 
 class CallState(enum.StrEnum):
@@ -84,6 +84,7 @@ class EmulatedCall:
     refer_target: str | None = None
     refer_attempts: list[dict[str, Any]] = field(default_factory=list)
     attaches: int = 0
+    attached: bool = False  # a sideband socket is attached now (kept by its channel)
     client_events: list[dict[str, Any]] = field(default_factory=list)
     server_events: list[dict[str, Any]] = field(default_factory=list)
     webhook_attempts: list[WebhookAttempt] = field(default_factory=list)
@@ -177,6 +178,7 @@ class EmulatedCall:
             "refer_target": self.refer_target,
             "refer_attempts": self.refer_attempts,
             "attaches": self.attaches,
+            "attached": self.attached,
         }
 
     def to_json(self) -> dict[str, Any]:
@@ -191,6 +193,16 @@ class EmulatedCall:
             "webhook_attempts": [asdict(a) for a in self.webhook_attempts],
             "rest_requests": [asdict(r) for r in self.rest_requests],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EmulatedCall:
+        """The call :meth:`to_json` wrote (what the control API answers for one call)."""
+        fields = dict(data)
+        fields["state"] = CallState(fields["state"])
+        fields["script"] = steps_from_json(fields["script"])
+        fields["webhook_attempts"] = [WebhookAttempt(**a) for a in fields["webhook_attempts"]]
+        fields["rest_requests"] = [RestRequest(**r) for r in fields["rest_requests"]]
+        return cls(**fields)
 
     def _require_live(self) -> ApiError | None:
         if self.state is CallState.RINGING:

@@ -32,6 +32,7 @@ from callcenter.config.loader import example_config_path
 from callcenter.emulator import REALISTIC_SERVER, EmulatorThread, Pacing
 from callcenter.notify.receiver import Receiver
 from callcenter.simulation.checks import controller_answer, emulator_outcome
+from callcenter.simulation.emulators import InProcessEmulator
 from callcenter.simulation.scenario import Scenario, load_scenario, scenario_files
 from callcenter.simulation.simulate import (
     FINAL_STATES,
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios" / "demo"
+EXAMPLE_SCENARIOS = "examples/scenarios"  # the demo's scenarios and two transfers, in a checkout
 MAX_CONCURRENT_CALLS = 2
 WHEN_FULL = "reject:486"
 CLOSED_ROUTE = "sales"
@@ -221,7 +223,9 @@ def run_demo(echo: Echo, *, keep: bool = False, pacing: Pacing = DEMO_PACING) ->
             ) as setup:
                 echo(f"controller {setup.controller.url}  emulator {setup.emulator.url}")
                 echo("")
-                simulator = Simulator(setup.emulator, echo, controller_idle=setup.controller_idle)
+                simulator = Simulator(
+                    InProcessEmulator(setup.emulator), echo, controller_idle=setup.controller_idle
+                )
                 results = simulator.run(scenarios)
                 simulator.wait_until_idle()
                 for line in summary_table(results, stored_outcomes(setup.store, results)):
@@ -311,17 +315,20 @@ def _keep_serving(
         "place another call:",
         f"  {curl}",
         f"see what happened to it:  curl -s {emulator.url}/_emulator/calls",
+        "play the shipped scenarios against both (from a checkout; in another terminal):",
+        f"  callcenter simulate --controller {controller_url} --emulator {emulator.url} "
+        f"{EXAMPLE_SCENARIOS}",
         "",
     ):
         echo(line)
-    _watch_new_calls(emulator, echo, known=set(emulator.calls))
+    _watch_new_calls(InProcessEmulator(emulator), echo, known=set(emulator.calls))
 
 
-def _watch_new_calls(emulator: EmulatorThread, echo: Echo, known: set[str]) -> None:
+def _watch_new_calls(emulator: InProcessEmulator, echo: Echo, known: set[str]) -> None:
     """Print the timeline of every call placed from now on; returns only when interrupted."""
     watching: dict[str, tuple[CallWatcher, Timeline]] = {}
     while True:
-        for call_id, call in list(emulator.calls.items()):
+        for call_id, call in list(emulator.thread.calls.items()):
             if call_id not in known:
                 known.add(call_id)
                 watching[call_id] = (CallWatcher(emulator, call), Timeline(call.created_at))

@@ -22,7 +22,6 @@ from callcenter.call.vocabulary import CallOutcome, DecisionKind
 from callcenter.config.reader import Section, load_toml, parse_toml, quoted, type_name
 from callcenter.emulator import (
     Delivery,
-    FaultPlan,
     RestFault,
     SidebandFault,
     Step,
@@ -134,10 +133,9 @@ class Scenario:
     expect: Expectations = field(default_factory=Expectations)
     timeout: float = DEFAULT_TIMEOUT
 
-    def arm_faults(self, plan: FaultPlan, call_id: str) -> None:
-        """Arm fresh copies of this scenario's faults on ``plan``, for ``call_id`` only."""
-        for template in self.fault_templates:
-            plan.add(dataclasses.replace(template, call_id=call_id))
+    def faults_for(self, call_id: str) -> list[Fault]:
+        """Fresh copies of this scenario's faults, for ``call_id`` only."""
+        return [dataclasses.replace(template, call_id=call_id) for template in self.fault_templates]
 
 
 # -- reading files -----------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """``callcenter simulate``: scenario files played through the emulator against a controller.
 
 Either against a controller of our own (:func:`local_setup`: the emulator in this process
-and ``callcenter serve`` as a child, SQLite in a temporary directory) or against the user's
-running controller (:func:`remote_emulator`: only the emulator, on a fixed port, delivering
-to the controller's webhook URL). :class:`Simulator` plays the scenarios one after another:
+and ``callcenter serve`` as a child, SQLite in a temporary directory), against the user's
+running controller (:func:`emulator_for`: only the emulator, on a fixed port, delivering
+to the controller's webhook URL), or against a running emulator and the controller it
+delivers to, such as a ``callcenter demo --keep`` (:func:`running_emulator`: driven
+through its control API). :class:`Simulator` plays the scenarios one after another:
 it arms each one's faults, holds its extra calls, places its call, prints the call's
 timeline while it happens (a :class:`CallWatcher` polls the emulator's records), waits for
 the call to be over, and checks the expectations.
@@ -22,6 +24,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TypeVar
 
+import httpx
+
 from callcenter.emulator import (
     CallState,
     EmulatedCall,
@@ -31,15 +35,17 @@ from callcenter.emulator import (
     Wait,
     new_webhook_secret,
 )
-from callcenter.emulator.conversation import Conversation
-from callcenter.errors import StoreError
+from callcenter.emulator.client import ControlClient
+from callcenter.emulator.ids import hex_id
+from callcenter.errors import StoreError, UnreachableError
 from callcenter.simulation.checks import (
     CheckResult,
     controller_answer,
     decision_mismatch,
     evaluate,
 )
-from callcenter.simulation.scenario import Scenario
+from callcenter.simulation.emulators import DrivenEmulator, RemoteEmulator
+from callcenter.simulation.scenario import CallSpec, Scenario
 from callcenter.simulation.text import table
 from callcenter.simulation.timeline import (
     CallOver,
@@ -59,6 +65,7 @@ WEBHOOK_PATH = "/webhooks/openai"
 POLL_INTERVAL = 0.02
 IDLE_TIMEOUT = 5.0  # for the controller to record the end of the previous calls
 SETTLE_TIMEOUT = 3.0  # for a call we ended ourselves to be over
+CHECK_TIMEOUT = 5.0  # for a running controller to answer /healthz
 FINAL_STATES = frozenset(
     {CallState.REJECTED, CallState.MISSED, CallState.REFERRED, CallState.ENDED}
 )
@@ -91,11 +98,10 @@ class CallWatcher:
     for a timeline.
     """
 
-    def __init__(self, emulator: EmulatorThread, call: EmulatedCall, copies: int = 1) -> None:
+    def __init__(self, emulator: DrivenEmulator, call: EmulatedCall, copies: int = 1) -> None:
         self._emulator = emulator
         self.call = call
         self._copies = copies
-        self._conversation: Conversation | None = None
         self._counts = {"webhooks": 0, "rest": 0, "client": 0, "server": 0}
         self._opened = 0
         self._closed = 0
@@ -109,9 +115,8 @@ class CallWatcher:
         moved back before the call's end (nothing is said after it) and kept after the
         answer that opened the call, so that a timeline never runs backwards.
         """
+        self._emulator.refresh(self.call)
         call, now = self.call, time.time()
-        if self._conversation is None:
-            self._conversation = self._emulator.emulator.conversations.get(call.call_id)
         timed: list[Moment] = []
         if not self._placed:
             self._placed = True
@@ -138,19 +143,18 @@ class CallWatcher:
 
     @property
     def attached(self) -> bool:
-        """A sideband is attached to the call now."""
-        conversation = self._conversation
-        return conversation is not None and conversation.channel.attached.is_set()
+        """A sideband is attached to the call (as of the last poll)."""
+        return self.call.attached
 
     @property
     def finished(self) -> bool:
-        """Over, every webhook delivery done, and no sideband attached."""
+        """Over, every webhook delivery done, and no sideband attached (as of the last poll)."""
         return self.call.state in FINAL_STATES and self.deliveries_done and not self.attached
 
     @property
     def deliveries_done(self) -> bool:
         """Each copy of the call's webhook was answered 2xx or given up."""
-        limit = self._emulator.emulator.redelivery.max_attempts
+        limit = self._emulator.max_attempts
         for copy in range(self._copies):
             attempts = [a for a in self.call.webhook_attempts if a.copy == copy]
             answered = any(a.status is not None and 200 <= a.status < 300 for a in attempts)
@@ -168,13 +172,14 @@ class CallWatcher:
 class Simulator:
     """Plays scenarios against the controller the emulator delivers to, printing as it goes.
 
-    ``controller_idle`` (our own controller only) tells when the controller has recorded
-    the end of earlier calls, so that a scenario's load is only its own.
+    ``controller_idle`` tells when the controller has recorded the end of earlier calls
+    (our own controller's store), or when a running emulator has no live call, so that a
+    scenario's load is only its own.
     """
 
     def __init__(
         self,
-        emulator: EmulatorThread,
+        emulator: DrivenEmulator,
         echo: Echo,
         *,
         controller_idle: Callable[[], bool] | None = None,
@@ -199,7 +204,7 @@ class Simulator:
                 calls = scenario.hold.calls if scenario.hold else 0
                 checks = [CheckResult("hold", False, f"{calls} held calls accepted", problem)]
             else:
-                call = self._emulator.call(lambda: self._place(scenario))
+                call = self._place(scenario)
                 stopped = self._watch(scenario, call, deadline)
                 checks = evaluate(scenario.expect, call)
                 if stopped is not None:
@@ -209,20 +214,10 @@ class Simulator:
         return self._finish(scenario, call, checks)
 
     def _place(self, scenario: Scenario) -> EmulatedCall:
-        """Place the call and arm its faults at once (on the emulator's loop, before any
-        delivery can start)."""
-        spec = scenario.call
-        call = self._emulator.emulator.place_call(
-            from_number=spec.from_number,
-            to_number=spec.to_number,
-            caller_name=spec.caller_name,
-            headers=spec.headers,
-            script=scenario.steps,
-            delivery=spec.delivery,
-            server_timings=spec.server_timings,
-        )
-        scenario.arm_faults(self._emulator.faults, call.call_id)
-        return call
+        """Arm the call's faults under the id it will have, then place it."""
+        call_id = hex_id("rtc")
+        faults = scenario.faults_for(call_id)
+        return self._emulator.place(scenario.call, scenario.steps, call_id=call_id, faults=faults)
 
     def _watch(self, scenario: Scenario, call: EmulatedCall, deadline: float) -> CheckResult | None:
         """Print the call's timeline until it is finished; the failed check that stopped it
@@ -241,7 +236,7 @@ class Simulator:
             if hang_up_after is not None and now - placed >= hang_up_after:
                 hang_up_after = None
                 if call.state is CallState.RINGING:
-                    self._emulator.caller_hangs_up(call.call_id)
+                    self._emulator.hang_up(call.call_id)
             if settle_until is None and watcher.deliveries_done:
                 stopped = decision_mismatch(scenario.expect, call)
                 if stopped is not None:
@@ -252,7 +247,7 @@ class Simulator:
                 self._echo(f"  timed out after {scenario.timeout:g}s: {stopped.actual}; hanging up")
             if settle_until is None and stopped is not None:
                 if call.state not in FINAL_STATES:
-                    self._emulator.caller_hangs_up(call.call_id)
+                    self._emulator.hang_up(call.call_id)
                 settle_until = now + SETTLE_TIMEOUT
             if settle_until is not None and now > settle_until:
                 return stopped
@@ -263,16 +258,14 @@ class Simulator:
         if scenario.hold is None:
             return [], None
         hold, held = scenario.hold, []
+        spec = CallSpec(to_number=hold.to_number, from_number=hold.from_number)
         for number in range(1, hold.calls + 1):
-            call = self._emulator.place_call(
-                from_number=hold.from_number,
-                to_number=hold.to_number,
-                script=(Wait(scenario.timeout + SETTLE_TIMEOUT),),
-            )
+            call = self._emulator.place(spec, (Wait(scenario.timeout + SETTLE_TIMEOUT),))
             held.append(call)
             watcher = CallWatcher(self._emulator, call)
             while not watcher.deliveries_done and time.monotonic() < deadline:
                 time.sleep(POLL_INTERVAL)
+                self._emulator.refresh(call)
             if call.state is not CallState.ACCEPTED:
                 answer = controller_answer(call) or {}
                 decided = answer.get("decision", "no decision")
@@ -284,12 +277,14 @@ class Simulator:
         """Hang up the held calls and wait (bounded) for their sidebands to close."""
         if not held:
             return
-        watchers = [CallWatcher(self._emulator, call) for call in held]
-        for watcher in watchers:
-            watcher.poll()  # finds the sideband, to see it close
-            self._emulator.caller_hangs_up(watcher.call.call_id)
+        for call in held:
+            self._emulator.hang_up(call.call_id)
         until = time.monotonic() + SETTLE_TIMEOUT
-        while any(w.attached for w in watchers) and time.monotonic() < until:
+        while time.monotonic() < until:
+            for call in held:
+                self._emulator.refresh(call)
+            if not any(call.attached for call in held):
+                break
             time.sleep(POLL_INTERVAL)
         self._echo(f"  released the {len(held)} held calls")
 
@@ -413,10 +408,10 @@ def local_setup(
 
 
 @contextlib.contextmanager
-def remote_emulator(
+def emulator_for(
     controller_url: str, *, port: int, api_key: str, webhook_secret: str
 ) -> Iterator[EmulatorThread]:
-    """Only the emulator, on ``port``, delivering to the user's controller."""
+    """Only the emulator, of our own, on ``port``, delivering to the user's controller."""
     emulator = EmulatorThread(
         api_key=api_key, webhook_secret=webhook_secret, webhook_url=webhook_url(controller_url)
     )
@@ -425,6 +420,40 @@ def remote_emulator(
         yield emulator
     finally:
         emulator.stop()
+
+
+@contextlib.contextmanager
+def running_emulator(emulator_url: str, controller_url: str) -> Iterator[RemoteEmulator]:
+    """The running emulator at ``emulator_url``, once it and the running controller at
+    ``controller_url`` answer, and the emulator delivers its calls to that controller.
+
+    An :class:`UnreachableError` says which of them does not answer, or where the emulator
+    delivers instead.
+    """
+    check_controller(controller_url)
+    client = ControlClient(emulator_url)
+    try:
+        info = client.info()
+        wanted = webhook_url(controller_url)
+        if wanted not in info.webhook_targets:
+            shown = ", ".join(info.webhook_targets) or "nowhere"
+            reason = f"delivers its calls to {shown}, not to {wanted}"
+            raise UnreachableError("emulator", client.url, reason)
+        yield RemoteEmulator(client, info.max_attempts)
+    finally:
+        client.close()
+
+
+def check_controller(controller_url: str) -> None:
+    """An :class:`UnreachableError` unless a controller answers ``/healthz`` there."""
+    base = webhook_url(controller_url).removesuffix(WEBHOOK_PATH)
+    try:
+        answer = httpx.get(base + "/healthz", timeout=CHECK_TIMEOUT)
+    except httpx.HTTPError as exc:
+        raise UnreachableError("controller", base, f"no answer ({exc})") from exc
+    if answer.status_code != httpx.codes.OK:
+        reason = f"/healthz answered {answer.status_code}: not a callcenter controller"
+        raise UnreachableError("controller", base, reason)
 
 
 @contextlib.contextmanager

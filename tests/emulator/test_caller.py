@@ -18,6 +18,7 @@ from callcenter.emulator import (
     Say,
     ServerError,
     Silence,
+    TransferFault,
     WaitFor,
 )
 
@@ -257,6 +258,22 @@ async def test_wait_for_pauses_until_the_controller_acts(
         "conversation.item.done",
         "input_audio_buffer.dtmf_event_received",
     ]
+
+
+async def test_wait_for_a_refer_pauses_until_the_controller_refers_the_call(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """WaitFor('refer') holds the script until the call's REFER is answered, whatever its
+    outcome (here a busy target: the call stays, the script goes on)."""
+    emulator.faults.add(TransferFault("tel:+14155550111", "busy"))
+    call = await answered(emulator, client, script=(WaitFor("refer"), Dtmf("9")))
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.session.update(session={"type": "realtime", "instructions": "x"})
+        await read_until(connection, "session.updated")
+        assert "input_audio_buffer.dtmf_event_received" not in types_of(call.server_events)
+        await client.realtime.calls.refer(call.call_id, target_uri="tel:+14155550111")
+        await read_until(connection, "input_audio_buffer.dtmf_event_received")
+    assert call.state is CallState.ACCEPTED
 
 
 async def test_a_wait_that_never_ends_records_a_script_error(

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp
 from openai import AsyncOpenAI
 
-from callcenter.emulator import CallState, Emulator
+from callcenter.emulator import CallState, Dtmf, EmulatedCall, Emulator
 
 from .helpers import Receiver
 
@@ -42,6 +42,46 @@ async def test_placing_a_call_with_a_json_script(
     assert body["call"]["state"] == "ringing"
     await emulator.wait_for(lambda: receiver.requests)
     assert len(emulator.calls[call_id].script) == 2
+
+
+async def test_the_emulator_says_where_calls_go_and_how_often_they_are_tried(
+    emulator: Emulator, receiver: Receiver
+) -> None:
+    """GET /_emulator: the URLs a call's webhook goes to, and the redelivery policy."""
+    status, body = await _request(emulator, "GET", "/_emulator")
+    assert status == 200
+    assert body["webhook_targets"] == [receiver.url]
+    assert body["redelivery"]["max_attempts"] == emulator.redelivery.max_attempts
+
+
+async def test_a_call_placed_over_the_api_may_choose_its_server_timings(
+    emulator: Emulator,
+) -> None:
+    """server_timings is kept on the call; a value other than realistic or none is a 400."""
+    status, body = await _request(
+        emulator, "POST", "/_emulator/calls", {"server_timings": "realistic"}
+    )
+    assert status == 201
+    assert emulator.calls[body["call"]["call_id"]].server_timings == "realistic"
+    status, body = await _request(emulator, "POST", "/_emulator/calls", {"server_timings": "x"})
+    assert status == 400
+    assert body["error"]["code"] == "invalid_call"
+
+
+async def test_a_read_call_says_whether_a_sideband_is_attached_and_reads_back_whole(
+    emulator: Emulator, client: AsyncOpenAI
+) -> None:
+    """`attached` follows the sideband; EmulatedCall.from_json gives back the call read."""
+    call = emulator.place_call(script=(Dtmf("1"),))
+    await client.realtime.calls.accept(call.call_id, type="realtime")
+    async with client.realtime.connect(call_id=call.call_id) as connection:
+        await connection.recv()
+        _, body = await _request(emulator, "GET", f"/_emulator/calls/{call.call_id}")
+        assert body["call"]["attached"] is True
+    await emulator.wait_for(lambda: not call.attached)
+    _, body = await _request(emulator, "GET", f"/_emulator/calls/{call.call_id}")
+    assert body["call"]["attached"] is False
+    assert EmulatedCall.from_json(body["call"]).to_json() == body["call"]
 
 
 async def test_reading_a_call_gives_its_records(emulator: Emulator, client: AsyncOpenAI) -> None:
