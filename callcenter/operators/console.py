@@ -236,7 +236,7 @@ def live_stream() -> Response:
             sent = False
             due: dict[str, Callable[[], object]] = {"calls": lambda: _live_calls(operators)}
             if tick % STATS_EVERY == 0:
-                due["stats"] = lambda: _dashboard_view(operators, zone)
+                due["stats"] = lambda: _dashboard_view(operators, zone, shared=True)
             for event, build in due.items():
                 data = json.dumps(build())
                 if data != last.get(event):
@@ -363,11 +363,16 @@ def _zone() -> tzinfo:
     return zone_named(request.cookies.get(ZONE_COOKIE))
 
 
-def _dashboard_view(operators: OperatorServices, zone: tzinfo) -> dict[str, object]:
+def _dashboard_view(
+    operators: OperatorServices, zone: tzinfo, *, shared: bool = False
+) -> dict[str, object]:
+    """Today's figures in ``zone``; ``shared``: as another stream of this worker just read
+    them (a few seconds old at most), for the live refresh."""
     now = operators.clock()
     since = day_start(now, zone)
     until = day_start(since + timedelta(hours=36), zone)  # the next midnight, DST or not
-    return dashboard_view(operators.stats(since=since, until=until), zone)
+    figures = operators.shared_stats if shared else operators.stats
+    return dashboard_view(figures(since=since, until=until), zone)
 
 
 def _live_calls(operators: OperatorServices) -> list[dict[str, object]]:

@@ -6,6 +6,8 @@ import nothing from each other or from the app factory, which fills it in.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import cast
@@ -27,9 +29,48 @@ from callcenter.store import Store
 from callcenter.store.operators import OperatorStore
 from callcenter.store.outbox import OutboxStore
 
-__all__ = ["OPERATORS", "OperatorServices", "operator_services"]
+__all__ = ["OPERATORS", "OperatorServices", "SharedStats", "operator_services"]
 
 OPERATORS = "callcenter.operators"
+SHARED_STATS_FOR = 4.0  # seconds: below the dashboards' 5 s refresh, so each tick is fresh
+
+
+class SharedStats:
+    """The figures of a window, computed at most once per ``keep`` seconds; thread-safe.
+
+    Every open dashboard of a worker asks for the same day's figures every few seconds;
+    they share one computation (one at a time: the others wait for it and take its result)
+    instead of each reading the whole day's calls.
+    """
+
+    def __init__(
+        self,
+        compute: Callable[[datetime, datetime], Stats],
+        *,
+        keep: float = SHARED_STATS_FOR,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._compute = compute
+        self._keep = keep
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._kept: dict[tuple[datetime, datetime], tuple[float, Stats]] = {}
+
+    def __call__(self, *, since: datetime, until: datetime) -> Stats:
+        """The figures of ``[since, until)``, at most ``keep`` seconds old."""
+        with self._lock:
+            now = self._monotonic()
+            kept = self._kept.get((since, until))
+            if kept is not None and now - kept[0] < self._keep:
+                return kept[1]
+            figures = self._compute(since, until)
+            # Only windows asked for lately are kept: a day that has ended, or a zone no
+            # dashboard uses any more, is forgotten.
+            self._kept = {
+                window: entry for window, entry in self._kept.items() if now - entry[0] < self._keep
+            }
+            self._kept[(since, until)] = (now, figures)
+            return figures
 
 
 class OperatorServices:
@@ -61,6 +102,7 @@ class OperatorServices:
         self.stream = stream or StreamTimings()
         self.streams = StreamSlots(max_streams)
         self.poller = CommandPoller(runtime, self.store, owner=owner, clock=clock)
+        self.shared_stats = SharedStats(lambda since, until: self.stats(since=since, until=until))
 
     def act(
         self,
