@@ -175,7 +175,7 @@ def test_demo_keep_serves_until_sigterm() -> None:
 
 
 def test_the_overlay_makes_busy_and_after_hours_reachable(tmp_path: Path) -> None:
-    """The demo's config: a limit of 2 with 486 when full, and today closed for sales."""
+    """The demo's config: a limit of 2 with 486 when full, and sales closed for a week."""
     late_evening_utc = datetime(2027, 3, 2, 3, 30, tzinfo=UTC)  # still March 1st in New York
     overlay = write_demo_config(tmp_path, now=late_evening_utc)
     config = load_config(overlay.path)
@@ -183,7 +183,10 @@ def test_the_overlay_makes_busy_and_after_hours_reachable(tmp_path: Path) -> Non
     assert str(config.limits.when_full) == "reject:486"
     sales = next(route for route in config.routes if route.name == "sales")
     assert sales.hours is not None
-    assert date(2027, 3, 1) in sales.hours.closed_dates
+    week = {date(2027, 3, day) for day in range(1, 8)}
+    assert week <= sales.hours.closed_dates
+    assert date(2027, 2, 28) not in sales.hours.closed_dates
+    assert date(2027, 3, 8) not in sales.hours.closed_dates
     assert date(2026, 12, 25) in sales.hours.closed_dates
     assert "today (2027-03-01)" in overlay.changes
     monday_noon_ny = datetime(2027, 3, 1, 17, 0, tzinfo=UTC)

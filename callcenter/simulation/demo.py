@@ -19,7 +19,7 @@ import time
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,6 +64,7 @@ EXAMPLE_SCENARIOS = "examples/scenarios"  # the demo's scenarios and two transfe
 MAX_CONCURRENT_CALLS = 2
 WHEN_FULL = "reject:486"
 CLOSED_ROUTE = "sales"
+CLOSED_DAYS = 7  # from the demo's start: a `demo --keep` left running for days still holds
 ANALYSED_ROUTE = "support"
 NOTIFY_SECRET_ENV = "CALLCENTER_DEMO_NOTIFY_SECRET"
 NOTIFY_WAIT = 20.0  # seconds the demo waits for its notifications after the calls
@@ -111,9 +112,10 @@ def write_demo_config(
     """Write the example config with the demo's overlay into ``directory``.
 
     The overlay makes "busy" reachable with two held calls (a limit of 2, rejecting with 486
-    when full) and "after hours" certain at any time (today, in the sales route's time zone,
-    becomes one of its closed dates). With ``notify_url``, every call's end and the support
-    route's analyses go there (the secret in :data:`NOTIFY_SECRET_ENV`).
+    when full) and "after hours" certain at any time (today and the six days after, in the
+    sales route's time zone, become closed dates, so a kept demo stays closed for a week).
+    With ``notify_url``, every call's end and the support route's analyses go there (the
+    secret in :data:`NOTIFY_SECRET_ENV`).
     """
     source = example_config_path()
     data: dict[str, Any] = tomllib.loads(source.read_text(encoding="utf-8"))
@@ -124,7 +126,8 @@ def write_demo_config(
     hours = route["hours"]
     today = (now or datetime.now(UTC)).astimezone(ZoneInfo(hours["timezone"])).date()
     closed: list[date] = list(hours.get("closed_dates", []))
-    hours["closed_dates"] = [*closed, today] if today not in closed else closed
+    week = [today + timedelta(days=n) for n in range(CLOSED_DAYS)]
+    hours["closed_dates"] = sorted({*closed, *week})
     if notify_url is not None:
         support = next(r for r in data["routes"] if r.get("name") == ANALYSED_ROUTE)
         support["analysis"] = DEMO_ANALYSIS
@@ -143,8 +146,8 @@ def write_demo_config(
     )
     changes = (
         f"limits.max_concurrent_calls = {MAX_CONCURRENT_CALLS}, "
-        f'limits.when_full = "{WHEN_FULL}", and today ({today}) added to the '
-        f"{CLOSED_ROUTE} route's closed_dates"
+        f'limits.when_full = "{WHEN_FULL}", and today ({today}) and the '
+        f"{CLOSED_DAYS - 1} days after added to the {CLOSED_ROUTE} route's closed_dates"
     )
     if notify_url is not None:
         changes += f", an analysis on the {ANALYSED_ROUTE} route and a [[notify]] to {notify_url}"
