@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-quick bench-intake bench-vs-sample bench-sideband bench-exactly-once clean
+.PHONY: demo test lint bench bench-quick bench-intake bench-vs-sample bench-sideband bench-conversation bench-exactly-once clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 bench-sideband: $(VENV)/.installed-bench  ## memory per live call and tool round trip, vs the Agents SDK; writes bench/results/sideband.json
 	-$(BIN)/python bench/sideband.py --out bench/results/sideband.json
 
+bench-conversation: $(VENV)/.installed-bench  ## memory per turn and CPU over one call of 200 turns with tools, vs the Agents SDK; writes bench/results/conversation.json
+	-$(BIN)/python bench/conversation.py --out bench/results/conversation.json
+
 BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
 bench-exactly-once: $(VENV)/.installed  ## 1,000 calls x 5 concurrent webhook copies over 4 workers -> one accept each, on SQLite and PostgreSQL; writes bench/results/exactly_once-{sqlite,postgres}.json
@@ -48,12 +51,14 @@ bench: $(VENV)/.installed-bench  ## every benchmark (~10 min), then docs/benchma
 	-$(BIN)/python bench/intake.py --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --out bench/results/intake_vs_sample.json
 	-$(BIN)/python bench/sideband.py --out bench/results/sideband.json
+	-$(BIN)/python bench/conversation.py --out bench/results/conversation.json
 	$(BIN)/python bench/report.py
 
 bench-quick: $(VENV)/.installed-bench  ## the same, shorter (~3 min): fewer calls, steps and repeats
 	-$(BIN)/python bench/intake.py --seconds 3 --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --quick --out bench/results/intake_vs_sample.json
-	-$(BIN)/python bench/sideband.py --levels 500 --batch 50 --out bench/results/sideband.json
+	-$(BIN)/python bench/sideband.py --levels 500 --batch 50 --hold 5 --out bench/results/sideband.json
+	-$(BIN)/python bench/conversation.py --turns 100 --every 20 --out bench/results/conversation.json
 	$(BIN)/python bench/report.py
 
 bench-vs-sample: $(VENV)/.installed-bench  ## callcenter against the docs' minimal sample: interleaved latency, saturation, start-up

@@ -12,6 +12,9 @@ model reads the answer back. The child samples its memory after every ``--every`
 
 - ``rss_kib``: the process's RSS over its baseline (taken after a warm-up call of
   ``--warmup`` turns has ended, so lazy imports and pools are not counted);
+- ``anon_kib``: the anonymous part of that growth (heap, not files or shared memory);
+- ``sqlite_kib``: what SQLite's own allocator gained over the baseline (its page cache
+  fills as the call's rows are written, up to ``cache_size`` per connection: bounded);
 - ``heap_kib`` (``--trace`` runs): Python's live allocations since the long call began
   (``tracemalloc``), which RSS blurs with allocator slack; such a run also names the
   ``top_growth`` sites at the end;
@@ -49,8 +52,9 @@ from sideband import API_KEY, HERE, SYSTEMS, EmulatorProcess
 CHILD_TIMEOUT = 900.0
 
 
-def conversation(turns: int) -> list[dict[str, Any]]:
-    """The caller's script: the greeting, ``turns`` turns each with a tool call, hang up."""
+def conversation(turns: int, linger: float) -> list[dict[str, Any]]:
+    """The caller's script: the greeting, ``turns`` turns each with a tool call, ``linger``
+    seconds of quiet (the last sample is taken then), hang up."""
     from _sideband_ramp import TOOL_NAME
 
     steps: list[dict[str, Any]] = [{"type": "wait_for", "kind": "response.done", "timeout": 30}]
@@ -61,7 +65,7 @@ def conversation(turns: int) -> list[dict[str, Any]]:
             {"type": "wait_for", "kind": "function_call_output", "timeout": 30},
             {"type": "wait_for", "kind": "response.done", "timeout": 30},
         ]
-    return [*steps, {"type": "hang_up"}]
+    return [*steps, {"type": "wait", "seconds": linger}, {"type": "hang_up"}]
 
 
 def slope(points: list[tuple[int, float]]) -> float | None:
@@ -84,6 +88,7 @@ async def play(request: dict[str, Any]) -> dict[str, Any]:
         cpu_seconds,
         memory_kib,
         raise_fd_limit,
+        sqlite_memory_kib,
         top_growth,
         wait_until,
     )
@@ -100,10 +105,10 @@ async def play(request: dict[str, Any]) -> dict[str, Any]:
     driver = await make_driver(emulator)
     turns, every, timeout = request["turns"], request["every"], request["turn_timeout"]
     try:
-        await call(emulator, driver, "rtc_warmup", conversation(request["warmup"]))
+        await call(emulator, driver, "rtc_warmup", conversation(request["warmup"], 0.0))
         await wait_until(lambda: clock.closed >= 1, timeout, "the warm-up call to end")
         gc.collect()
-        base = memory_kib()["rss"]
+        base, sqlite_base = memory_kib(), sqlite_memory_kib()
         traced = None
         if request["trace"]:
             tracemalloc.start(1)
@@ -111,7 +116,7 @@ async def play(request: dict[str, Any]) -> dict[str, Any]:
         samples: list[dict[str, Any]] = []
         done_before = len(clock.round_trips)
         cpu, began = cpu_seconds(), time.monotonic()
-        await call(emulator, driver, "rtc_long", conversation(turns))
+        await call(emulator, driver, "rtc_long", conversation(turns, request["linger"]))
         for checkpoint in range(every, turns + 1, every):
             await wait_until(
                 lambda c=checkpoint: len(clock.round_trips) - done_before >= c,
@@ -120,7 +125,13 @@ async def play(request: dict[str, Any]) -> dict[str, Any]:
                 interval=0.005,
             )
             gc.collect()
-            sample = {"turns": checkpoint, "rss_kib": memory_kib()["rss"] - base}
+            memory = memory_kib()
+            sample = {
+                "turns": checkpoint,
+                "rss_kib": memory["rss"] - base["rss"],
+                "anon_kib": memory["anon"] - base["anon"],
+                "sqlite_kib": sqlite_memory_kib() - sqlite_base,
+            }
             if traced is not None:
                 sample["heap_kib"] = round(tracemalloc.get_traced_memory()[0] / 1024, 1)
             samples.append(sample)
@@ -154,6 +165,7 @@ def summarise(
         "traced": request["trace"],
         "samples": samples,
         "rss_kib_per_turn": _rounded(slope([(s["turns"], s["rss_kib"]) for s in samples])),
+        "sqlite_kib_per_turn": _rounded(slope([(s["turns"], s["sqlite_kib"]) for s in samples])),
         "seconds": round(seconds, 2),
         "cpu_ms_per_turn": round(cpu * 1000 / turns, 3),
         "cpu_ms_per_call_minute": round(cpu * 1000 / turns * request["turns_per_minute"], 1),
@@ -206,6 +218,7 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=20, help="turns between memory samples")
     parser.add_argument("--warmup", type=int, default=5, help="turns of the warm-up call")
     parser.add_argument("--turn-timeout", type=float, default=30.0, help="seconds a turn may take")
+    parser.add_argument("--linger", type=float, default=3.0, help="quiet seconds before hang-up")
     parser.add_argument(
         "--turns-per-minute", type=float, default=6.0, help="a real call's pace, for CPU/minute"
     )
@@ -232,6 +245,7 @@ def main() -> int:
             "turns": args.turns,
             "every": args.every,
             "warmup_turns": args.warmup,
+            "linger_seconds": args.linger,
             "turns_per_minute": args.turns_per_minute,
             "server_timings": "none",
         },
