@@ -198,6 +198,11 @@ class OperatorStore:
         assert key is not None
         return int(key[0])
 
+    def newest_command_id(self) -> int:
+        """The id of the last command queued (0 when none): ids only grow."""
+        with transaction(self._engine, "newest_command", write=False) as conn:
+            return int(conn.execute(select(func.max(commands.c.id))).scalar() or 0)
+
     def claim_commands(self, call_ids: Sequence[str], *, owner: str) -> list[CommandRecord]:
         """Claim the unclaimed commands of ``call_ids`` for ``owner``, oldest first."""
         if not call_ids:
