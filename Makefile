@@ -57,7 +57,7 @@ bench: $(VENV)/.installed-bench  ## every benchmark (~10 min), then docs/benchma
 bench-quick: $(VENV)/.installed-bench  ## the same, shorter (~3 min): fewer calls, steps and repeats
 	-$(BIN)/python bench/intake.py --seconds 3 --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --quick --out bench/results/intake_vs_sample.json
-	-$(BIN)/python bench/sideband.py --levels 500 --batch 50 --hold 5 --out bench/results/sideband.json
+	-$(BIN)/python bench/sideband.py --levels 500 --batch 50 --out bench/results/sideband.json
 	-$(BIN)/python bench/conversation.py --turns 100 --every 20 --out bench/results/conversation.json
 	$(BIN)/python bench/report.py
 

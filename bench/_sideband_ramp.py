@@ -141,7 +141,7 @@ class Workload:
     rate: float = 100.0  # held calls placed per second
     batch_rate: float = 20.0  # measured calls placed per second
     warmup: int = 10  # tool calls before the baseline (lazy imports, pools, caches)
-    hold: float = 10.0  # seconds held at each level to measure CPU per call-minute
+    hold: float = 20.0  # seconds held at each level for CPU per call-minute (a ping interval)
     tracemalloc_top: int = 0  # >0: trace allocations, report the top sites of growth
     settle_timeout: float = 60.0
 

@@ -221,7 +221,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="held calls placed per second")
     parser.add_argument("--batch-rate", type=float, default=20.0, help="tool calls per second")
     parser.add_argument("--warmup", type=int, default=10, help="tool calls before the baseline")
-    parser.add_argument("--hold", type=float, default=10.0, help="seconds held at each level")
+    parser.add_argument(
+        "--hold", type=float, default=20.0, help="seconds held at each level (a ping interval)"
+    )
     parser.add_argument(
         "--tracemalloc",
         type=int,
