@@ -181,12 +181,12 @@ _Id = TypeVar("_Id")
 def padded_chunks(ids: Iterable[_Id]) -> Iterator[list[_Id]]:
     """``ids`` in lists of at most :data:`IN_CHUNK`, each padded to a power of two in length.
 
-    SQLAlchemy renders an ``IN`` list of each new length as a new SQL text, and each text is
-    compiled, prepared and cached apart (SQLAlchemy's compiled cache, the sqlite3 module's
-    statement cache, PostgreSQL's prepared statements): a lease renewal or command poll over
-    every held call, whose number changes call by call, would fill those caches with one
-    large statement per length. Padded (the last id repeated, which ``IN`` ignores), a list
-    has one of nine lengths: 1, 2, 4, ... 256.
+    SQLAlchemy renders an ``IN`` list of each new length as a new SQL text, and the driver
+    prepares and caches each text apart (the sqlite3 module's statement cache per connection,
+    psycopg's prepared statements): a lease renewal or command poll over every held call,
+    whose number changes call by call, would fill those caches with one large statement per
+    length. Padded (the last id repeated, which ``IN`` ignores), a list has one of nine
+    lengths: 1, 2, 4, ... 256.
     """
     items = list(ids)
     for start in range(0, len(items), IN_CHUNK):
