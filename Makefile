@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-quick bench-intake bench-vs-sample bench-sideband bench-exactly-once clean
+.PHONY: demo test lint bench bench-quick bench-intake bench-vs-sample bench-sideband bench-conversation bench-exactly-once clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,11 @@ $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
-bench-sideband: $(VENV)/.installed-bench  ## memory per live call and tool round trip, vs the Agents SDK; writes bench/results/sideband.json
+bench-sideband: $(VENV)/.installed-bench  ## memory and CPU per live call, tool round trip, vs the Agents SDK; writes bench/results/sideband.json
 	-$(BIN)/python bench/sideband.py --out bench/results/sideband.json
+
+bench-conversation: $(VENV)/.installed-bench  ## memory per turn and CPU over one call of 200 turns with tools, vs the Agents SDK; writes bench/results/conversation.json
+	-$(BIN)/python bench/conversation.py --out bench/results/conversation.json
 
 BENCH_POSTGRES_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
@@ -44,16 +47,18 @@ bench-exactly-once: $(VENV)/.installed  ## 1,000 calls x 5 concurrent webhook co
 	$(BIN)/python bench/exactly_once.py --calls 1000 --copies 5 --workers 4 --database sqlite --out bench/results/exactly_once-sqlite.json
 	$(BIN)/python bench/exactly_once.py --calls 1000 --copies 5 --workers 4 --database postgres --postgres-url '$(BENCH_POSTGRES_URL)' --out bench/results/exactly_once-postgres.json
 
-bench: $(VENV)/.installed-bench  ## every benchmark (~10 min), then docs/benchmarks.md with tables and plots (a bench that fails still leaves its JSON; the report goes on)
+bench: $(VENV)/.installed-bench  ## every benchmark (~13 min), then docs/benchmarks.md with tables and plots (a bench that fails still leaves its JSON; the report goes on)
 	-$(BIN)/python bench/intake.py --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --out bench/results/intake_vs_sample.json
 	-$(BIN)/python bench/sideband.py --out bench/results/sideband.json
+	-$(BIN)/python bench/conversation.py --out bench/results/conversation.json
 	$(BIN)/python bench/report.py
 
-bench-quick: $(VENV)/.installed-bench  ## the same, shorter (~3 min): fewer calls, steps and repeats
+bench-quick: $(VENV)/.installed-bench  ## the same, shorter (~4 min): fewer calls, steps and repeats
 	-$(BIN)/python bench/intake.py --seconds 3 --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --quick --out bench/results/intake_vs_sample.json
 	-$(BIN)/python bench/sideband.py --levels 500 --batch 50 --out bench/results/sideband.json
+	-$(BIN)/python bench/conversation.py --turns 100 --every 20 --out bench/results/conversation.json
 	$(BIN)/python bench/report.py
 
 bench-vs-sample: $(VENV)/.installed-bench  ## callcenter against the docs' minimal sample: interleaved latency, saturation, start-up

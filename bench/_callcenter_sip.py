@@ -5,11 +5,14 @@ greets the caller and offers the no-op tool, with a SQLite store in a temp dir. 
 signed webhook goes to the app's real intake (verification, claim, routing, the accept
 through the REST endpoint), which hands the call to the app's real runtime: its loop
 thread, the sideband executor and the session. The bench loop stands in for the WSGI
-thread that would call the intake.
+thread that would call the intake. The process's GIL switch interval is the one a gunicorn
+worker sets (``callcenter.web.server.GIL_SWITCH_INTERVAL``), so that a thread waiting for the
+GIL (the runtime's loop, behind an intake thread) waits as long as in production.
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from _sideband_ramp import GREETING, INSTRUCTIONS, TOOL_NAME, Emulator
 from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.web.app import EXTENSION, Services, create_app
+from callcenter.web.server import GIL_SWITCH_INTERVAL
 
 CONFIG = f"""
 tool_modules = ["_sideband_tools"]
@@ -38,6 +42,7 @@ class CallcenterDriver:
     """One callcenter worker holding the bench's calls."""
 
     def __init__(self, emulator: Emulator) -> None:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL)  # as the worker's post_fork does
         self._scratch = tempfile.TemporaryDirectory(prefix="callcenter-bench-sideband-")
         scratch = Path(self._scratch.name)
         config = scratch / "callcenter.toml"

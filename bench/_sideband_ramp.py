@@ -18,15 +18,17 @@ when the client starts sending its ``function_call_output``. Production code is 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import json
 import os
 import resource
 import secrets
 import time
+import tracemalloc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import httpx
 from websockets.asyncio.connection import Connection
@@ -139,6 +141,8 @@ class Workload:
     rate: float = 100.0  # held calls placed per second
     batch_rate: float = 20.0  # measured calls placed per second
     warmup: int = 10  # tool calls before the baseline (lazy imports, pools, caches)
+    hold: float = 20.0  # seconds held at each level for CPU per call-minute (a ping interval)
+    tracemalloc_top: int = 0  # >0: trace allocations, report the top sites of growth
     settle_timeout: float = 60.0
 
 
@@ -184,6 +188,54 @@ def memory_kib() -> dict[str, int]:
             if parts and parts[0] in wanted:
                 found[wanted[parts[0]]] = int(parts[1])
     return found
+
+
+def _sqlite_library() -> Any:
+    """The SQLite library the ``sqlite3`` module uses, for ``sqlite3_memory_used``."""
+    import _sqlite3
+
+    library = ctypes.CDLL(_sqlite3.__file__)
+    library.sqlite3_memory_used.restype = ctypes.c_int64
+    return library
+
+
+_SQLITE: Final = _sqlite_library()
+
+
+def sqlite_memory_kib() -> int:
+    """What SQLite itself holds in this process (prepared statements, page caches), in KiB."""
+    return int(_SQLITE.sqlite3_memory_used()) // 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far (user + system, every thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def top_growth(base: tracemalloc.Snapshot, count: int) -> list[dict[str, Any]]:
+    """The ``count`` source lines whose live allocations grew most since ``base``."""
+    gc.collect()
+    ignored = tracemalloc.Filter(False, tracemalloc.__file__)
+    now = tracemalloc.take_snapshot().filter_traces([ignored])
+    sites = []
+    for stat in now.compare_to(base, "lineno")[:count]:
+        frame = stat.traceback[0]
+        sites.append(
+            {
+                "site": f"{_short(frame.filename)}:{frame.lineno}",
+                "kib": round(stat.size_diff / 1024, 1),
+                "blocks": stat.count_diff,
+            }
+        )
+    return sites
+
+
+def _short(filename: str) -> str:
+    for marker in ("site-packages/", "lib/python3."):
+        if marker in filename:
+            return filename.split(marker, 1)[1]
+    return filename
 
 
 def open_fds() -> int:
@@ -286,13 +338,24 @@ class Ramp:
         await self.settle()
         return self.clock.round_trips[before:]
 
+    async def hold(self, level: int) -> dict[str, float]:
+        """Hold ``level`` calls for the workload's ``hold`` seconds: CPU per call-minute."""
+        cpu, began = cpu_seconds(), time.monotonic()
+        await asyncio.sleep(self.workload.hold)
+        used, minutes = cpu_seconds() - cpu, level * (time.monotonic() - began) / 60
+        return {
+            "held_seconds": round(time.monotonic() - began, 1),
+            "cpu_ms_per_call_minute": round(used * 1000 / minutes, 2),
+        }
+
     async def run(self) -> dict[str, Any]:
         """Warm up, take the baseline, ramp through the levels; return the measurements."""
         workload = self.workload
         await self.tool_calls(workload.warmup, workload.batch_rate)
         gc.collect()
         base = memory_kib()
-        baseline = base["rss"]
+        baseline, sqlite_base = base["rss"], sqlite_memory_kib()
+        traced = tracemalloc.take_snapshot() if tracemalloc.is_tracing() else None
         levels: list[dict[str, Any]] = []
         held, round_trips = 0, None
         began = time.monotonic()
@@ -300,21 +363,25 @@ class Ramp:
             await self.paced(level - held, workload.rate, HOLD_SCRIPT)
             held = level
             await self.settle()
+            cpu = await self.hold(level)
             gc.collect()
             memory = memory_kib()
             rss = memory["rss"]
-            levels.append(
-                {
-                    "live_calls": level,
-                    "sidebands_open": self.clock.attaches - self.clock.closed,
-                    "fds_open": open_fds(),
-                    "rss_kib": rss,
-                    "rss_over_baseline_kib": rss - baseline,
-                    "kib_per_call": round((rss - baseline) / level, 1),
-                    "growth_kib": {k: v - base[k] for k, v in memory.items() if k != "rss"},
-                    "seconds_since_ramp_start": round(time.monotonic() - began, 1),
-                }
-            )
+            found = {
+                "live_calls": level,
+                "sidebands_open": self.clock.attaches - self.clock.closed,
+                "fds_open": open_fds(),
+                "rss_kib": rss,
+                "rss_over_baseline_kib": rss - baseline,
+                "kib_per_call": round((rss - baseline) / level, 1),
+                "growth_kib": {k: v - base[k] for k, v in memory.items() if k != "rss"},
+                "sqlite_growth_kib": sqlite_memory_kib() - sqlite_base,
+                **cpu,
+                "seconds_since_ramp_start": round(time.monotonic() - began, 1),
+            }
+            if traced is not None:
+                found["top_growth"] = top_growth(traced, workload.tracemalloc_top)
+            levels.append(found)
             if level == workload.measure_at:
                 round_trips = await self.tool_calls(workload.batch, workload.batch_rate)
         return {
@@ -333,6 +400,8 @@ async def run_system(
 ) -> dict[str, Any]:
     """Measure one system in this process (see the module docstring)."""
     soft, hard = raise_fd_limit()
+    if workload.tracemalloc_top:
+        tracemalloc.start(1)
     clock = WireClock()
     clock.install()
     driver = await make_driver(emulator)

@@ -15,8 +15,15 @@ call is greeted, then its caller stays on the line. The child ramps to 500, 1,00
   ``gc.collect()``. The baseline is taken after ``--warmup`` tool calls (lazy imports,
   thread pools, caches), so fixed costs are not counted per call. RSS covers the whole
   process, every thread included (for callcenter: intake, runtime loop, store writer, tool
-  pool); ``growth_kib`` splits the growth into anonymous / file / shared pages, and
+  pool); ``growth_kib`` splits the growth into anonymous / file / shared pages,
+  ``sqlite_growth_kib`` is what SQLite's own allocator gained (``sqlite3_memory_used``:
+  prepared statements and page caches, which ``tracemalloc`` cannot see), and
   ``sidebands_open`` / ``fds_open`` show the calls are really held;
+- ``cpu_ms_per_call_minute``: the child's CPU time (every thread) over ``--hold`` seconds
+  at the level, divided by the call-minutes held meanwhile (live calls x minutes);
+- ``top_growth`` (with ``--tracemalloc N``): the N source lines whose Python allocations
+  grew most since the baseline. Tracing slows the child and inflates its RSS: read the
+  sites, not the KiB per call, of such a run;
 - ``tool_round_trip_ms`` at 500 live calls: ``--batch`` short calls placed at
   ``--batch-rate`` per second on top of the 500 held ones (greeting, the caller speaks, the
   model calls a no-op sync tool, the client answers, the caller hangs up). A round trip runs
@@ -75,13 +82,14 @@ def _raise_fd_limit() -> None:
 class EmulatorProcess:
     """``python -m callcenter emulator`` in its own process, open-files limit raised."""
 
-    def __init__(self, secret: str, log: Path) -> None:
+    def __init__(self, secret: str, log: Path, *, server_timings: str = "realistic") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = log.open("w")
         command = [
             sys.executable, "-m", "callcenter", "--log-level", "WARNING", "emulator",
             "--port", str(self.port), "--api-key", API_KEY, "--webhook-secret", secret,
+            "--server-timings", server_timings,
         ]  # fmt: skip
         self._process = subprocess.Popen(
             command, stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_raise_fd_limit
@@ -163,6 +171,8 @@ def child_main(request: dict[str, Any]) -> None:
         rate=request["rate"],
         batch_rate=request["batch_rate"],
         warmup=request["warmup"],
+        hold=request["hold"],
+        tracemalloc_top=request["tracemalloc"],
     )
     emulator = Emulator(request["emulator"], API_KEY, request["secret"])
     results = asyncio.run(run_system(make_driver, emulator, workload))
@@ -211,6 +221,16 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="held calls placed per second")
     parser.add_argument("--batch-rate", type=float, default=20.0, help="tool calls per second")
     parser.add_argument("--warmup", type=int, default=10, help="tool calls before the baseline")
+    parser.add_argument(
+        "--hold", type=float, default=20.0, help="seconds held at each level (a ping interval)"
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="N",
+        help="trace allocations and report the N sites that grew most (slower, more memory)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/sideband.json"))
     args = parser.parse_args()
     if args.child:
@@ -236,6 +256,8 @@ def main() -> int:
             "rate_per_s": args.rate,
             "batch_rate_per_s": args.batch_rate,
             "warmup_calls": args.warmup,
+            "hold_seconds": args.hold,
+            "tracemalloc_top": args.tracemalloc,
         },
         "systems": results,
         "memory_ratio_agents_over_callcenter": ratio,

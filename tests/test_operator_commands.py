@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread, Wait
@@ -131,3 +132,69 @@ def test_a_queued_command_wakes_the_poller_on_postgresql(store_url: str) -> None
         done = operators.command(command_id)
     assert done is not None
     assert done.result == "delivered"
+
+
+class CallsHeld:
+    """A runtime whose held calls the test changes."""
+
+    def __init__(self, *call_ids: str) -> None:
+        self.held = list(call_ids)
+        self.received: list[str] = []
+
+    def active_calls(self) -> list[str]:
+        return list(self.held)
+
+    def command(self, call_id: str, command: object) -> bool:
+        self.received.append(call_id)
+        return call_id in self.held
+
+
+@pytest.fixture
+def sqlite_operators(tmp_path: Path) -> Iterator[OperatorStore]:
+    """The operator tables of a migrated SQLite store (no notifications: the poller polls)."""
+    with Store.open(f"sqlite:///{tmp_path / 'callcenter.db'}") as store:
+        store.migrate()
+        yield OperatorStore(store)
+
+
+def sqlite_poller(runtime: CallsHeld, operators: OperatorStore) -> CommandPoller:
+    return CommandPoller(
+        runtime,  # type: ignore[arg-type]
+        operators,
+        owner="host-a:1:aa",
+        clock=lambda: datetime.now(UTC),
+    )
+
+
+def test_a_poll_with_nothing_new_skips_the_claim(sqlite_operators: OperatorStore) -> None:
+    """No command queued and the same calls held: the second poll runs no query over them."""
+    claims: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "commands.call_id IN" in statement:
+            claims.append(statement)
+
+    event.listen(sqlite_operators.engine, "before_cursor_execute", seen)
+    poller = sqlite_poller(CallsHeld("rtc_a"), sqlite_operators)
+    assert poller.poll_once() == 0
+    assert len(claims) == 1
+    assert poller.poll_once() == 0
+    event.remove(sqlite_operators.engine, "before_cursor_execute", seen)
+    assert len(claims) == 1
+
+
+def test_commands_queued_or_for_calls_taken_on_after_a_poll_are_claimed(
+    sqlite_operators: OperatorStore,
+) -> None:
+    """After a poll that found nothing, a new command, or a call held since, is claimed."""
+    runtime = CallsHeld("rtc_a")
+    poller = sqlite_poller(runtime, sqlite_operators)
+    now = datetime.now(UTC)
+    sqlite_operators.add_command("rtc_b", "hangup", {}, operator="ada", at=now)
+    assert poller.poll_once() == 0  # rtc_b is not held here
+    runtime.held.append("rtc_b")  # taken on (a takeover, or its session came up)
+    assert poller.poll_once() == 1
+    assert poller.poll_once() == 0
+    sqlite_operators.add_command("rtc_a", "hangup", {}, operator="ada", at=now)
+    assert poller.poll_once() == 1
+    assert runtime.received == ["rtc_b", "rtc_a"]

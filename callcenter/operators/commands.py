@@ -106,7 +106,10 @@ class CommandPoller:
 
     On PostgreSQL a ``NOTIFY`` from the worker that queued a command wakes the poller at
     once (:mod:`callcenter.store.wakeups`), and the poll interval is only a fallback; on
-    SQLite it polls every ``interval``.
+    SQLite it polls every ``interval``, and each poll first reads the newest command's id:
+    when neither it nor the calls held changed since a claim, no command can wait for those
+    calls, and the claim (a query over every held call) is skipped. (SQLite commits ids in
+    order, one writer at a time; PostgreSQL may commit a lower id after a higher one.)
     """
 
     def __init__(
@@ -133,6 +136,8 @@ class CommandPoller:
         self._interval = notified_interval if self._listener is not None else interval
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        # The newest command id and the calls held at the last claim, which left none waiting.
+        self._claimed_at: tuple[int, frozenset[str]] | None = None
 
     @property
     def listening(self) -> bool:
@@ -167,7 +172,13 @@ class CommandPoller:
         held = self._runtime.active_calls()
         if not held:
             return 0
+        now = None
+        if self._listener is None:  # SQLite
+            now = (self._store.newest_command_id(), frozenset(held))
+            if now == self._claimed_at:  # nothing queued, no call taken on since the last claim
+                return 0
         claimed = self._store.claim_commands(held, owner=self._owner)
+        self._claimed_at = now
         for row in claimed:
             with bind_call(row.call_id):
                 self._execute(row)

@@ -5,16 +5,17 @@ SQLite is tuned for several processes sharing one file (WAL, a busy timeout, and
 when a read lock cannot be upgraded). Writers also queue in front of that lock, across
 threads and processes (see ``_writers``), because SQLite's busy handler waits by sleeping.
 PostgreSQL gets pre-ping and a short connect timeout, so that a database that is down fails
-a request in about two seconds.
+a request in about two seconds. Lists of ids go into ``IN`` in :func:`padded_chunks`, so that
+a process holding thousands of calls prepares a few statements, not one per list length.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine import URL
@@ -33,6 +34,8 @@ from callcenter.errors import StoreError
 from callcenter.store._writers import WriterQueue
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
+# The longest list of ids one statement's IN takes (see padded_chunks).
+IN_CHUNK: Final = 256
 POSTGRES_CONNECT_TIMEOUT_S: Final = 2
 
 # Execution option that marks a connection's transactions as writes (SQLite: BEGIN IMMEDIATE).
@@ -170,6 +173,26 @@ def _describe(exc: SQLAlchemyError) -> str:
     if isinstance(exc, StatementError) and exc.orig is not None:
         cause = exc.orig
     return f"{type(cause).__name__}: {' '.join(str(cause).split())}"
+
+
+_Id = TypeVar("_Id")
+
+
+def padded_chunks(ids: Iterable[_Id]) -> Iterator[list[_Id]]:
+    """``ids`` in lists of at most :data:`IN_CHUNK`, each padded to a power of two in length.
+
+    SQLAlchemy renders an ``IN`` list of each new length as a new SQL text, and the driver
+    prepares and caches each text apart (the sqlite3 module's statement cache per connection,
+    psycopg's prepared statements): a lease renewal or command poll over every held call,
+    whose number changes call by call, would fill those caches with one large statement per
+    length. Padded (the last id repeated, which ``IN`` ignores), a list has one of nine
+    lengths: 1, 2, 4, ... 256.
+    """
+    items = list(ids)
+    for start in range(0, len(items), IN_CHUNK):
+        chunk = items[start : start + IN_CHUNK]
+        size = 1 << (len(chunk) - 1).bit_length()
+        yield chunk + [chunk[-1]] * (size - len(chunk))
 
 
 def dispose(engine: Engine) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, insert, select, update
 
 from callcenter.call.vocabulary import CallOutcome, CallStatus
 from callcenter.store.calls import Store, call_record
-from callcenter.store.engine import transaction
+from callcenter.store.engine import padded_chunks, transaction
 from callcenter.store.records import CallRecord
 from callcenter.store.schema import calls, leases
 from callcenter.store.wakeups import notify
@@ -84,18 +84,21 @@ class LeaseStore:
         """
         if not call_ids:
             return set()
-        statement = (
-            update(leases)
-            .where(
-                leases.c.owner == owner,
-                leases.c.expires_at > now,
-                leases.c.call_id.in_(list(call_ids)),
-            )
-            .values(expires_at=until)
-            .returning(leases.c.call_id)
-        )
+        renewed: set[str] = set()
         with transaction(self._engine, "renew_leases", write=True) as conn:
-            return set(conn.execute(statement).scalars())
+            for chunk in padded_chunks(call_ids):
+                statement = (
+                    update(leases)
+                    .where(
+                        leases.c.owner == owner,
+                        leases.c.expires_at > now,
+                        leases.c.call_id.in_(chunk),
+                    )
+                    .values(expires_at=until)
+                    .returning(leases.c.call_id)
+                )
+                renewed.update(conn.execute(statement).scalars())
+        return renewed
 
     def save_states(self, states: Mapping[str, Mapping[str, Any]], *, owner: str) -> None:
         """Write the resume state of calls ``owner`` holds (one statement for all of them)."""
@@ -126,11 +129,12 @@ class LeaseStore:
             ]
             if saved:
                 conn.execute(_SAVE_STATE, saved)
-            conn.execute(
-                update(leases)
-                .where(leases.c.owner == owner, leases.c.call_id.in_(list(states)))
-                .values(expires_at=now)
-            )
+            for chunk in padded_chunks(states):
+                conn.execute(
+                    update(leases)
+                    .where(leases.c.owner == owner, leases.c.call_id.in_(chunk))
+                    .values(expires_at=now)
+                )
             notify(conn, CHANNEL, owner)
 
     def adopt_orphans(self, *, now: datetime) -> int:
@@ -189,17 +193,18 @@ class LeaseStore:
             found = conn.execute(query).all()
             if not found:
                 return []
-            ids = [row.call_id for row in found]
-            conn.execute(
-                update(leases)
-                .where(leases.c.call_id.in_(ids))
-                .values(owner=owner, expires_at=until, takeovers=leases.c.takeovers + 1)
-            )
-            conn.execute(update(calls).where(calls.c.call_id.in_(ids)).values(owner=owner))
-            records = {
-                row.call_id: call_record(row)
-                for row in conn.execute(select(calls).where(calls.c.call_id.in_(ids)))
-            }
+            records: dict[str, CallRecord] = {}
+            for ids in padded_chunks(row.call_id for row in found):
+                conn.execute(
+                    update(leases)
+                    .where(leases.c.call_id.in_(ids))
+                    .values(owner=owner, expires_at=until, takeovers=leases.c.takeovers + 1)
+                )
+                conn.execute(update(calls).where(calls.c.call_id.in_(ids)).values(owner=owner))
+                records.update(
+                    (row.call_id, call_record(row))
+                    for row in conn.execute(select(calls).where(calls.c.call_id.in_(ids)))
+                )
         return [
             TakenCall(records[row.call_id], row.state, row.owner, row.takeovers + 1)
             for row in found

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 
 from callcenter.call.vocabulary import LIVE_STATUSES
 from callcenter.store.calls import Store, call_record
-from callcenter.store.engine import transaction
+from callcenter.store.engine import padded_chunks, transaction
 from callcenter.store.records import CallRecord
 from callcenter.store.schema import audit, calls, commands, login_failures
 from callcenter.store.search import calls_saying
@@ -198,23 +198,31 @@ class OperatorStore:
         assert key is not None
         return int(key[0])
 
+    def newest_command_id(self) -> int:
+        """The id of the last command queued (0 when none): ids only grow."""
+        with transaction(self._engine, "newest_command", write=False) as conn:
+            return int(conn.execute(select(func.max(commands.c.id))).scalar() or 0)
+
     def claim_commands(self, call_ids: Sequence[str], *, owner: str) -> list[CommandRecord]:
         """Claim the unclaimed commands of ``call_ids`` for ``owner``, oldest first."""
         if not call_ids:
             return []
-        query = (
-            select(commands)
-            .where(commands.c.call_id.in_(list(call_ids)), commands.c.claimed_by.is_(None))
-            .order_by(commands.c.id)
-        )
+        queries = [
+            select(commands).where(commands.c.call_id.in_(chunk), commands.c.claimed_by.is_(None))
+            for chunk in padded_chunks(call_ids)
+        ]
         with transaction(self._engine, "peek_commands", write=False) as conn:
             # Polled several times a second while calls are held: look before taking the
             # write lock, which SQLite's webhook claims queue behind.
-            if conn.execute(query.with_only_columns(commands.c.id).limit(1)).first() is None:
+            if all(
+                conn.execute(query.with_only_columns(commands.c.id).limit(1)).first() is None
+                for query in queries
+            ):
                 return []
         claimed: list[CommandRecord] = []
         with transaction(self._engine, "claim_commands", write=True) as conn:
-            for row in conn.execute(query).all():
+            found = [row for query in queries for row in conn.execute(query)]
+            for row in sorted(found, key=lambda row: row.id):
                 won = conn.execute(
                     update(commands)
                     .where(commands.c.id == row.id, commands.c.claimed_by.is_(None))

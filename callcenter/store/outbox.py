@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, or_, select, update
+from sqlalchemy import Connection, Engine, Row, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from callcenter.call.vocabulary import DeliveryStatus
-from callcenter.store.engine import transaction
+from callcenter.store.engine import padded_chunks, transaction
 from callcenter.store.schema import notifications
 
 __all__ = [
@@ -179,20 +179,22 @@ class OutboxStore:
             ids = list(conn.execute(query).scalars())
             if not ids:
                 return []
-            conn.execute(
-                update(notifications)
-                .where(notifications.c.id.in_(ids))
-                .values(
-                    claimed_by=owner,
-                    claimed_until=until,
-                    attempts=notifications.c.attempts + 1,
+            rows: list[Row[Any]] = []
+            for chunk in padded_chunks(ids):  # in the claim's order, chunk after chunk
+                conn.execute(
+                    update(notifications)
+                    .where(notifications.c.id.in_(chunk))
+                    .values(
+                        claimed_by=owner,
+                        claimed_until=until,
+                        attempts=notifications.c.attempts + 1,
+                    )
                 )
-            )
-            rows = conn.execute(
-                select(notifications)
-                .where(notifications.c.id.in_(ids))
-                .order_by(notifications.c.next_at, notifications.c.id)
-            ).all()
+                rows += conn.execute(
+                    select(notifications)
+                    .where(notifications.c.id.in_(chunk))
+                    .order_by(notifications.c.next_at, notifications.c.id)
+                ).all()
         return [_record(row) for row in rows]
 
     def finish(
