@@ -60,8 +60,9 @@ logger = logging.getLogger(__name__)
 
 INCOMING_CALL_EVENT: Final = "realtime.call.incoming"
 
-# How long a claim's lease lasts before the runtime holds the call (see store.leases): a
-# ringing call whose claimer died stops holding a slot against the cap after this.
+# How long a claim's lease lasts until the lease keeper's first renewal of the held call
+# (see store.leases): it covers the accept (at most the control deadline) and that first
+# renewal; a ringing call whose claimer died stops holding a slot against the cap after it.
 CLAIM_LEASE: Final = timedelta(seconds=10)
 
 # Advisory lock keys (PostgreSQL), the ASCII of "callclm1" and "callmig1".
