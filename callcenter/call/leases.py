@@ -195,7 +195,8 @@ class LeaseKeeper:
         renewed = await self._store_call(
             "renew", self._leases.renew, call_ids, owner=self.owner, now=now, until=self.until(now)
         )
-        for call_id in set(call_ids) - renewed:
+        # A call that ended meanwhile lost its lease with its end: it is not lost, just over.
+        for call_id in set(call_ids).difference(renewed).intersection(host.held()):
             with bind_call(call_id):
                 logger.warning("lease lost", extra={"owner": self.owner})
             host.let_go(call_id)
