@@ -164,6 +164,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             finally:
                 services.close()
                 log.close()
+                if args.keep_log is not None:
+                    args.keep_log.write_text((Path(scratch) / "controller.log").read_text())
         finally:
             emulator.stop()
     medians = {part: round(statistics.median(r[part] for r in rounds), 1) for part in PARTS}
@@ -185,6 +187,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=30, help="calls before the first round")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
+    parser.add_argument("--keep-log", type=Path, default=None, help="copy the controller's log here")
     args = parser.parse_args()
     results = run(args)
     text = json.dumps(results, indent=2)
