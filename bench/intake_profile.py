@@ -187,7 +187,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=30, help="calls before the first round")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
-    parser.add_argument("--keep-log", type=Path, default=None, help="copy the controller's log here")
+    parser.add_argument("--keep-log", type=Path, default=None, help="keep the controller's log")
     args = parser.parse_args()
     results = run(args)
     text = json.dumps(results, indent=2)
