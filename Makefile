@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-quick bench-intake bench-vs-sample bench-sideband bench-conversation bench-exactly-once clean
+.PHONY: demo test lint bench bench-quick bench-intake bench-intake-profile bench-vs-sample bench-sideband bench-conversation bench-exactly-once clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ lint: $(VENV)/.installed-dev
 
 bench-intake: $(VENV)/.installed  ## webhook -> accept latency at 100 calls/s; writes bench/results/intake.json
 	$(BIN)/python bench/intake.py --out bench/results/intake.json
+
+bench-intake-profile: $(VENV)/.installed  ## CPU per call of the intake path, split before/in/after the accept (load-independent); writes bench/results/intake_profile.json
+	$(BIN)/python bench/intake_profile.py --out bench/results/intake_profile.json
 
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

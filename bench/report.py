@@ -195,17 +195,22 @@ def machine(sources: list[dict[str, Any]]) -> list[str]:
 
 NOTES = [
     "## Reading the figures", "",
-    "- **Where the time goes.** Profile a worker while the bench runs: "
-    "`py-spy record -p <worker pid> -f raw` (or pyinstrument around `Intake.handle` in one "
-    "process). On a quiet run the path before the accept is the claim transaction (~2 ms: "
-    "BEGIN IMMEDIATE behind the cross-worker writers' queue, the delivery row, the live count, "
-    "the call row, the lease) and the accept's own round trip, which the sample pays too; "
-    "verification, parsing and logging are each under 0.1 ms. After the accept, "
-    "`mark_answered` and the runtime's start (lease hold, sideband) take more CPU in the same "
-    "worker, so under load they slow the next calls' intake through the GIL.",
+    "- **Where the time goes.** `bench/intake_profile.py` counts CPU per call through the "
+    "real `Intake.handle` (one worker's app in process, the emulator in its own), so a loaded "
+    "machine does not move the figure much. On the webhook's thread, before the accept leaves: "
+    "the claim transaction (~0.7 ms of CPU with few live calls, ~1 ms with a thousand: BEGIN "
+    "IMMEDIATE behind the cross-worker writers' queue, the delivery row, the live count, the "
+    "call row, the lease); verification, parsing, routing and logging together ~0.1-0.2 ms. "
+    "The accept request through the SDK costs ~1.2 ms of "
+    "CPU (request building, httpx), which the sample pays too; callcenter skips the SDK's "
+    "per-call transform of the session config (~0.9 ms). After the accept the webhook's thread "
+    "only hands the call over (~0.25 ms): the answer is written by the runtime's recorder and "
+    "the lease the claim wrote is renewed by the lease keeper, for all new calls at once. The "
+    "rest of a call's CPU is on the runtime's loop thread, most of it the SDK's sideband "
+    "connect; py-spy (`py-spy record -p <worker pid> -f raw`) shows it in a served worker.",
     "- **The knee.** Latency rises when the two cores are busy: callcenter spends more CPU per "
-    "call than the sample (three write transactions and a full sideband session each), so it "
-    "reaches its knee at a lower rate.",
+    "call than the sample (the claim, the recorder's writes and a full sideband session each), "
+    "so it reaches its knee at a lower rate.",
     "- **Start-up.** callcenter checks the config, migrates the store and builds every "
     "worker's app before `/readyz` answers; the sample checks nothing.",
     "- **Memory per call as calls grow.** The store puts lists of ids (lease renewal, the "

@@ -6,10 +6,20 @@ from dataclasses import dataclass, field
 
 import openai
 import pytest
+from openai._utils import maybe_transform
+from openai.types.realtime import CallAcceptParams
 
+from callcenter.config.loader import (
+    example_config_path,
+    load_config,
+    parse_config,
+    session_config,
+    transfer_session_config,
+)
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.emulator import CallState, EmulatorThread
 from callcenter.errors import CallApiError, CallConflictError, CallGoneError
+from callcenter.tools.registry import load_tools
 from tests.harness import API_KEY, wait_for
 
 SESSION = {"type": "realtime", "instructions": "You are a test agent."}
@@ -56,6 +66,49 @@ def test_accept_answers_a_ringing_call(quiet_emulator: EmulatorThread) -> None:
     control_for(quiet_emulator).accept(call.call_id, SESSION)  # type: ignore[arg-type]
     assert call.state is CallState.ACCEPTED
     assert call.accept_body == SESSION
+
+
+ROUTES_OF_EVERY_KIND = """
+[[targets]]
+name = "desk"
+uri = "tel:+14155550100"
+
+[openai.session]
+audio.output.speed = 1.1
+
+[[routes]]
+name = "main"
+instructions = "Help the caller."
+tools = ["transfer_to_human"]
+[routes.escalation]
+target = "desk"
+[routes.session]
+reasoning = { effort = "low" }
+audio.input.turn_detection = { type = "semantic_vad", eagerness = "high" }
+[[routes.mcp]]
+server_label = "crm"
+server_url = "https://crm.example.com/mcp"
+auto_approve = ["lookup"]
+"""
+
+
+def test_the_accept_body_is_what_the_sdk_s_own_transform_would_send() -> None:
+    """accept skips the SDK's per-call transform: for every route it would change nothing."""
+    example = load_config(example_config_path())
+    tools = load_tools(example.tool_modules, default_timeout=example.tool_timeout)
+    configs = [(example, tools), (parse_config(ROUTES_OF_EVERY_KIND), None)]
+    bodies = [
+        body
+        for config, registry in configs
+        for route in config.routes
+        for body in (
+            session_config(route, config, registry),
+            transfer_session_config(route, config),
+        )
+    ]
+    assert len(bodies) >= 10
+    for body in bodies:
+        assert maybe_transform(dict(body), CallAcceptParams) == body
 
 
 def test_accept_retries_server_errors(quiet_emulator: EmulatorThread) -> None:

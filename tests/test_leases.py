@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -10,10 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from callcenter.call.vocabulary import CallOutcome
+from callcenter.emulator import EmulatorThread, Wait
 from callcenter.store import Store, wakeups
+from callcenter.store.calls import CLAIM_LEASE
 from callcenter.store.leases import CHANNEL, LeaseStore, TakenCall
 from callcenter.store.schema import leases
-from tests.harness import wait_for
+from tests.harness import InProcessController, wait_for
 from tests.test_store import T0, claim, new_call
 
 TTL = timedelta(seconds=6)
@@ -176,3 +179,27 @@ def test_postgres_wakes_takers_when_a_lease_is_released(
         wait_for(woken.is_set, what="the notification")
     finally:
         listener.stop()
+
+
+def test_a_held_call_s_claim_lease_is_renewed_at_the_keeper_s_next_tick(
+    start_controller: Callable[..., InProcessController],
+    emulator: EmulatorThread,
+    store: Store,
+) -> None:
+    """Holding a call writes nothing; the keeper renews its claim's lease within a tick.
+
+    With 9 s leases the keeper's own renewal comes 3 s after start-up, so a lease renewed
+    sooner was renewed as a call started here.
+    """
+    start_controller(env={"CALLCENTER_LEASE_SECONDS": "9"})
+    call = emulator.place_call(to_number="+18005550100", script=[Wait(30)])
+
+    def renewed() -> bool:
+        record = store.get_call(call.call_id)
+        held = lease_rows(store).get(call.call_id)
+        if record is None or held is None:
+            return False
+        return held[1] != record.claimed_at + CLAIM_LEASE
+
+    wait_for(lambda: call.attaches >= 1, what="the sideband")
+    wait_for(renewed, timeout=2.0, what="the claim's lease renewed")

@@ -222,6 +222,6 @@ def test_an_answer_the_store_cannot_take_is_written_after_the_outage(
     record = store.get_call(call.call_id)
     assert record is not None
     assert record.answered_at is not None
-    assert any("answer kept for later" in line for line in served.output)
+    assert any("store writes failing; retrying" in line for line in served.output)
     assert store.count_active_calls() == 0
     store.close()

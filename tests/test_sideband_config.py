@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 import pytest
 
 from callcenter.config.loader import (
@@ -17,6 +18,7 @@ from callcenter.config.loader import (
 )
 from callcenter.errors import ConfigError
 from callcenter.tools.registry import ToolRegistry, load_tools
+from callcenter.web.app import sideband_connection_options
 
 TARGETS = """
 [[targets]]
@@ -186,3 +188,22 @@ def test_the_example_config_uses_the_shipped_tools() -> None:
     assert lookup is not None
     assert lookup.function is not None
     assert lookup.function("a-1042")["status"] == "shipped"
+
+
+def test_the_sideband_proxy_is_looked_up_once_with_websockets_rules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """wss to OpenAI goes through HTTPS_PROXY; a NO_PROXY host and no proxy connect directly."""
+    for name in ("ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
+    openai_direct = openai.AsyncOpenAI(api_key="sk-test")
+    assert sideband_connection_options(openai_direct) == {"proxy": "http://proxy.example:3128"}
+    monkeypatch.setenv("NO_PROXY", "api.openai.com")
+    monkeypatch.setenv("no_proxy", "api.openai.com")
+    assert sideband_connection_options(openai_direct) == {"proxy": None}
+    for name in ("HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name)
+    loopback = openai.AsyncOpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1")
+    assert sideband_connection_options(loopback) == {"proxy": None}

@@ -6,8 +6,10 @@ blocks it: every store call runs in a thread, one at a time. Three loops:
 - **renew**: every ``renew_every`` seconds, one statement renews the leases of every call
   held here; a call whose lease another process took is let go (its sideband closed,
   never hung up).
-- **state**: every ``state_every`` seconds, the resume state of the calls whose session
-  moved is written beside their leases (one statement). A process whose last working
+- **state**: every ``state_every`` seconds, the calls that began being held here since the
+  last tick get the held calls' ttl on the lease their claim wrote (one statement for all),
+  and the resume state of the calls whose session moved is written beside their leases
+  (one statement). A process whose last working
   renewal is older than a lease (it was stopped, or swapped out) lets every call go,
   and no call acts on any input meanwhile: another process may hold them now.
 - **takeover**: every ``scan_every`` seconds, or at once when PostgreSQL notifies a
@@ -92,6 +94,7 @@ class LeaseKeeper:
         self._leases = leases
         self._clock = clock
         self._changed: set[str] = set()
+        self._started: set[str] = set()
         self._lock: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -108,6 +111,10 @@ class LeaseKeeper:
     def until(self, now: datetime) -> datetime:
         """When a lease renewed at ``now`` expires."""
         return now + timedelta(seconds=self.timings.ttl)
+
+    def started(self, call_id: str) -> None:
+        """The call began being held here: its claim's lease is renewed next tick (loop thread)."""
+        self._started.add(call_id)
 
     def changed(self, call_id: str) -> None:
         """The call's session moved: write its state on the next tick (loop thread)."""
@@ -175,16 +182,21 @@ class LeaseKeeper:
         if not held:
             self._renewed_at = started
             return
-        now = self._clock()
         try:
-            renewed = await self._store_call(
-                "renew", self._leases.renew, held, owner=self.owner, now=now, until=self.until(now)
-            )
+            await self._renew_these(host, held)
         except StoreError:
             self._store_down = True
             raise
         self._store_down, self._renewed_at = False, started
-        for call_id in set(held) - renewed:
+
+    async def _renew_these(self, host: KeeperHost, call_ids: Collection[str]) -> None:
+        """Renew the leases of ``call_ids``; let go of those another process holds now."""
+        now = self._clock()
+        renewed = await self._store_call(
+            "renew", self._leases.renew, call_ids, owner=self.owner, now=now, until=self.until(now)
+        )
+        # A call that ended meanwhile lost its lease with its end: it is not lost, just over.
+        for call_id in set(call_ids).difference(renewed).intersection(host.held()):
             with bind_call(call_id):
                 logger.warning("lease lost", extra={"owner": self.owner})
             host.let_go(call_id)
@@ -197,6 +209,9 @@ class LeaseKeeper:
                     logger.warning("lease lapsed", extra={"reason": "this process stalled"})
                 host.let_go(call_id)
         self._letting_go = lapsed
+        started, self._started = self._started, set()
+        if started and not lapsed and (still := started.intersection(host.held())):
+            await self._renew_these(host, still)
         changed, self._changed = self._changed, set()
         states = host.states(changed)
         if states:

@@ -132,15 +132,11 @@ class Runtime:
     def start(self, call: LiveCall) -> bool:
         """Start holding ``call``; False (and nothing done) if it is already held here.
 
-        While draining, the call is handed over at once instead (False).
+        No store write here: the claim wrote the call's lease for this process, and the lease
+        keeper's next tick (within ``state_every``) gives it the held calls' ttl, in one
+        statement with the other calls started since. While draining, the call is handed
+        over at once instead (False).
         """
-        keeper = self._keeper
-        if keeper is not None and not self._draining:
-            now = self._clock()
-            try:
-                keeper.store.hold(call.call_id, owner=keeper.owner, until=keeper.until(now))
-            except StoreError as exc:  # the claim's lease stands; the keeper renews it
-                logger.warning("lease not renewed", extra={"error": str(exc)})
         with self._lock:
             if call.call_id in self._calls:
                 return False
@@ -292,6 +288,8 @@ class Runtime:
         task = asyncio.current_task()
         assert task is not None
         self._tasks[call_id] = task
+        if self._keeper is not None:
+            self._keeper.started(call_id)
         try:
             await runner.run()
         finally:

@@ -71,6 +71,11 @@ def main(ctx: click.Context, log_level: str, json_logs: bool | None) -> None:
 @main.command()
 @config_option(required=True)
 @click.option("--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to listen on.")
+# Two workers of eight threads: one worker per core of the 2-core machine the benchmarks
+# run on, so two webhooks never share one GIL. An idle worker costs 2-3 ms of CPU a second
+# (its pollers and lease keeper), so more workers cost little; what sets the knee is CPU per
+# call (bench/intake_profile.py). Eight threads leave webhooks free while console streams
+# hold up to half of them.
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option(
     "--threads",

@@ -4,7 +4,8 @@ The path of one delivery: size and encoding checks, signature verification with 
 parsing into the SDK's typed event, checks of its untrusted values (:mod:`.sanitize`), an
 atomic claim in the store (which also records the routing decision, taken inside the claim
 so that the concurrency cap holds across workers), the call action through
-:mod:`callcenter.control`, and the hand-off of an accepted call to the runtime. Redeliveries,
+:mod:`callcenter.control`, and the hand-off of an accepted call to the runtime, which
+records the answer and holds the call off the webhook's thread. Redeliveries,
 concurrent copies included, are answered 2xx and cause no second action. Every refusal is a
 4xx with the JSON error, one WARNING line and no side effect.
 """
@@ -255,14 +256,14 @@ class Intake:
         return CallOutcome.TRANSFERRING
 
     def _answered(self, call_id: str, outcome: CallOutcome) -> None:
-        at = self._clock()
-        try:
-            self._store.mark_answered(call_id, outcome=outcome, at=at)
-        except StoreError as exc:
-            # The action is done and the claim stands, so a redelivery stays harmless; the
-            # runtime's recorder writes the answer once it can, before anything the call records.
-            logger.warning("answer kept for later", extra={"error": str(exc)})
-            self._runtime.record(Answered(call_id, outcome, at))
+        """Have the runtime's recorder write the answer, off this thread.
+
+        The webhook is answered without waiting for that write: the claim stands, so a
+        redelivery meanwhile is a duplicate, and the call cannot be taken over as ringing
+        before ``LeaseTimings.ringing_bound``. The recorder writes the answer before
+        anything the call records, retrying (and keeping it on disk) through an outage.
+        """
+        self._runtime.record(Answered(call_id, outcome, self._clock()))
 
     def _over(self, call_id: str, outcome: CallOutcome, error: str | None = None) -> CallOutcome:
         at = self._clock()

@@ -7,6 +7,7 @@ failure leaves as StoreError.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -18,11 +19,11 @@ from sqlalchemy import (
     Connection,
     Engine,
     Row,
+    Update,
     bindparam,
     delete,
     func,
     insert,
-    literal,
     select,
     update,
 )
@@ -60,8 +61,9 @@ logger = logging.getLogger(__name__)
 
 INCOMING_CALL_EVENT: Final = "realtime.call.incoming"
 
-# How long a claim's lease lasts before the runtime holds the call (see store.leases): a
-# ringing call whose claimer died stops holding a slot against the cap after this.
+# How long a claim's lease lasts until the lease keeper's first renewal of the held call
+# (see store.leases): it covers the accept (at most the control deadline) and that first
+# renewal; a ringing call whose claimer died stops holding a slot against the cap after it.
 CLAIM_LEASE: Final = timedelta(seconds=10)
 
 # Advisory lock keys (PostgreSQL), the ASCII of "callclm1" and "callmig1".
@@ -277,7 +279,7 @@ class Store:
         status = outcome.status
         values: dict[str, Any] = {"status": status, "outcome": outcome, "ended_at": at}
         if status in (CallStatus.REJECTED, CallStatus.REFERRED):
-            values["answered_at"] = func.coalesce(calls.c.answered_at, literal(at, UtcDateTime()))
+            values[_ANSWERED_UNLESS_SET] = at
         if target is not None:
             values["target"] = target
         if error is not None:
@@ -351,19 +353,15 @@ class Store:
             "input_tokens": int(usage.get("input_tokens", 0)),
             "output_tokens": int(usage.get("output_tokens", 0)),
         }
+        statement = _setting_of_call(tuple(values))
         with transaction(self._engine, "record_usage", write=True) as conn:
-            conn.execute(
-                update(calls).where(calls.c.call_id == call_id).values(**values, updated_at=at)
-            )
+            conn.execute(statement, _bound(values, call_id, at))
 
     def record_latency(self, call_id: str, latency: Mapping[str, Any], *, at: datetime) -> None:
         """Record the caller's waits on the call (see :mod:`callcenter.call.latency`)."""
+        values = {"latency": dict(latency)}
         with transaction(self._engine, "record_latency", write=True) as conn:
-            conn.execute(
-                update(calls)
-                .where(calls.c.call_id == call_id)
-                .values(latency=dict(latency), updated_at=at)
-            )
+            conn.execute(_setting_of_call(tuple(values)), _bound(values, call_id, at))
 
     def _transition(
         self,
@@ -378,16 +376,12 @@ class Store:
         A call that leaves the live statuses loses its lease: nobody holds it any more, and
         its ``call.ended`` (and ``call.transferred``) notifications are queued with its end.
         """
+        statement = _transition_of(from_statuses, tuple(values))
         with transaction(self._engine, what, write=True) as conn:
-            route = conn.execute(
-                update(calls)
-                .where(calls.c.call_id == call_id, calls.c.status.in_(from_statuses))
-                .values(**values, updated_at=at)
-                .returning(calls.c.route)
-            ).one_or_none()
+            route = conn.execute(statement, _bound(values, call_id, at)).one_or_none()
             changed = route is not None
             if route is not None and values["status"] not in LIVE_STATUSES:
-                conn.execute(delete(leases).where(leases.c.call_id == call_id))
+                conn.execute(_DELETE_LEASE, {"call_id": call_id})
                 if values["status"] in _ANALYSED and route[0] in self._analysed_routes:
                     conn.execute(
                         update(calls)
@@ -479,6 +473,55 @@ _SELECT_CLAIM: Final = select(calls.c.status, calls.c.claimed_at, calls.c.owner)
     calls.c.call_id == bindparam("call_id")
 )
 _INSERT_CALL: Final = insert(calls)
+# A value of a transition: the answer time, unless the call already has one.
+_ANSWERED_UNLESS_SET: Final = "answered_at_unless_set"
+_DELETE_LEASE: Final = delete(leases).where(leases.c.call_id == bindparam("call_id"))
+
+
+@functools.cache
+def _setting_of_call(columns: tuple[str, ...]) -> Update:
+    """``UPDATE calls SET <columns>, updated_at WHERE call_id``, built once per column set.
+
+    A call's writes run several times per call, and building a statement (coercing its
+    values, computing its cache key) costs more than running it. Its parameters come from
+    :func:`_bound`.
+    """
+    names = (*columns, "updated_at")
+    return (
+        update(calls)
+        .where(calls.c.call_id == bindparam("b_call_id"))
+        .values({name: bindparam(f"b_{name}", type_=calls.c[name].type) for name in names})
+    )
+
+
+@functools.cache
+def _transition_of(from_statuses: tuple[CallStatus, ...], columns: tuple[str, ...]) -> Update:
+    """``_setting_of_call`` for a call whose status is one of ``from_statuses``, returning its
+    route; the column ``_ANSWERED_UNLESS_SET`` sets ``answered_at`` only where it is null."""
+    names = (*columns, "updated_at")
+    values: dict[str, Any] = {
+        name: bindparam(f"b_{name}", type_=calls.c[name].type)
+        for name in names
+        if name != _ANSWERED_UNLESS_SET
+    }
+    if _ANSWERED_UNLESS_SET in columns:
+        default = bindparam(f"b_{_ANSWERED_UNLESS_SET}", type_=UtcDateTime())
+        values["answered_at"] = func.coalesce(calls.c.answered_at, default)
+    return (
+        update(calls)
+        .where(calls.c.call_id == bindparam("b_call_id"), calls.c.status.in_(from_statuses))
+        .values(values)
+        .returning(calls.c.route)
+    )
+
+
+def _bound(values: Mapping[str, Any], call_id: str, at: datetime) -> dict[str, Any]:
+    """The parameters of a statement of :func:`_setting_of_call` or :func:`_transition_of`."""
+    bound = {f"b_{name}": value for name, value in values.items()}
+    bound["b_call_id"], bound["b_updated_at"] = call_id, at
+    return bound
+
+
 # The statuses from which a call may reach each final status.
 _ENDS_FROM: Final[dict[CallStatus, tuple[CallStatus, ...]]] = {
     CallStatus.REJECTED: (CallStatus.RINGING,),

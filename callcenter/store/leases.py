@@ -1,8 +1,9 @@
 """Sideband leases: which process holds each live call, until when, and what it needs to resume.
 
-A claim writes the call's lease (``Store.claim_call``); the process that then holds the
-call's sideband renews all its leases in one statement every few seconds, and writes the
-session's resume state beside them when it changes. A lease past its ``expires_at``
+A claim writes the call's lease for the claiming process (``Store.claim_call``), so holding
+the call after the accept writes nothing; that process renews all its leases in one
+statement every few seconds, and writes the session's resume state beside them when it
+changes. A lease past its ``expires_at``
 belongs to a holder that died (or stalled): any live worker, on any node, may take the
 call over. PostgreSQL hands each expired lease to exactly one taker with ``FOR UPDATE
 SKIP LOCKED``; SQLite's single write lock does the same. A lease released on a drain
@@ -55,24 +56,6 @@ class LeaseStore:
     def engine(self) -> Engine:
         """The store's engine (the listener opens its own connection on it)."""
         return self._engine
-
-    def hold(self, call_id: str, *, owner: str, until: datetime) -> bool:
-        """Renew the lease of a call this process just answered; False if another holds it."""
-        with transaction(self._engine, "hold_lease", write=True) as conn:
-            row = conn.execute(
-                select(leases.c.owner).where(leases.c.call_id == call_id)
-            ).one_or_none()
-            if row is None:
-                conn.execute(
-                    insert(leases).values(
-                        call_id=call_id, owner=owner, expires_at=until, takeovers=0
-                    )
-                )
-                return True
-            if row.owner != owner:
-                return False
-            conn.execute(update(leases).where(leases.c.call_id == call_id).values(expires_at=until))
-        return True
 
     def renew(
         self, call_ids: Collection[str], *, owner: str, now: datetime, until: datetime

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import IO
+from typing import IO, cast
 
 import openai
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
+from openai.types.websocket_connection_options import WebSocketConnectionOptions
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
+from websockets.uri import get_proxy, parse_uri
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from callcenter.analysis.worker import AnalysisWorker
@@ -108,6 +111,7 @@ def create_app(
     owner = process_owner()
 
     timeouts = runtime_timeouts or RuntimeTimeouts()
+    sideband_options = sideband_connection_options(async_client)
 
     def connect(
         call_id: str,
@@ -118,6 +122,7 @@ def create_app(
             on_reconnecting=on_reconnecting,
             max_retries=1,  # one reconnect in place; the runtime makes any further attempt
             initial_delay=timeouts.reattach_delay,
+            websocket_connection_options=sideband_options,
         )
 
     runtime = Runtime(
@@ -187,6 +192,20 @@ def create_app(
         extra={"owner": owner, "max_streams": operators.streams.limit, "config": config.summary()},
     )
     return app
+
+
+def sideband_connection_options(client: openai.AsyncOpenAI) -> WebSocketConnectionOptions:
+    """The sideband's websockets options: its proxy, looked up once at start-up.
+
+    websockets looks the proxy up in the environment on every connect by default (a walk of
+    ``os.environ``, twice per call); the answer is the same for every call, so it is taken
+    once here, with websockets' own rules, and passed as ``proxy`` (None: connect directly).
+    """
+    base = str(client.websocket_base_url or client.base_url)
+    url = re.sub(r"^http", "ws", base.rstrip("/")) + "/realtime"
+    proxy = get_proxy(parse_uri(url))
+    # ``proxy`` is a keyword of websockets' connect that the SDK's TypedDict does not list.
+    return cast(WebSocketConnectionOptions, {"proxy": proxy})
 
 
 def subscribers(config: Config) -> Subscribers:
