@@ -53,6 +53,7 @@ bench-exactly-once: $(VENV)/.installed  ## 1,000 calls x 5 concurrent webhook co
 bench: $(VENV)/.installed-bench  ## every benchmark (~13 min), then docs/benchmarks.md with tables and plots (a bench that fails still leaves its JSON; the report goes on)
 	-$(BIN)/python bench/intake.py --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --out bench/results/intake_vs_sample.json
+	-$(BIN)/python bench/intake_profile.py --out bench/results/intake_profile.json
 	-$(BIN)/python bench/sideband.py --out bench/results/sideband.json
 	-$(BIN)/python bench/conversation.py --out bench/results/conversation.json
 	$(BIN)/python bench/report.py
@@ -60,6 +61,7 @@ bench: $(VENV)/.installed-bench  ## every benchmark (~13 min), then docs/benchma
 bench-quick: $(VENV)/.installed-bench  ## the same, shorter (~4 min): fewer calls, steps and repeats
 	-$(BIN)/python bench/intake.py --seconds 3 --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --quick --out bench/results/intake_vs_sample.json
+	-$(BIN)/python bench/intake_profile.py --calls 100 --rounds 3 --out bench/results/intake_profile.json
 	-$(BIN)/python bench/sideband.py --levels 500 --batch 50 --out bench/results/sideband.json
 	-$(BIN)/python bench/conversation.py --turns 100 --every 20 --out bench/results/conversation.json
 	$(BIN)/python bench/report.py

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from _machine import run_facts
 from sideband import API_KEY, EmulatorProcess
 
 from callcenter.config.loader import example_config_path
@@ -176,6 +177,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "store": "postgresql" if args.database_url else "sqlite",
         "median": medians,
         "rounds": rounds,
+        **run_facts(),
     }
 
 

@@ -117,6 +117,25 @@ def own_intake(data: dict[str, Any]) -> list[str]:
             "", "Target: end to end p50 ≤ 3 ms, p99 ≤ 10 ms.", ""]  # fmt: skip
 
 
+PROFILE_PARTS = {
+    "before_accept": "webhook thread, before the accept leaves (verify, parse, claim, route)",
+    "accept": "webhook thread, in the accept request (the SDK, httpx)",
+    "after_accept": "webhook thread, after the accept's answer (the hand-off to the runtime)",
+    "webhook_thread": "webhook thread in all",
+    "process": "the whole process (runtime, sideband, recorder, lease keeper included)",
+}
+
+
+def intake_profile(data: dict[str, Any]) -> list[str]:
+    """bench/intake_profile.py: CPU per call of the intake path, load-independent."""
+    rows = [[label, data["median"][part]] for part, label in PROFILE_PARTS.items()]
+    return ["## Intake: CPU per call (bench/intake_profile.py)", "",
+            f"The real `Intake.handle` in one process, {data['calls_per_round']} calls a round, "
+            f"median of {len(data['rounds'])} rounds, {data['store']}. CPU time, so a loaded "
+            "machine moves it little.", "",
+            table(["where", "CPU µs per call"], rows), ""]  # fmt: skip
+
+
 def sideband(data: dict[str, Any], images: Path) -> list[str]:
     """bench/sideband.py: memory per live call, CPU, tool round trip, vs the Agents SDK."""
     out = ["## Live calls: memory, CPU and tool round trip, against the Agents SDK", ""]
@@ -254,6 +273,9 @@ def main() -> int:
         sources.append(data)
     if (data := load(args.results, "intake")) is not None:
         out += own_intake(data)
+        sources.append(data)
+    if (data := load(args.results, "intake_profile")) is not None:
+        out += intake_profile(data)
         sources.append(data)
     if (data := load(args.results, "sideband")) is not None:
         out += sideband(data, images)
