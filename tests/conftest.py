@@ -17,7 +17,7 @@ from callcenter.notify.backoff import Backoff
 from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.store.engine import create_store_engine
-from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController
+from tests.harness import API_KEY, WEBHOOK_KEEPALIVE, WEBHOOK_SECRET, InProcessController
 
 POSTGRES_URL_VARIABLE = "CALLCENTER_TEST_POSTGRES_URL"
 
@@ -83,6 +83,7 @@ def emulator() -> Iterator[EmulatorThread]:
         redelivery=RedeliveryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2, timeout=5.0),
         pacing=Pacing(),
         validate_events=True,
+        webhook_keepalive=WEBHOOK_KEEPALIVE,
     )
     thread.start()
     yield thread

@@ -26,6 +26,9 @@ API_KEY = "sk-test-emulator"
 # How often a server thread looks at its shutdown flag (socketserver's default: 0.5 s, which
 # every stop would wait out half of on average).
 SERVE_POLL_INTERVAL = 0.01
+# How long the emulator keeps an idle webhook connection (its default: 15 s). A stopping
+# gunicorn worker waits up to 2 s for its kept-alive connections to close.
+WEBHOOK_KEEPALIVE = 0.2
 WEBHOOK_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWNhbGxjZW50ZXItdGVzdHM="
 
 

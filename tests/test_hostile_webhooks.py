@@ -30,7 +30,7 @@ from callcenter.emulator import EmulatorThread, RedeliveryPolicy, sign_webhook
 from callcenter.intake.sanitize import valid_call_id
 from callcenter.store import Store, default_sqlite_url
 from tests.conftest import _postgres_schema_url
-from tests.harness import API_KEY, WEBHOOK_SECRET, GunicornController, wait_for
+from tests.harness import API_KEY, WEBHOOK_KEEPALIVE, WEBHOOK_SECRET, GunicornController, wait_for
 
 LONG = os.environ.get("CALLCENTER_LONG_TESTS") == "1"
 LONG_COUNT = 10_000
@@ -90,6 +90,7 @@ def served(module_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         api_key=API_KEY,
         webhook_secret=WEBHOOK_SECRET,
         redelivery=RedeliveryPolicy(max_attempts=1, timeout=5.0),
+        webhook_keepalive=WEBHOOK_KEEPALIVE,
     )
     emulator.start()
     directory = tmp_path_factory.mktemp("served")
