@@ -23,6 +23,8 @@ from tests.harness import API_KEY, WEBHOOK_KEEPALIVE, WEBHOOK_SECRET, wait_for
 from tests.operator_support import Api, live_call, operator_center
 from tests.sideband_support import CallCenter, finished
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 

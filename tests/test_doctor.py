@@ -37,6 +37,8 @@ from callcenter.store.engine import create_store_engine
 from callcenter.web.serve_process import free_port
 from tests.harness import SERVE_POLL_INTERVAL, WEBHOOK_SECRET, InProcessController
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 REPO = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = REPO / "deploy" / "gunicorn.conf.py"
 API_KEY = "sk-proj-" + "Q" * 40 + "x9"

@@ -28,8 +28,7 @@ from hypothesis import strategies as st
 
 from callcenter.emulator import EmulatorThread, RedeliveryPolicy, sign_webhook
 from callcenter.intake.sanitize import valid_call_id
-from callcenter.store import Store, default_sqlite_url
-from tests.conftest import _postgres_schema_url
+from callcenter.store import Store
 from tests.harness import API_KEY, WEBHOOK_KEEPALIVE, WEBHOOK_SECRET, GunicornController, wait_for
 
 LONG = os.environ.get("CALLCENTER_LONG_TESTS") == "1"
@@ -70,17 +69,6 @@ class Served:
     answers: list[str] = field(default_factory=list)  # every answer body, for the secret check
     statuses: collections.Counter[int] = field(default_factory=collections.Counter)
     refusals: int = 0  # JSON 4xx answers, each of which must log one warning
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def module_store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A database for the module: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield default_sqlite_url(tmp_path_factory.mktemp("hostile") / "data")
-    else:
-        yield from _postgres_schema_url()
 
 
 @pytest.fixture(scope="module")
