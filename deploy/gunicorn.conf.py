@@ -19,6 +19,7 @@ CALLCENTER_CONFIG, CALLCENTER_DATABASE_URL, ...; see docs/deploy.md).
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from datetime import UTC, datetime
@@ -117,6 +118,7 @@ def on_starting(server: Any) -> None:
     except CallcenterError as exc:
         raise RuntimeError(f"callcenter cannot start: {exc}") from exc
     _metrics_dir = metrics.prepare_multiprocess_dir()
+    gc.freeze()  # as `callcenter serve` does: what the master built is never scanned again
 
 
 def on_exit(server: Any) -> None:

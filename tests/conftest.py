@@ -17,12 +17,44 @@ from callcenter.notify.backoff import Backoff
 from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.store.engine import create_store_engine
-from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController
+from tests.harness import API_KEY, WEBHOOK_KEEPALIVE, WEBHOOK_SECRET, InProcessController
 
 POSTGRES_URL_VARIABLE = "CALLCENTER_TEST_POSTGRES_URL"
+LONG = os.environ.get("CALLCENTER_LONG_TESTS") == "1"
 
 
 # -- store ------------------------------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without CALLCENTER_LONG_TESTS=1, run the PostgreSQL variant of ``store_url`` (and
+    ``module_store_url``) only where the store is the subject (marked ``store_subject``):
+    elsewhere the test is about something else, and its SQLite variant guards that."""
+    if LONG:
+        return
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)  # only on parametrized tests
+        params = callspec.params if callspec is not None else {}
+        postgres = "postgres" in (params.get("store_url"), params.get("module_store_url"))
+        if postgres and item.get_closest_marker("store_subject") is None:
+            deselected.append(item)
+        else:
+            kept.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which PostgreSQL variants this run leaves out."""
+    if LONG:
+        return "store_url: every PostgreSQL variant (CALLCENTER_LONG_TESTS=1)"
+    return (
+        "store_url: PostgreSQL variants only where the store is the subject (store_subject); "
+        "CALLCENTER_LONG_TESTS=1 runs them all"
+    )
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -34,6 +66,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """
     if request.param == "sqlite":
         yield default_sqlite_url(tmp_path / "data")
+    else:
+        yield from _postgres_schema_url()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def module_store_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """``store_url`` for a module's shared server: one database for the whole module."""
+    if request.param == "sqlite":
+        yield default_sqlite_url(tmp_path_factory.mktemp("module") / "data")
     else:
         yield from _postgres_schema_url()
 
@@ -83,6 +126,7 @@ def emulator() -> Iterator[EmulatorThread]:
         redelivery=RedeliveryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2, timeout=5.0),
         pacing=Pacing(),
         validate_events=True,
+        webhook_keepalive=WEBHOOK_KEEPALIVE,
     )
     thread.start()
     yield thread

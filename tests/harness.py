@@ -23,6 +23,12 @@ from callcenter.web.app import EXTENSION, Services, create_app
 from callcenter.web.serve_process import ServeProcess
 
 API_KEY = "sk-test-emulator"
+# How often a server thread looks at its shutdown flag (socketserver's default: 0.5 s, which
+# every stop would wait out half of on average).
+SERVE_POLL_INTERVAL = 0.01
+# How long the emulator keeps an idle webhook connection (its default: 15 s). A stopping
+# gunicorn worker waits up to 2 s for its kept-alive connections to close.
+WEBHOOK_KEEPALIVE = 0.2
 WEBHOOK_SECRET = "whsec_dGVzdC1zZWNyZXQtZm9yLWNhbGxjZW50ZXItdGVzdHM="
 
 
@@ -58,7 +64,9 @@ class InProcessController:
         )
         self._server: BaseWSGIServer = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SERVE_POLL_INTERVAL,), daemon=True
+        )
         self._thread.start()
 
     @property

@@ -12,6 +12,8 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.harness import SERVE_POLL_INTERVAL
+
 SECRET = "whsec_" + "c2VjcmV0LWZvci10ZXN0cy1vbmx5LTAxMjM0NTY3ODk="
 SECRET_ENV = "CALLCENTER_TEST_NOTIFY_SECRET"
 
@@ -75,7 +77,7 @@ def receiver(secret: str = SECRET) -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.url = f"http://127.0.0.1:{server.server_port}/hooks/calls"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SERVE_POLL_INTERVAL,), daemon=True)
     thread.start()
     try:
         yield state

@@ -39,6 +39,7 @@ def with_analysis(table: str = ANALYSIS) -> str:
     return text.replace(LAST_KEY, LAST_KEY + table, 1)
 
 
+@pytest.mark.store_subject
 def test_an_ended_call_is_analysed_stored_and_sent_as_call_analyzed(
     emulator: EmulatorThread, start_controller: StartController, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -19,9 +19,11 @@ from callcenter.emulator import CallState, EmulatorThread, RedeliveryPolicy, Wai
 from callcenter.store.operators import OperatorStore
 from callcenter.store.schema import commands
 from callcenter.web.serve_process import ServeProcess
-from tests.harness import API_KEY, WEBHOOK_SECRET, wait_for
+from tests.harness import API_KEY, WEBHOOK_KEEPALIVE, WEBHOOK_SECRET, wait_for
 from tests.operator_support import Api, live_call, operator_center
 from tests.sideband_support import CallCenter, finished
+
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
@@ -33,6 +35,7 @@ def emulator() -> Iterator[EmulatorThread]:
         api_key=API_KEY,
         webhook_secret=WEBHOOK_SECRET,
         redelivery=RedeliveryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.2, timeout=5.0),
+        webhook_keepalive=WEBHOOK_KEEPALIVE,
     )
     thread.start()
     yield thread

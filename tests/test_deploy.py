@@ -33,7 +33,7 @@ from werkzeug.serving import make_server
 from callcenter.config.loader import example_config_path, parse_config
 from callcenter.web import server
 from callcenter.web.serve_process import free_port
-from tests.harness import API_KEY, WEBHOOK_SECRET, wait_for
+from tests.harness import API_KEY, SERVE_POLL_INTERVAL, WEBHOOK_SECRET, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -465,7 +465,9 @@ def proxied(tmp_path: Path) -> Iterator[dict[str, Any]]:
         return [json.dumps(seen).encode()]
 
     upstream = make_server("127.0.0.1", 0, backend, threaded=True)
-    upstream_thread = threading.Thread(target=upstream.serve_forever, args=(0.01,), daemon=True)
+    upstream_thread = threading.Thread(
+        target=upstream.serve_forever, args=(SERVE_POLL_INTERVAL,), daemon=True
+    )
     upstream_thread.start()
     http_port, https_port = free_port(), free_port()
     main = nginx_setup(

@@ -35,7 +35,9 @@ from callcenter.settings import Settings
 from callcenter.store import Store, default_sqlite_url
 from callcenter.store.engine import create_store_engine
 from callcenter.web.serve_process import free_port
-from tests.harness import WEBHOOK_SECRET, InProcessController
+from tests.harness import SERVE_POLL_INTERVAL, WEBHOOK_SECRET, InProcessController
+
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
 
 REPO = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = REPO / "deploy" / "gunicorn.conf.py"
@@ -479,7 +481,7 @@ def test_worker_class_given_as_a_class_is_named() -> None:
 def http_server(app: Callable[..., Any]) -> Iterator[str]:
     """A WSGI app served on 127.0.0.1 in a thread; yields its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(SERVE_POLL_INTERVAL,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}"

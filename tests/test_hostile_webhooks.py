@@ -28,9 +28,8 @@ from hypothesis import strategies as st
 
 from callcenter.emulator import EmulatorThread, RedeliveryPolicy, sign_webhook
 from callcenter.intake.sanitize import valid_call_id
-from callcenter.store import Store, default_sqlite_url
-from tests.conftest import _postgres_schema_url
-from tests.harness import API_KEY, WEBHOOK_SECRET, GunicornController, wait_for
+from callcenter.store import Store
+from tests.harness import API_KEY, WEBHOOK_KEEPALIVE, WEBHOOK_SECRET, GunicornController, wait_for
 
 LONG = os.environ.get("CALLCENTER_LONG_TESTS") == "1"
 LONG_COUNT = 10_000
@@ -72,17 +71,6 @@ class Served:
     refusals: int = 0  # JSON 4xx answers, each of which must log one warning
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def module_store_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A database for the module: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield default_sqlite_url(tmp_path_factory.mktemp("hostile") / "data")
-    else:
-        yield from _postgres_schema_url()
-
-
 @pytest.fixture(scope="module")
 def served(module_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`callcenter serve` with two workers, wired to an emulator that delivers nothing itself."""
@@ -90,6 +78,7 @@ def served(module_store_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
         api_key=API_KEY,
         webhook_secret=WEBHOOK_SECRET,
         redelivery=RedeliveryPolicy(max_attempts=1, timeout=5.0),
+        webhook_keepalive=WEBHOOK_KEEPALIVE,
     )
     emulator.start()
     directory = tmp_path_factory.mktemp("served")

@@ -281,6 +281,7 @@ def test_refer_route_walks_the_whole_fallback_chain(
 
 
 @pytest.mark.parametrize("concurrent", [False, True])
+@pytest.mark.store_subject
 def test_redeliveries_cause_one_accept(
     emulator: EmulatorThread, start_controller: StartController, concurrent: bool
 ) -> None:
@@ -298,6 +299,7 @@ def test_redeliveries_cause_one_accept(
     assert record.deliveries == 5
 
 
+@pytest.mark.store_subject
 def test_retried_delivery_after_a_failure_is_deduplicated(
     emulator: EmulatorThread, start_controller: StartController
 ) -> None:

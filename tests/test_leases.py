@@ -19,6 +19,8 @@ from callcenter.store.schema import leases
 from tests.harness import InProcessController, wait_for
 from tests.test_store import T0, claim, new_call
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 TTL = timedelta(seconds=6)
 RINGING_BOUND = timedelta(seconds=30)
 

@@ -26,6 +26,8 @@ from tests.takeover_support import (
     wait_settled,
 )
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 
 @pytest.fixture
 def postgres_url(store_url: str) -> str:

@@ -25,6 +25,8 @@ from tests.harness import InProcessController, wait_for
 from tests.notify_support import SECRET, SECRET_ENV, dumps, notify_config, receiver
 from tests.test_store import claim, new_call
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 StartController = Callable[..., InProcessController]
 
 SUPPORT = "+18005550100"

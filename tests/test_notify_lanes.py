@@ -19,6 +19,8 @@ from tests.harness import wait_for
 from tests.notify_support import SECRET, SECRET_ENV, Receiver, receiver
 from tests.test_store import claim, new_call
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 
 def endpoint(got: Receiver, index: int) -> Endpoint:
     return Endpoint(

@@ -20,6 +20,8 @@ from callcenter.settings import Settings
 from callcenter.store import Store
 from callcenter.store.operators import OperatorStore
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 ADA = "ada-0123456789abcdef"
 
 

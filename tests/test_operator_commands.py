@@ -18,6 +18,8 @@ from tests.harness import GunicornController, wait_for
 from tests.operator_support import TOKENS, Api, live_call, operator_center
 from tests.sideband_support import SUPPORT, CallCenter, finished
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 SUPPORT_DESK = "tel:+14155550111"
 
 

@@ -25,6 +25,8 @@ from tests import pg_cluster
 from tests.harness import API_KEY, WEBHOOK_SECRET, GunicornController, wait_for
 from tests.sideband_support import SUPPORT
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 LONG = os.environ.get("CALLCENTER_LONG_TESTS") == "1"
 
 

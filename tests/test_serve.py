@@ -49,6 +49,7 @@ def test_serve_answers_a_call_end_to_end(
     assert any(e["type"] == "response.create" for e in call.client_events)
 
 
+@pytest.mark.store_subject
 def test_concurrent_copies_across_workers_accept_once(
     served: GunicornController, emulator: EmulatorThread
 ) -> None:

@@ -32,6 +32,8 @@ from callcenter.store.schema import metadata
 from callcenter.store.search import SEARCH_OBJECTS
 from callcenter.store.versioning import head_revision
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 T0 = datetime(2025, 11, 22, 12, 0, tzinfo=UTC)
 STALE_AFTER = timedelta(seconds=30)
 ACCEPT = DecisionRecord(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from alembic import command
 
 from callcenter.call.vocabulary import CallOutcome, EventKind
@@ -13,6 +14,8 @@ from callcenter.store.operators import CallFilter, OperatorStore
 from callcenter.store.search import words
 from callcenter.store.versioning import _alembic_config
 from tests.test_store import T0, claim, new_call
+
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
 
 
 def said(store: Store, call_id: str, *lines: str) -> None:

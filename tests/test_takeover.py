@@ -30,6 +30,8 @@ from tests.takeover_support import (
     wait_settled,
 )
 
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
+
 
 def test_calls_of_a_killed_worker_are_taken_over(
     emulator: EmulatorThread, controller_env: dict[str, str], store_url: str, tmp_path: Path

@@ -190,6 +190,7 @@ def test_wrong_method_is_a_json_405(start_controller: StartController) -> None:
     assert response.json()["error"]["code"] == "method_not_allowed"
 
 
+@pytest.mark.store_subject
 def test_store_down_answers_503_and_acts_on_nothing(
     emulator: EmulatorThread, controller_env: dict[str, str]
 ) -> None:
@@ -232,6 +233,7 @@ def test_health_and_readiness(start_controller: StartController) -> None:
     assert (ready.status_code, ready.json()["status"]) == (200, "ready")
 
 
+@pytest.mark.store_subject
 def test_readiness_fails_on_an_unmigrated_store(
     controller_env: dict[str, str], store_url: str
 ) -> None:

@@ -53,6 +53,9 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 CLOSE_TIMEOUT = 1.0
 MAX_BODY_BYTES = 16 * 1024 * 1024
+# Seconds an idle webhook connection stays open for the next delivery (aiohttp's default).
+# A receiver that stops gracefully may wait for its kept-alive connections to close.
+WEBHOOK_KEEPALIVE = 15.0
 
 
 class Emulator:
@@ -68,6 +71,7 @@ class Emulator:
         redelivery: RedeliveryPolicy | None = None,
         pacing: Pacing | None = None,
         validate_events: bool = False,
+        webhook_keepalive: float = WEBHOOK_KEEPALIVE,
     ) -> None:
         # what the controller is configured with
         self.api_key = api_key
@@ -78,6 +82,7 @@ class Emulator:
         self.redelivery = redelivery or RedeliveryPolicy()
         self.pacing = pacing or Pacing()
         self.validate_events = validate_events
+        self.webhook_keepalive = webhook_keepalive
         # records and faults
         self.calls: dict[str, EmulatedCall] = {}
         self.conversations: dict[str, Conversation] = {}
@@ -125,7 +130,9 @@ class Emulator:
         site = web.TCPSite(self._runner, host, port, backlog=4096)
         await site.start()
         self.host, self.port = host, self._runner.addresses[0][1]
-        self._http = aiohttp.ClientSession()
+        self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(keepalive_timeout=self.webhook_keepalive)
+        )
         logger.info("emulator serving", extra={"url": self.url})
 
     async def stop(self) -> None:

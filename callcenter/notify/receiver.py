@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 __all__ = ["Receiver"]
 
 _MAX_BODY = 4 * 1024 * 1024
+STOP_POLL_INTERVAL = 0.05  # seconds between looks at the shutdown flag (default 0.5)
 
 
 class Receiver:
@@ -53,7 +54,10 @@ class Receiver:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_port}/hooks/calls"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="callcenter-receiver", daemon=True
+            target=self._server.serve_forever,
+            args=(STOP_POLL_INTERVAL,),
+            name="callcenter-receiver",
+            daemon=True,
         )
 
     def start(self) -> None:

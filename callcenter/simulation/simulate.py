@@ -66,6 +66,9 @@ POLL_INTERVAL = 0.02
 IDLE_TIMEOUT = 5.0  # for the controller to record the end of the previous calls
 SETTLE_TIMEOUT = 3.0  # for a call we ended ourselves to be over
 CHECK_TIMEOUT = 5.0  # for a running controller to answer /healthz
+# On loopback a new connection is cheap; an idle one held open would keep the controller's
+# gunicorn workers waiting (up to 2 s) when it stops.
+LOCAL_WEBHOOK_KEEPALIVE = 0.2
 FINAL_STATES = frozenset(
     {CallState.REJECTED, CallState.MISSED, CallState.REFERRED, CallState.ENDED}
 )
@@ -384,6 +387,7 @@ def local_setup(
             api_key="sk-local-" + secrets.token_hex(12),
             webhook_secret=new_webhook_secret(),
             pacing=pacing,
+            webhook_keepalive=LOCAL_WEBHOOK_KEEPALIVE,
         )
         emulator.start()
         stack.callback(emulator.stop)
