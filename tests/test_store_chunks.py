@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import event, select
 
 from callcenter.call.vocabulary import CallOutcome
@@ -14,6 +15,8 @@ from callcenter.store.leases import LeaseStore
 from callcenter.store.operators import OperatorStore
 from callcenter.store.schema import leases
 from tests.test_store import T0, claim, new_call
+
+pytestmark = pytest.mark.store_subject  # its PostgreSQL variants run in every run
 
 TTL = timedelta(seconds=6)
 MANY = [f"rtc_{n}" for n in range(300)]  # two chunks: 256 and 44 (padded to 64)
