@@ -70,6 +70,7 @@ from callcenter.call.actions import (
 from callcenter.call.departure import DEFAULT_HANDOFF, Departure, SessionTimings
 from callcenter.call.escalation import TRIGGERS, TransferTarget, Trigger, Triggers
 from callcenter.call.items import add_item, function_output, system_message, user_note
+from callcenter.call.rate_limits import RateLimitSnapshots
 from callcenter.call.responses import KEY, ResponseQueue, verbatim
 from callcenter.call.resume import INTERRUPTED, ResumeState
 from callcenter.call.tool_calls import ToolCalls
@@ -83,7 +84,6 @@ __all__ = ["CallSession", "LiveCall", "Phase", "SessionTimings"]
 
 ONE_MOMENT = "One moment, please, I'm still looking that up."
 GOODBYE = "Thank you for calling. Goodbye."
-RATE_LIMITS_EVERY = 60.0  # seconds between two recorded rate-limit snapshots (unless low)
 
 Phase = Literal["starting", "talking", "handing_off", "transferring", "ending", "over"]
 
@@ -140,11 +140,10 @@ class CallSession:
         )
         self.usage = Usage()
         self.attaches = 0
-        self.rate_limits: list[dict[str, object]] = []
+        self._rate_limits = RateLimitSnapshots()
         self._caller_turns = 0
         self._answered = False
         self._keys = 0
-        self._rate_limits_at: float | None = None
         self._held: list[OperatorTransfer | OperatorInstruct] = []  # operator commands, early
 
     # -- state the executor reads ----------------------------------------------------------
@@ -255,7 +254,7 @@ class CallSession:
         if isinstance(event, InputAudioBufferDtmfEventReceivedEvent):
             return self._dtmf(event.event)
         if isinstance(event, RateLimitsUpdatedEvent):
-            return self._rate_limits(event, now)
+            return self._rate_limits.updated(event, now)
         if isinstance(event, RealtimeErrorEvent):
             return self._error(event)
         return []
@@ -507,18 +506,6 @@ class CallSession:
         if trigger is not None:
             actions += self._escalate(trigger, f"{self._triggers.errors} error events")
         return actions
-
-    def _rate_limits(self, event: RateLimitsUpdatedEvent, now: float) -> list[Action]:
-        self.rate_limits = [limit.model_dump(exclude_none=True) for limit in event.rate_limits]
-        low = any(
-            limit.limit and limit.remaining is not None and limit.remaining < limit.limit / 10
-            for limit in event.rate_limits
-        )
-        last = self._rate_limits_at
-        if last is not None and not low and now - last < RATE_LIMITS_EVERY:
-            return []
-        self._rate_limits_at = now
-        return [Record(EventKind.RATE_LIMITS, {"limits": self.rate_limits})]
 
     def _timer(self, name: str) -> list[Action]:
         if name == "max_length":
