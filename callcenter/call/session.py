@@ -52,6 +52,7 @@ from openai.types.realtime.realtime_server_event import (
     OutputAudioBufferStopped,
 )
 
+from callcenter.call import timers
 from callcenter.call.actions import (
     Action,
     ControlDone,
@@ -61,7 +62,6 @@ from callcenter.call.actions import (
     OperatorTransfer,
     Record,
     Send,
-    SetTimer,
     SocketClosed,
     SocketDropped,
     TimerFired,
@@ -73,6 +73,7 @@ from callcenter.call.items import add_item, function_output, system_message, use
 from callcenter.call.rate_limits import RateLimitSnapshots
 from callcenter.call.responses import KEY, ResponseQueue, verbatim
 from callcenter.call.resume import INTERRUPTED, ResumeState
+from callcenter.call.timers import SilenceTimer
 from callcenter.call.tool_calls import ToolCalls
 from callcenter.call.transcript import Transcript, TranscriptLine
 from callcenter.call.usage import Usage
@@ -126,8 +127,7 @@ class CallSession:
             mcp=route.mcp if route else (),
         )
         self._transcript = Transcript()
-        self._silence_after = silence_timer_seconds(route, config)
-        self._silence_round = 0
+        self._silence_timer = SilenceTimer(silence_timer_seconds(route, config))
         self._departure = Departure(
             call.call_id,
             self._queue,
@@ -245,7 +245,7 @@ class CallSession:
             return self._line(self._transcript.caller_unheard(event.item_id))
         if isinstance(event, InputAudioBufferSpeechStartedEvent):
             self._triggers.on_speech()
-            self._silence_round += 1  # a silence timer running is void now
+            self._silence_timer.void()
             return []
         if isinstance(event, InputAudioBufferTimeoutTriggered):
             return self._silence()
@@ -319,7 +319,7 @@ class CallSession:
             return actions
         limit = self._triggers.max_length_seconds
         if limit is not None:
-            actions.append(SetTimer("max_length", max(limit - elapsed, 0.0)))
+            actions.append(timers.max_length(max(limit - elapsed, 0.0)))
         for call_id, name in sorted(state.running.items()):
             output = function_output(call_id, {"error": INTERRUPTED})
             actions.append(add_item(output, self._event_id()))
@@ -358,7 +358,7 @@ class CallSession:
         actions = self._say("greeting", self.call.greeting) if self.call.greeting else []
         limit = self._triggers.max_length_seconds
         if limit is not None:
-            actions.append(SetTimer("max_length", limit))
+            actions.append(timers.max_length(limit))
         held, self._held = self._held, []
         for command in held:  # an operator acted before the session was up
             actions += self._operator(command)
@@ -410,9 +410,8 @@ class CallSession:
             self._answered = True
         if self._tools.response_done(response.id or "") and self.phase == "talking":
             actions += self._ask("followup")
-        elif self._silence_after is not None and self.phase == "talking":
-            self._silence_round += 1
-            actions.append(SetTimer(f"silence:{self._silence_round}", self._silence_after))
+        elif self.phase == "talking":
+            actions += self._silence_timer.arm()
         return actions + self._departure.settle(self._queue.done(response))
 
     def _function_call(self, event: ResponseFunctionCallArgumentsDoneEvent) -> list[Action]:
@@ -508,15 +507,16 @@ class CallSession:
         return actions
 
     def _timer(self, name: str) -> list[Action]:
-        if name == "max_length":
+        if name == timers.MAX_LENGTH:
             return self._escalate("max_length", "the call reached its maximum length")
-        if name.startswith("silence:"):
-            if name != f"silence:{self._silence_round}" or self.phase != "talking":
+        if self._silence_timer.owns(name):
+            if not self._silence_timer.latest(name) or self.phase != "talking":
                 return []
             actions = self._silence()  # as the API's idle timeout, then the model checks in
             return actions + self._ask("silence") if self.phase == "talking" else actions
-        if name.startswith("slow:"):
-            if self.phase == "talking" and self._tools.needs_notice(name.removeprefix("slow:")):
+        response_id = timers.slow_response(name)
+        if response_id is not None:
+            if self.phase == "talking" and self._tools.needs_notice(response_id):
                 return self._say(self._key("notice"), ONE_MOMENT)
             return []
         return self._departure.timer(name)

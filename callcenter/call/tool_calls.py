@@ -21,7 +21,8 @@ from openai.types.realtime import (
     ResponseFunctionCallArgumentsDoneEvent,
 )
 
-from callcenter.call.actions import Action, Record, RunTool, SetTimer, ToolDone
+from callcenter.call import timers
+from callcenter.call.actions import Action, Record, RunTool, ToolDone
 from callcenter.call.items import add_item, function_output
 from callcenter.call.mcp import McpServer, approval_decision, approval_response_item
 from callcenter.call.vocabulary import EventKind
@@ -119,7 +120,7 @@ class ToolCalls:
         response.running.add(call_id)
         actions: list[Action] = [RunTool(call_id, spec, event.arguments)]
         if len(response.running) == 1 and not response.noticed:
-            actions.append(SetTimer(f"slow:{event.response_id}", slow_notice))
+            actions.append(timers.slow(event.response_id, slow_notice))
         return Begun(actions)
 
     def finish(self, done: ToolDone, event_id: str) -> tuple[list[Action], str] | None:
