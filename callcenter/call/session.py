@@ -68,13 +68,13 @@ from callcenter.call.actions import (
     ToolDone,
 )
 from callcenter.call.departure import DEFAULT_HANDOFF, Departure, SessionTimings
-from callcenter.call.escalation import TRIGGERS, TransferTarget, Trigger, Triggers
+from callcenter.call.escalation import TransferTarget, Trigger, Triggers
 from callcenter.call.items import add_item, function_output, system_message, user_note
 from callcenter.call.rate_limits import RateLimitSnapshots
 from callcenter.call.responses import KEY, ResponseQueue, verbatim
-from callcenter.call.resume import INTERRUPTED, ResumeState
+from callcenter.call.resume import ResumeState
 from callcenter.call.timers import SilenceTimer
-from callcenter.call.tool_calls import ToolCalls
+from callcenter.call.tool_calls import ToolCalls, answer_interrupted
 from callcenter.call.transcript import Transcript, TranscriptLine
 from callcenter.call.usage import Usage
 from callcenter.call.vocabulary import CallOutcome, EventKind
@@ -265,9 +265,7 @@ class CallSession:
         """What another process needs to go on with this call (see callcenter.call.resume)."""
         seq, pending, lines = self._transcript.state()
         call, triggers = self.call, self._triggers
-        stage, trigger, target, outcome = self._departure.under_way()
-        ticket, index, relayed, tried = self._departure.transfer_position()
-        return ResumeState(
+        state = ResumeState(
             route=call.route,
             greeting=call.greeting,
             handoff=call.handoff,
@@ -285,15 +283,8 @@ class CallSession:
             running=self._tools.running(),
             tool_runs=self._tools.finished,
             usage=dict(self.usage.as_data()),
-            leaving=stage if stage in ("handing_off", "transferring", "ending") else None,
-            trigger=trigger,
-            target=target,
-            outcome=outcome,
-            ticket=ticket,
-            transfer_index=index,
-            transfer_relayed=relayed,
-            tried=tried,
         )
+        return self._departure.handed_over(state)
 
     def resume(self, state: ResumeState, elapsed: float) -> list[Action]:
         """Go on from ``state``, taken over ``elapsed`` seconds after the call was answered.
@@ -320,29 +311,14 @@ class CallSession:
         limit = self._triggers.max_length_seconds
         if limit is not None:
             actions.append(timers.max_length(max(limit - elapsed, 0.0)))
-        for call_id, name in sorted(state.running.items()):
-            output = function_output(call_id, {"error": INTERRUPTED})
-            actions.append(add_item(output, self._event_id()))
-            data = {"call_id": call_id, "name": name, "ok": False, "error": INTERRUPTED}
-            actions.append(Record(EventKind.TOOL, data))
+        actions += answer_interrupted(state.running, self._event_id)
+        for _ in state.running:  # each a failed tool call
             self._triggers.on_tool_result(False)
         if state.leaving is not None:
-            return actions + self._carry_on(state)
+            return actions + self._departure.carry_on(state, self.call.transfer_to)
         if state.running:
             actions += self._ask("followup")
         return actions
-
-    def _carry_on(self, state: ResumeState) -> list[Action]:
-        """Go on with the way out a takeover cut short."""
-        departure = self._departure
-        if state.leaving == "ending":
-            outcome = CallOutcome(state.outcome or CallOutcome.COMPLETED)
-            return departure.end("taken over while ending", outcome, None)
-        if state.leaving == "transferring":  # at the target it had reached, not from the top
-            return departure.resume_transfer(self.call.transfer_to, state)
-        if state.trigger in TRIGGERS:
-            return departure.escalate(state.trigger, "taken over during a handoff", state.target)
-        return departure.transfer_route(self.call.transfer_to, None)  # a refer route
 
     # -- the conversation --------------------------------------------------------------------
 
