@@ -11,13 +11,11 @@ out the built-ins ``transfer_to_human`` and ``end_call``. Its life::
                                  │ └─end_call, key─▶ ending (goodbye, hang-up) ─▶ over
                                  └──── every target failed, on_transfer_failed = "resume"
 
-A handoff asks the model for a summary out of band and says the handoff line at once,
-waits (boundedly) for both, stores the ticket, then REFERs down the target's fallback
-chain, giving each target its ``answer_timeout`` to take the call (the sideband closes);
-if every target fails it tells the caller, then the agent carries on or the call is hung
-up (the route's ``on_transfer_failed``). While transferring the agent stays quiet. It
-reads no clock (``now`` is given; the answer timeouts are timers the executor arms) and
-does no I/O: :mod:`callcenter.call.runner` executes its actions.
+The way out (a handoff, the transfer down the target's fallback chain, an ending) is
+:mod:`callcenter.call.departure`'s; while it is under way the agent stays quiet. The
+session reads no clock (``now`` is given; the executor arms the timers, and
+:mod:`callcenter.call.timers` names the session's own) and does no I/O:
+:mod:`callcenter.call.runner` executes its actions.
 """
 
 from __future__ import annotations
@@ -347,18 +345,19 @@ class CallSession:
             return self._approve(item)
         if item.type == "mcp_call":
             recorded = self._tools.mcp_call(item)
-            return recorded + (self._mcp_result(item.error is None) if recorded else [])
+            return recorded + (self._tool_failures(item.error is None) if recorded else [])
         return []
 
     def _mcp_list_tools_failed(self, event: McpListToolsFailed) -> list[Action]:
         """An MCP server's tools could not be listed: its tools are gone for this call, a
         tool failure for escalation."""
         record = Record(EventKind.MCP_LIST_TOOLS_FAILED, {"item_id": event.item_id})
-        return [record, *self._mcp_result(False)]
+        return [record, *self._tool_failures(False)]
 
-    def _mcp_result(self, ok: bool) -> list[Action]:
-        """An MCP call (or tool list) counts in the streak of tool failures as a function
-        tool does; the model goes on by itself (the server runs MCP within the response)."""
+    def _tool_failures(self, ok: bool) -> list[Action]:
+        """A function tool, an MCP call or an MCP tool list finished: ``max_tool_failures``
+        failures in a row escalate. (After MCP the model goes on by itself: the server
+        runs MCP within the response.)"""
         trigger = self._triggers.on_tool_result(ok)
         if trigger is None:
             return []
@@ -412,11 +411,9 @@ class CallSession:
         return actions + self._tool_result(done.result.ok, response_id)
 
     def _tool_result(self, ok: bool, response_id: str) -> list[Action]:
-        trigger = self._triggers.on_tool_result(ok)
-        if trigger is not None and self.phase == "talking":
-            return self._escalate(
-                trigger, f"{self._triggers.failed_tools} tool calls failed in a row"
-            )
+        escalated = self._tool_failures(ok)
+        if escalated:
+            return escalated
         if self._tools.complete(response_id) and self.phase == "talking":
             return self._ask("followup")
         return []
