@@ -16,7 +16,8 @@ from openai.resources.realtime.realtime import AsyncRealtimeConnectionManager
 from openai.types.websocket_reconnection import ReconnectingEvent, ReconnectingOverrides
 
 from callcenter.call.escalation import TransferTarget
-from callcenter.call.runtime import LiveCall, Runtime, RuntimeTimeouts
+from callcenter.call.runtime import Runtime, RuntimeTimeouts
+from callcenter.call.session import LiveCall
 from callcenter.config.loader import example_config_path, load_config
 from callcenter.control import CallControl, ControlPolicy
 from callcenter.emulator import EmulatorThread
