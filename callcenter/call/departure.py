@@ -16,7 +16,7 @@ agent carries on) or ``hangup``. An ending says goodbye (boundedly) and hangs up
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from openai.types.realtime import RealtimeResponse
@@ -129,29 +129,42 @@ class Departure:
         awaiting = handoff is not None and handoff.answer_key is not None
         return (self.stage == "transferring" and not awaiting) or self.stage == "over" or ending
 
-    def under_way(self) -> tuple[Stage, Trigger | None, str | None, str | None]:
-        """What a takeover must carry on: the stage, trigger, first target and outcome."""
-        handoff, ending = self._handoff, self._ending
-        first = str(handoff.chain[0]) if handoff is not None and handoff.chain else None
-        outcome = ending.outcome if ending is not None else None
-        return self.stage, self.trigger, first, outcome
+    def handed_over(self, state: ResumeState) -> ResumeState:
+        """``state`` with the way out under way, if any: what a takeover must carry on."""
+        handoff, ending, stage = self._handoff, self._ending, self.stage
+        return replace(
+            state,
+            leaving=stage if stage in ("handing_off", "transferring", "ending") else None,
+            trigger=self.trigger,
+            target=str(handoff.chain[0]) if handoff is not None and handoff.chain else None,
+            outcome=ending.outcome if ending is not None else None,
+            ticket=handoff.ticket if handoff is not None else None,
+            transfer_index=handoff.index if handoff is not None else 0,
+            transfer_relayed=handoff is not None and handoff.answer_key is not None,
+            tried=list(handoff.tried) if handoff is not None else [],
+        )
 
-    def transfer_position(self) -> tuple[str | None, int, bool, list[dict[str, object]]]:
-        """What a takeover needs of a transfer: ticket, target index, relayed, tried."""
-        handoff = self._handoff
-        if handoff is None:
-            return None, 0, False, []
-        relayed = handoff.answer_key is not None
-        return handoff.ticket, handoff.index, relayed, list(handoff.tried)
+    def carry_on(self, state: ResumeState, route_chain: tuple[TransferTarget, ...]) -> list[Action]:
+        """Go on with the way out a takeover cut short (``state.leaving`` is set).
 
-    def resume_transfer(
+        An ending hangs up at once; a transfer goes on at the target it had reached; a
+        handoff starts again (same ticket, the line said again). ``route_chain``: a refer
+        route's chain (an escalation's comes from its target).
+        """
+        if state.leaving == "ending":
+            outcome = CallOutcome(state.outcome or CallOutcome.COMPLETED)
+            return self.end("taken over while ending", outcome, None)
+        if state.leaving == "transferring":
+            return self._resume_transfer(route_chain, state)
+        if state.trigger in escalation.TRIGGERS:
+            return self.escalate(state.trigger, "taken over during a handoff", state.target)
+        return self.transfer_route(route_chain, None)  # a refer route
+
+    def _resume_transfer(
         self, route_chain: tuple[TransferTarget, ...], state: ResumeState
     ) -> list[Action]:
-        """Go on with a transfer a takeover cut short, at the target it had reached: wait
-        again for a relayed REFER to be answered, or send the REFER under way again.
-
-        ``route_chain``: a refer route's chain (an escalation's comes from its target).
-        """
+        """At the target a transfer had reached: wait again for a relayed REFER to be
+        answered, or send the REFER under way again."""
         trigger = next((t for t in escalation.TRIGGERS if t == state.trigger), None)
         chain = route_chain
         if trigger is not None and state.target is not None:

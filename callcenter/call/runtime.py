@@ -14,7 +14,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -278,11 +278,18 @@ class Runtime:
     def _hold(self, call_id: str, runner: CallRunner) -> None:
         """Run ``runner`` on the loop (``self._lock`` held)."""
         loop = self._ensure_loop()
-        future = asyncio.run_coroutine_threadsafe(self._run(call_id, runner), loop)
+        future = self._submit(self._run(call_id, runner), loop)
         self._calls[call_id] = future
         self._runners[call_id] = runner
         metrics.call_started()
         future.add_done_callback(lambda _: self._forget(call_id))
+
+    def _submit(
+        self, run: Coroutine[Any, Any, None], loop: asyncio.AbstractEventLoop
+    ) -> concurrent.futures.Future[None]:
+        """Start a call's run on the loop thread; it may be over before this returns (a test
+        makes sure it is, to check that ``_hold`` still goes on)."""
+        return asyncio.run_coroutine_threadsafe(run, loop)
 
     async def _run(self, call_id: str, runner: CallRunner) -> None:
         task = asyncio.current_task()

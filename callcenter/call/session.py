@@ -11,13 +11,11 @@ out the built-ins ``transfer_to_human`` and ``end_call``. Its life::
                                  │ └─end_call, key─▶ ending (goodbye, hang-up) ─▶ over
                                  └──── every target failed, on_transfer_failed = "resume"
 
-A handoff asks the model for a summary out of band and says the handoff line at once,
-waits (boundedly) for both, stores the ticket, then REFERs down the target's fallback
-chain, giving each target its ``answer_timeout`` to take the call (the sideband closes);
-if every target fails it tells the caller, then the agent carries on or the call is hung
-up (the route's ``on_transfer_failed``). While transferring the agent stays quiet. It
-reads no clock (``now`` is given; the answer timeouts are timers the executor arms) and
-does no I/O: :mod:`callcenter.call.runner` executes its actions.
+The way out (a handoff, the transfer down the target's fallback chain, an ending) is
+:mod:`callcenter.call.departure`'s; while it is under way the agent stays quiet. The
+session reads no clock (``now`` is given; the executor arms the timers, and
+:mod:`callcenter.call.timers` names the session's own) and does no I/O:
+:mod:`callcenter.call.runner` executes its actions.
 """
 
 from __future__ import annotations
@@ -52,6 +50,7 @@ from openai.types.realtime.realtime_server_event import (
     OutputAudioBufferStopped,
 )
 
+from callcenter.call import timers
 from callcenter.call.actions import (
     Action,
     ControlDone,
@@ -61,18 +60,19 @@ from callcenter.call.actions import (
     OperatorTransfer,
     Record,
     Send,
-    SetTimer,
     SocketClosed,
     SocketDropped,
     TimerFired,
     ToolDone,
 )
 from callcenter.call.departure import DEFAULT_HANDOFF, Departure, SessionTimings
-from callcenter.call.escalation import TRIGGERS, TransferTarget, Trigger, Triggers
+from callcenter.call.escalation import TransferTarget, Trigger, Triggers
 from callcenter.call.items import add_item, function_output, system_message, user_note
+from callcenter.call.rate_limits import RateLimitSnapshots
 from callcenter.call.responses import KEY, ResponseQueue, verbatim
-from callcenter.call.resume import INTERRUPTED, ResumeState
-from callcenter.call.tool_calls import ToolCalls
+from callcenter.call.resume import ResumeState
+from callcenter.call.timers import SilenceTimer
+from callcenter.call.tool_calls import ToolCalls, answer_interrupted
 from callcenter.call.transcript import Transcript, TranscriptLine
 from callcenter.call.usage import Usage
 from callcenter.call.vocabulary import CallOutcome, EventKind
@@ -83,7 +83,6 @@ __all__ = ["CallSession", "LiveCall", "Phase", "SessionTimings"]
 
 ONE_MOMENT = "One moment, please, I'm still looking that up."
 GOODBYE = "Thank you for calling. Goodbye."
-RATE_LIMITS_EVERY = 60.0  # seconds between two recorded rate-limit snapshots (unless low)
 
 Phase = Literal["starting", "talking", "handing_off", "transferring", "ending", "over"]
 
@@ -126,8 +125,7 @@ class CallSession:
             mcp=route.mcp if route else (),
         )
         self._transcript = Transcript()
-        self._silence_after = silence_timer_seconds(route, config)
-        self._silence_round = 0
+        self._silence_timer = SilenceTimer(silence_timer_seconds(route, config))
         self._departure = Departure(
             call.call_id,
             self._queue,
@@ -140,11 +138,10 @@ class CallSession:
         )
         self.usage = Usage()
         self.attaches = 0
-        self.rate_limits: list[dict[str, object]] = []
+        self._rate_limits = RateLimitSnapshots()
         self._caller_turns = 0
         self._answered = False
         self._keys = 0
-        self._rate_limits_at: float | None = None
         self._held: list[OperatorTransfer | OperatorInstruct] = []  # operator commands, early
 
     # -- state the executor reads ----------------------------------------------------------
@@ -246,7 +243,7 @@ class CallSession:
             return self._line(self._transcript.caller_unheard(event.item_id))
         if isinstance(event, InputAudioBufferSpeechStartedEvent):
             self._triggers.on_speech()
-            self._silence_round += 1  # a silence timer running is void now
+            self._silence_timer.void()
             return []
         if isinstance(event, InputAudioBufferTimeoutTriggered):
             return self._silence()
@@ -255,7 +252,7 @@ class CallSession:
         if isinstance(event, InputAudioBufferDtmfEventReceivedEvent):
             return self._dtmf(event.event)
         if isinstance(event, RateLimitsUpdatedEvent):
-            return self._rate_limits(event, now)
+            return self._rate_limits.updated(event, now)
         if isinstance(event, RealtimeErrorEvent):
             return self._error(event)
         return []
@@ -266,9 +263,7 @@ class CallSession:
         """What another process needs to go on with this call (see callcenter.call.resume)."""
         seq, pending, lines = self._transcript.state()
         call, triggers = self.call, self._triggers
-        stage, trigger, target, outcome = self._departure.under_way()
-        ticket, index, relayed, tried = self._departure.transfer_position()
-        return ResumeState(
+        state = ResumeState(
             route=call.route,
             greeting=call.greeting,
             handoff=call.handoff,
@@ -286,15 +281,8 @@ class CallSession:
             running=self._tools.running(),
             tool_runs=self._tools.finished,
             usage=dict(self.usage.as_data()),
-            leaving=stage if stage in ("handing_off", "transferring", "ending") else None,
-            trigger=trigger,
-            target=target,
-            outcome=outcome,
-            ticket=ticket,
-            transfer_index=index,
-            transfer_relayed=relayed,
-            tried=tried,
         )
+        return self._departure.handed_over(state)
 
     def resume(self, state: ResumeState, elapsed: float) -> list[Action]:
         """Go on from ``state``, taken over ``elapsed`` seconds after the call was answered.
@@ -320,30 +308,15 @@ class CallSession:
             return actions
         limit = self._triggers.max_length_seconds
         if limit is not None:
-            actions.append(SetTimer("max_length", max(limit - elapsed, 0.0)))
-        for call_id, name in sorted(state.running.items()):
-            output = function_output(call_id, {"error": INTERRUPTED})
-            actions.append(add_item(output, self._event_id()))
-            data = {"call_id": call_id, "name": name, "ok": False, "error": INTERRUPTED}
-            actions.append(Record(EventKind.TOOL, data))
+            actions.append(timers.max_length(max(limit - elapsed, 0.0)))
+        actions += answer_interrupted(state.running, self._event_id)
+        for _ in state.running:  # each a failed tool call
             self._triggers.on_tool_result(False)
         if state.leaving is not None:
-            return actions + self._carry_on(state)
+            return actions + self._departure.carry_on(state, self.call.transfer_to)
         if state.running:
             actions += self._ask("followup")
         return actions
-
-    def _carry_on(self, state: ResumeState) -> list[Action]:
-        """Go on with the way out a takeover cut short."""
-        departure = self._departure
-        if state.leaving == "ending":
-            outcome = CallOutcome(state.outcome or CallOutcome.COMPLETED)
-            return departure.end("taken over while ending", outcome, None)
-        if state.leaving == "transferring":  # at the target it had reached, not from the top
-            return departure.resume_transfer(self.call.transfer_to, state)
-        if state.trigger in TRIGGERS:
-            return departure.escalate(state.trigger, "taken over during a handoff", state.target)
-        return departure.transfer_route(self.call.transfer_to, None)  # a refer route
 
     # -- the conversation --------------------------------------------------------------------
 
@@ -359,7 +332,7 @@ class CallSession:
         actions = self._say("greeting", self.call.greeting) if self.call.greeting else []
         limit = self._triggers.max_length_seconds
         if limit is not None:
-            actions.append(SetTimer("max_length", limit))
+            actions.append(timers.max_length(limit))
         held, self._held = self._held, []
         for command in held:  # an operator acted before the session was up
             actions += self._operator(command)
@@ -372,18 +345,19 @@ class CallSession:
             return self._approve(item)
         if item.type == "mcp_call":
             recorded = self._tools.mcp_call(item)
-            return recorded + (self._mcp_result(item.error is None) if recorded else [])
+            return recorded + (self._tool_failures(item.error is None) if recorded else [])
         return []
 
     def _mcp_list_tools_failed(self, event: McpListToolsFailed) -> list[Action]:
         """An MCP server's tools could not be listed: its tools are gone for this call, a
         tool failure for escalation."""
         record = Record(EventKind.MCP_LIST_TOOLS_FAILED, {"item_id": event.item_id})
-        return [record, *self._mcp_result(False)]
+        return [record, *self._tool_failures(False)]
 
-    def _mcp_result(self, ok: bool) -> list[Action]:
-        """An MCP call (or tool list) counts in the streak of tool failures as a function
-        tool does; the model goes on by itself (the server runs MCP within the response)."""
+    def _tool_failures(self, ok: bool) -> list[Action]:
+        """A function tool, an MCP call or an MCP tool list finished: ``max_tool_failures``
+        failures in a row escalate. (After MCP the model goes on by itself: the server
+        runs MCP within the response.)"""
         trigger = self._triggers.on_tool_result(ok)
         if trigger is None:
             return []
@@ -411,9 +385,8 @@ class CallSession:
             self._answered = True
         if self._tools.response_done(response.id or "") and self.phase == "talking":
             actions += self._ask("followup")
-        elif self._silence_after is not None and self.phase == "talking":
-            self._silence_round += 1
-            actions.append(SetTimer(f"silence:{self._silence_round}", self._silence_after))
+        elif self.phase == "talking":
+            actions += self._silence_timer.arm()
         return actions + self._departure.settle(self._queue.done(response))
 
     def _function_call(self, event: ResponseFunctionCallArgumentsDoneEvent) -> list[Action]:
@@ -438,11 +411,9 @@ class CallSession:
         return actions + self._tool_result(done.result.ok, response_id)
 
     def _tool_result(self, ok: bool, response_id: str) -> list[Action]:
-        trigger = self._triggers.on_tool_result(ok)
-        if trigger is not None and self.phase == "talking":
-            return self._escalate(
-                trigger, f"{self._triggers.failed_tools} tool calls failed in a row"
-            )
+        escalated = self._tool_failures(ok)
+        if escalated:
+            return escalated
         if self._tools.complete(response_id) and self.phase == "talking":
             return self._ask("followup")
         return []
@@ -508,28 +479,17 @@ class CallSession:
             actions += self._escalate(trigger, f"{self._triggers.errors} error events")
         return actions
 
-    def _rate_limits(self, event: RateLimitsUpdatedEvent, now: float) -> list[Action]:
-        self.rate_limits = [limit.model_dump(exclude_none=True) for limit in event.rate_limits]
-        low = any(
-            limit.limit and limit.remaining is not None and limit.remaining < limit.limit / 10
-            for limit in event.rate_limits
-        )
-        last = self._rate_limits_at
-        if last is not None and not low and now - last < RATE_LIMITS_EVERY:
-            return []
-        self._rate_limits_at = now
-        return [Record(EventKind.RATE_LIMITS, {"limits": self.rate_limits})]
-
     def _timer(self, name: str) -> list[Action]:
-        if name == "max_length":
+        if name == timers.MAX_LENGTH:
             return self._escalate("max_length", "the call reached its maximum length")
-        if name.startswith("silence:"):
-            if name != f"silence:{self._silence_round}" or self.phase != "talking":
+        if self._silence_timer.owns(name):
+            if not self._silence_timer.latest(name) or self.phase != "talking":
                 return []
             actions = self._silence()  # as the API's idle timeout, then the model checks in
             return actions + self._ask("silence") if self.phase == "talking" else actions
-        if name.startswith("slow:"):
-            if self.phase == "talking" and self._tools.needs_notice(name.removeprefix("slow:")):
+        response_id = timers.slow_response(name)
+        if response_id is not None:
+            if self.phase == "talking" and self._tools.needs_notice(response_id):
                 return self._say(self._key("notice"), ONE_MOMENT)
             return []
         return self._departure.timer(name)

@@ -11,7 +11,7 @@ is recorded. Pure; part of :mod:`callcenter.call.session`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,9 +21,11 @@ from openai.types.realtime import (
     ResponseFunctionCallArgumentsDoneEvent,
 )
 
-from callcenter.call.actions import Action, Record, RunTool, SetTimer, ToolDone
+from callcenter.call import timers
+from callcenter.call.actions import Action, Record, RunTool, ToolDone
 from callcenter.call.items import add_item, function_output
 from callcenter.call.mcp import McpServer, approval_decision, approval_response_item
+from callcenter.call.resume import INTERRUPTED
 from callcenter.call.vocabulary import EventKind
 from callcenter.tools.registry import (
     BUILTIN_TOOLS,
@@ -33,7 +35,7 @@ from callcenter.tools.registry import (
 )
 from callcenter.tools.spec import parse_arguments
 
-__all__ = ["Begun", "ToolCalls"]
+__all__ = ["Begun", "ToolCalls", "answer_interrupted"]
 
 Builtin = Literal["transfer_to_human", "end_call"]
 
@@ -119,7 +121,7 @@ class ToolCalls:
         response.running.add(call_id)
         actions: list[Action] = [RunTool(call_id, spec, event.arguments)]
         if len(response.running) == 1 and not response.noticed:
-            actions.append(SetTimer(f"slow:{event.response_id}", slow_notice))
+            actions.append(timers.slow(event.response_id, slow_notice))
         return Begun(actions)
 
     def finish(self, done: ToolDone, event_id: str) -> tuple[list[Action], str] | None:
@@ -253,3 +255,14 @@ class ToolCalls:
 
 def _answer(call_id: str, output: dict[str, str], event_id: str) -> Action:
     return add_item(function_output(call_id, output), event_id)
+
+
+def answer_interrupted(running: Mapping[str, str], event_id: Callable[[], str]) -> list[Action]:
+    """After a takeover: answer each call that was running (call_id -> tool name) as
+    interrupted, and record it failed."""
+    actions: list[Action] = []
+    for call_id, name in sorted(running.items()):
+        actions.append(_answer(call_id, {"error": INTERRUPTED}, event_id()))
+        data = {"call_id": call_id, "name": name, "ok": False, "error": INTERRUPTED}
+        actions.append(Record(EventKind.TOOL, data))
+    return actions

@@ -191,7 +191,7 @@ def silence_timer_seconds(route: Route | None, config: Config) -> float | None:
 def _set_idle_timeout(body: dict[str, Any]) -> None:
     """Make server VAD report silences (``input_audio_buffer.timeout_triggered``): the API
     sends them only when ``idle_timeout_ms`` is set. Semantic VAD has no idle timeout; the
-    call keeps its own silence timer there (``call/session.py``)."""
+    call keeps its own silence timer there (``call/timers.py``)."""
     audio_input = body.setdefault("audio", {}).setdefault("input", {})
     vad = audio_input.get("turn_detection")
     if vad is None:
