@@ -130,6 +130,20 @@ def test_escalation_counters_survive_a_takeover() -> None:
     assert any(isinstance(a, Record) and a.kind == "escalation" for a in actions)
 
 
+def test_a_tool_cut_off_by_the_takeover_can_be_the_failure_that_escalates() -> None:
+    """One failed tool, then one interrupted by the takeover: max_tool_failures = 2 is
+    reached on resume, and the call is handed to a human instead of asked to go on."""
+    session = talking()
+    feed(session, function_call("resp_1", "fc_1", "lookup_order", {"order_id": "1"}))
+    feed(session, done("resp_1"))
+    feed(session, ToolDone("fc_1", ToolResult(False, '{"error": "down"}', "down", 0.01)))
+    feed(session, function_call("resp_2", "fc_2", "lookup_order", {"order_id": "2"}))
+    feed(session, done("resp_2"))  # fc_2 still running when the process dies
+    taker, first = moved(session)
+    assert taker.phase == "handing_off"
+    assert any(isinstance(a, Record) and a.kind == "escalation" for a in first)
+
+
 def test_the_max_length_timer_runs_on_from_the_answer() -> None:
     """A route's max_minutes counts from the answer, not from the takeover."""
     _, first = moved(talking(), elapsed=45.0)

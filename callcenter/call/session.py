@@ -310,11 +310,13 @@ class CallSession:
         if limit is not None:
             actions.append(timers.max_length(max(limit - elapsed, 0.0)))
         actions += answer_interrupted(state.running, self._event_id)
-        for _ in state.running:  # each a failed tool call
-            self._triggers.on_tool_result(False)
         if state.leaving is not None:
+            for _ in state.running:  # each a failed tool call; the way out is under way
+                self._triggers.on_tool_result(False)
             return actions + self._departure.carry_on(state, self.call.transfer_to)
-        if state.running:
+        for _ in state.running:  # each a failed tool call: enough in a row escalate
+            actions += self._tool_failures(False)
+        if state.running and self.phase == "talking":
             actions += self._ask("followup")
         return actions
 
