@@ -39,15 +39,7 @@ from callcenter.observability.logs import bind_call
 from callcenter.store.leases import LeaseStore, TakenCall
 from callcenter.tools.registry import ToolRegistry
 
-__all__ = [
-    "CallActions",
-    "CallStore",
-    "Connect",
-    "LeaseTimings",
-    "LiveCall",
-    "Runtime",
-    "RuntimeTimeouts",
-]
+__all__ = ["Runtime", "RuntimeTimeouts"]
 
 logger = logging.getLogger(__name__)
 

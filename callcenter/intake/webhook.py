@@ -24,7 +24,8 @@ import pydantic
 from openai.types.webhooks import RealtimeCallIncomingWebhookEvent
 
 from callcenter.call.escalation import transfer_chain
-from callcenter.call.runtime import LiveCall, Runtime
+from callcenter.call.runtime import Runtime
+from callcenter.call.session import LiveCall
 from callcenter.call.vocabulary import CallOutcome
 from callcenter.call.writes import Answered, Ended
 from callcenter.config.loader import Config, session_config, transfer_session_config

@@ -20,7 +20,8 @@ from websockets.uri import get_proxy, parse_uri
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from callcenter.analysis.worker import AnalysisWorker
-from callcenter.call.runtime import LeaseTimings, Runtime, RuntimeTimeouts
+from callcenter.call.leases import LeaseTimings
+from callcenter.call.runtime import Runtime, RuntimeTimeouts
 from callcenter.config.loader import (
     Config,
     check_route_tools,
