@@ -186,11 +186,14 @@ def stream_call(call_id: str) -> Response | Reply:
     if store.get_call(call_id) is None:
         return _unknown(call_id)
     after_id = event_id(request.headers.get("Last-Event-ID"))
-    if not operators.streams.take():
+    slot = operators.streams.take()
+    if slot is None:
         return operators.streams.refusal()
-    body = call_events_stream(store, call_id, after_id=after_id, timings=operators.stream)
+    body = call_events_stream(
+        store, call_id, after_id=after_id, timings=operators.stream, ending=slot.give
+    )
     response = Response(stream_with_context(body), mimetype="text/event-stream")
-    response.call_on_close(operators.streams.give)
+    response.call_on_close(slot.give)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

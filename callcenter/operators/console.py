@@ -56,7 +56,7 @@ from callcenter.operators.http import client_address, event_id, odd_request
 from callcenter.operators.parsing import ACTIONS
 from callcenter.operators.roles import Permission
 from callcenter.operators.services import OperatorServices, operator_services
-from callcenter.operators.stream import call_events_stream
+from callcenter.operators.stream import StreamSlot, call_events_stream
 from callcenter.operators.transfers import transfer_attempts
 from callcenter.operators.views import call_json, decode_cursor, deliveries_json, encode_cursor
 from callcenter.settings import Settings
@@ -225,7 +225,8 @@ def live_stream() -> Response:
     """SSE: the live calls and the day's figures, sent again whenever they change."""
     operators = operator_services()
     zone = _zone()
-    if not operators.streams.take():
+    slot = operators.streams.take()
+    if slot is None:
         abort(operators.streams.refusal())
 
     def frames() -> Iterator[str]:
@@ -248,7 +249,7 @@ def live_stream() -> Response:
             tick += 1
             time.sleep(LIVE_EVERY)
 
-    return _event_stream(frames(), operators)
+    return _event_stream(frames(), slot)
 
 
 @console.get("/calls/<call_id>")
@@ -291,10 +292,13 @@ def call_events(call_id: str) -> Response:
     after_id = max(
         event_id(request.args.get("after")), event_id(request.headers.get("Last-Event-ID"))
     )
-    if not operators.streams.take():
+    slot = operators.streams.take()
+    if slot is None:
         abort(operators.streams.refusal())
-    body = call_events_stream(operators.calls, call_id, after_id=after_id, timings=operators.stream)
-    return _event_stream(body, operators)
+    body = call_events_stream(
+        operators.calls, call_id, after_id=after_id, timings=operators.stream, ending=slot.give
+    )
+    return _event_stream(body, slot)
 
 
 @console.post("/calls/<call_id>/<action>")
@@ -436,9 +440,9 @@ def _csv_safe(value: object) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") and not text[1:2].isdigit() else text
 
 
-def _event_stream(body: Iterator[str], operators: OperatorServices) -> Response:
+def _event_stream(body: Iterator[str], slot: StreamSlot) -> Response:
     response = Response(stream_with_context(body), mimetype="text/event-stream")
-    response.call_on_close(operators.streams.give)
+    response.call_on_close(slot.give)
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

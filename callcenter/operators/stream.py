@@ -25,7 +25,14 @@ from callcenter.operators.http import error
 from callcenter.operators.views import event_json
 from callcenter.store import Store
 
-__all__ = ["DEFAULT_MAX_STREAMS", "StreamSlots", "StreamTimings", "call_events_stream", "sse"]
+__all__ = [
+    "DEFAULT_MAX_STREAMS",
+    "StreamSlot",
+    "StreamSlots",
+    "StreamTimings",
+    "call_events_stream",
+    "sse",
+]
 
 DEFAULT_MAX_STREAMS = 4  # half the 8 threads of a `callcenter serve` worker
 RETRY_STREAM_AFTER = 5  # seconds
@@ -40,6 +47,24 @@ class StreamTimings:
     lifetime: float = 600.0
 
 
+class StreamSlot:
+    """One stream's slot: given back once, whichever comes first of its last event or its
+    connection closing."""
+
+    def __init__(self, free: threading.BoundedSemaphore) -> None:
+        self._free = free
+        self._given = False
+        self._lock = threading.Lock()
+
+    def give(self) -> None:
+        """Give the slot back (again: nothing)."""
+        with self._lock:
+            if self._given:
+                return
+            self._given = True
+        self._free.release()
+
+
 class StreamSlots:
     """At most ``limit`` streams open at once in this worker; thread-safe."""
 
@@ -47,13 +72,9 @@ class StreamSlots:
         self.limit = limit
         self._free = threading.BoundedSemaphore(limit)
 
-    def take(self) -> bool:
-        """Take a slot for a new stream; False when every slot is taken."""
-        return self._free.acquire(blocking=False)
-
-    def give(self) -> None:
-        """Give back the slot of a stream that ended (or whose client went away)."""
-        self._free.release()
+    def take(self) -> StreamSlot | None:
+        """A slot for a new stream; None when every slot is taken."""
+        return StreamSlot(self._free) if self._free.acquire(blocking=False) else None
 
     def refusal(self) -> Response:
         """The 503 for a stream past the cap."""
@@ -78,8 +99,13 @@ def call_events_stream(
     after_id: int = 0,
     timings: StreamTimings = StreamTimings(),
     monotonic: Callable[[], float] = time.monotonic,
+    ending: Callable[[], None] = lambda: None,
 ) -> Iterator[str]:
-    """The SSE text of ``call_id``'s events after ``after_id``, until the call ends."""
+    """The SSE text of ``call_id``'s events after ``after_id``, until the call ends.
+
+    ``ending`` is called just before the last event (``end`` or ``timeout``) is sent: a
+    client that reads it and opens another stream finds this one's slot already given back.
+    """
     started = last_beat = monotonic()
     yield ": stream of call events\n\n"
     while True:
@@ -92,9 +118,11 @@ def call_events_stream(
         if over:
             status = record.status if record is not None else None
             outcome = record.outcome if record is not None else None
+            ending()
             yield sse("end", {"call_id": call_id, "status": status, "outcome": outcome})
             return
         if now - started >= timings.lifetime:
+            ending()
             yield sse("timeout", {"call_id": call_id, "last_id": after_id})
             return
         if now - last_beat >= timings.heartbeat:
