@@ -7,6 +7,7 @@ is never taken over never ends, and each check below can fail.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import time
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from callcenter.emulator import EmulatedCall, EmulatorThread
@@ -131,6 +133,46 @@ class Reattaches:
     @property
     def worst(self) -> float:
         return max(self.seconds.values(), default=0.0)
+
+
+def stall_outside_a_write(pid: int, store_url: str, tries: int = 20) -> None:
+    """SIGSTOP ``pid`` at a moment it holds no SQLite write turn.
+
+    SQLite has one write lock: a process stopped inside a write transaction (it holds the
+    writers' queue of ``store.engine`` then) holds every other writer of the node until it
+    is woken, so no takeover can be written meanwhile. That is SQLite's limit, not what a
+    stall test is about, so on SQLite the stop is retried until it lands between writes.
+    On PostgreSQL every moment is taken.
+    """
+    database = sa.make_url(store_url).database
+    lock_file = Path(f"{database}-writers.lock") if store_url.startswith("sqlite") else None
+    for _ in range(tries):
+        os.kill(pid, signal.SIGSTOP)
+        if lock_file is None or _queue_free(lock_file):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.05)  # let it finish that write; any moment after will do
+    raise AssertionError(f"worker {pid} held the write lock at each of {tries} stops")
+
+
+def _queue_free(lock_file: Path, within: float = 1.0) -> bool:
+    """Whether the writers' queue can be taken within ``within`` seconds (then given back):
+    a stopped holder would keep it; a running one gives it up in milliseconds."""
+    fd = os.open(lock_file, os.O_RDWR)
+    try:
+        deadline = time.monotonic() + within
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.002)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return True
+    finally:
+        os.close(fd)
 
 
 def wait_reattached(

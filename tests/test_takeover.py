@@ -25,6 +25,7 @@ from tests.takeover_support import (
     holders,
     place,
     serve,
+    stall_outside_a_write,
     wait_ended,
     wait_reattached,
     wait_settled,
@@ -123,7 +124,7 @@ def test_a_stalled_worker_lets_its_taken_calls_go(
         with Store.open(store_url) as store:
             wait_settled(store, calls)
             pid, stalled = max(holders(store, calls).items(), key=lambda item: len(item[1]))
-            os.kill(pid, signal.SIGSTOP)
+            stall_outside_a_write(pid, store_url)
             try:
                 wait_reattached(stalled, time.monotonic())
             finally:
