@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from callcenter.emulator import EmulatedCall, EmulatorThread, Step
 from callcenter.emulator.client import ControlClient
@@ -46,6 +46,20 @@ class DrivenEmulator(Protocol):
         """Bring ``call``'s state and records up to date, in place."""
 
 
+def call_options(spec: CallSpec, script: Sequence[Step], call_id: str | None) -> dict[str, Any]:
+    """The ``place_call`` keywords of the call ``spec`` describes, in either emulator."""
+    return {
+        "from_number": spec.from_number,
+        "to_number": spec.to_number,
+        "caller_name": spec.caller_name,
+        "headers": spec.headers,
+        "script": script,
+        "call_id": call_id,
+        "delivery": spec.delivery,
+        "server_timings": spec.server_timings,
+    }
+
+
 class InProcessEmulator:
     """The emulator running in this process: its records are the calls themselves."""
 
@@ -68,16 +82,7 @@ class InProcessEmulator:
         """Arm ``faults`` (bound to ``call_id``), then ring the call ``spec`` describes."""
         for fault in faults:
             self.thread.faults.add(fault)
-        return self.thread.place_call(
-            from_number=spec.from_number,
-            to_number=spec.to_number,
-            caller_name=spec.caller_name,
-            headers=spec.headers,
-            script=script,
-            call_id=call_id,
-            delivery=spec.delivery,
-            server_timings=spec.server_timings,
-        )
+        return self.thread.place_call(**call_options(spec, script, call_id))
 
     def hang_up(self, call_id: str) -> bool:
         """The caller hangs up; False if the call was already over."""
@@ -110,16 +115,7 @@ class RemoteEmulator:
         """Arm ``faults`` (bound to ``call_id``), then ring the call ``spec`` describes."""
         for fault in faults:
             self.client.add_fault(fault)
-        return self.client.place_call(
-            from_number=spec.from_number,
-            to_number=spec.to_number,
-            caller_name=spec.caller_name,
-            headers=spec.headers,
-            script=script,
-            call_id=call_id,
-            delivery=spec.delivery,
-            server_timings=spec.server_timings,
-        )
+        return self.client.place_call(**call_options(spec, script, call_id))
 
     def hang_up(self, call_id: str) -> bool:
         """The caller hangs up; False if the call was already over."""
