@@ -33,7 +33,7 @@ from typing import Any, Final, Protocol
 import httpx
 from websockets.asyncio.connection import Connection
 
-from callcenter.emulator.webhooks import incoming_call_event, sign_webhook, sip_headers
+from callcenter.emulator.webhooks import incoming_call_event, sip_headers, webhook_headers
 
 FROM_NUMBER = "+14155550123"
 TO_NUMBER = "+18005550100"
@@ -169,13 +169,7 @@ class Emulator:
         event = incoming_call_event(call_id, sip_headers(call_id, FROM_NUMBER, TO_NUMBER))
         raw = json.dumps(event).encode()
         webhook_id, timestamp = "wh_" + secrets.token_hex(12), int(time.time())
-        headers = {
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign_webhook(self.webhook_secret, webhook_id, timestamp, raw),
-            "content-type": "application/json",
-        }
-        return raw, headers
+        return raw, webhook_headers(self.webhook_secret, webhook_id, timestamp, raw)
 
 
 def memory_kib() -> dict[str, int]:

@@ -43,8 +43,8 @@ from callcenter.config.loader import example_config_path
 from callcenter.emulator.webhooks import (
     incoming_call_event,
     new_webhook_secret,
-    sign_webhook,
     sip_headers,
+    webhook_headers,
 )
 from callcenter.observability.logs import configure_logging
 from callcenter.settings import Settings
@@ -64,14 +64,7 @@ def place(http: httpx.Client, secret: str) -> tuple[bytes, dict[str, str]]:
     http.post("/_emulator/calls", json={**call, "script": [{"type": "hang_up"}]}).raise_for_status()
     event = incoming_call_event(call_id, sip_headers(call_id, FROM_NUMBER, SUPPORT))
     raw = json.dumps(event).encode()
-    webhook_id, timestamp = "wh_" + secrets.token_hex(12), int(time.time())
-    headers = {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_webhook(secret, webhook_id, timestamp, raw),
-        "content-type": "application/json",
-    }
-    return raw, headers
+    return raw, webhook_headers(secret, "wh_" + secrets.token_hex(12), int(time.time()), raw)
 
 
 class AcceptClock:

@@ -46,6 +46,18 @@ def sign_webhook(secret: str, webhook_id: str, timestamp: int | str, body: str |
     return "v1," + base64.b64encode(mac).decode()
 
 
+def webhook_headers(
+    secret: str, webhook_id: str, timestamp: int, body: str | bytes
+) -> dict[str, str]:
+    """The Standard Webhooks headers of one delivery of ``body``, signed with ``secret``."""
+    return {
+        "webhook-id": webhook_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign_webhook(secret, webhook_id, timestamp, body),
+        "content-type": "application/json",
+    }
+
+
 def new_webhook_secret() -> str:
     """A fresh signing secret, ``whsec_`` + base64 of 32 random bytes."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
@@ -203,10 +215,7 @@ class WebhookSender:
         for attempt in range(1, self._policy.max_attempts + 1):
             timestamp = int(time.time()) + delivery.timestamp_offset
             headers = {
-                "webhook-id": webhook_id,
-                "webhook-timestamp": str(timestamp),
-                "webhook-signature": sign_webhook(secret, webhook_id, timestamp, body),
-                "content-type": "application/json",
+                **webhook_headers(secret, webhook_id, timestamp, body),
                 "user-agent": USER_AGENT,
             }
             started, status, problem, answer_body = time.monotonic(), None, None, None
