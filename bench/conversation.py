@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import gc
 import json
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from _machine import run_facts
+from _machine import write_report
 from sideband import API_KEY, HERE, SYSTEMS, EmulatorProcess
 
 CHILD_TIMEOUT = 900.0
@@ -251,15 +250,8 @@ def main() -> int:
         },
         "systems": results,
         "errors": errors,
-        "logs": str(scratch) if errors else None,
-        **run_facts(),
     }
-    if not errors:
-        shutil.rmtree(scratch, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    return 0 if not errors else 1
+    return write_report(report, args.out, scratch)
 
 
 if __name__ == "__main__":

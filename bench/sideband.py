@@ -47,7 +47,6 @@ import asyncio
 import contextlib
 import json
 import resource
-import shutil
 import signal
 import socket
 import subprocess
@@ -58,7 +57,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from _machine import run_facts
+from _machine import write_report
 
 HERE = Path(__file__).resolve().parent
 SYSTEMS = ("callcenter", "agents")
@@ -263,15 +262,8 @@ def main() -> int:
         "memory_ratio_agents_over_callcenter": ratio,
         "targets": targets(results, ratio),
         "errors": errors,
-        "logs": str(scratch) if errors else None,
-        **run_facts(),
     }
-    if not errors:
-        shutil.rmtree(scratch, ignore_errors=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
-    return 0 if not errors else 1
+    return write_report(report, args.out, scratch)
 
 
 if __name__ == "__main__":
