@@ -121,7 +121,10 @@ def test_the_command_poller_survives_a_failure_that_is_not_the_store_s(
     with store.engine.begin() as conn:  # repaired: the very next poll executes it
         conn.execute(update(commands).where(commands.c.id == command_id).values(created_at=NOW))
     wait_for(lambda: call.state is CallState.ENDED, what="the hang-up command to run")
-    assert operators.command(command_id).result == "delivered"  # type: ignore[union-attr]
+    wait_for(  # the result is written once the hang-up has gone out, after the call ended
+        lambda: operators.command(command_id).result == "delivered",  # type: ignore[union-attr]
+        what="the hang-up command's result",
+    )
     failure = next(r for r in caplog.records if r.getMessage() == "operator command poll failed")
     assert failure.exc_info is not None
 
