@@ -26,7 +26,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callcenter.emulator import EmulatorThread, RedeliveryPolicy, sign_webhook
+from callcenter.emulator import EmulatorThread, RedeliveryPolicy
+from callcenter.emulator.webhooks import webhook_headers
 from callcenter.intake.sanitize import valid_call_id
 from callcenter.store import Store
 from tests.harness import API_KEY, WEBHOOK_KEEPALIVE, WEBHOOK_SECRET, GunicornController, wait_for
@@ -119,13 +120,7 @@ class Delivery:
 def signed(
     body: bytes, *, secret: str = WEBHOOK_SECRET, offset: int = 0, webhook_id: str = "wh_x"
 ) -> dict[str, str | bytes]:
-    timestamp = int(time.time()) + offset
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_webhook(secret, webhook_id, timestamp, body),
-        "content-type": "application/json",
-    }
+    return {**webhook_headers(secret, webhook_id, int(time.time()) + offset, body)}
 
 
 def event(

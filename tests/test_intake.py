@@ -12,8 +12,9 @@ import openai
 import pytest
 
 from callcenter.config.loader import example_config_path
-from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait, sign_webhook
+from callcenter.emulator import CallState, Delivery, EmulatorThread, HangUp, Wait
 from callcenter.emulator.state import WebhookAttempt
+from callcenter.emulator.webhooks import webhook_headers
 from callcenter.store import Store
 from tests.harness import API_KEY, WEBHOOK_SECRET, InProcessController, wait_for
 
@@ -61,13 +62,7 @@ def signed_post(
     offset: int = 0,
     webhook_id: str = "wh_test",
 ) -> httpx.Response:
-    timestamp = int(time.time()) + offset
-    headers = {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_webhook(secret, webhook_id, timestamp, body),
-        "content-type": "application/json",
-    }
+    headers = webhook_headers(secret, webhook_id, int(time.time()) + offset, body)
     return httpx.post(url, content=body, headers=headers)
 
 

@@ -25,8 +25,8 @@ from callcenter.emulator import (
     SidebandFault,
     Wait,
     WaitFor,
-    sign_webhook,
 )
+from callcenter.emulator.webhooks import webhook_headers
 from callcenter.observability import metrics
 from callcenter.store import Store
 from tests.harness import WEBHOOK_SECRET, GunicornController, InProcessController, wait_for
@@ -61,13 +61,8 @@ def counted(url: str, name: str, **labels: str) -> float:
 
 def signed_headers(body: bytes, *, secret: str = WEBHOOK_SECRET, age: int = 0) -> dict[str, str]:
     """Standard Webhooks headers for ``body``, signed ``age`` seconds ago."""
-    timestamp = int(time.time()) - age
-    return {
-        "webhook-id": f"wh_metrics_{time.monotonic_ns()}",
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_webhook(secret, "wh", timestamp, body),
-        "content-type": "application/json",
-    }
+    webhook_id = f"wh_metrics_{time.monotonic_ns()}"
+    return webhook_headers(secret, webhook_id, int(time.time()) - age, body)
 
 
 # -- in one process ---------------------------------------------------------------------------

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from callcenter.config.loader import example_config_path
-from callcenter.emulator import Delivery, EmulatorThread, Wait, sign_webhook
+from callcenter.emulator import Delivery, EmulatorThread, Wait
+from callcenter.emulator.webhooks import webhook_headers
 from callcenter.intake import sanitize
 from callcenter.settings import Settings
 from callcenter.store import Store
@@ -66,12 +67,7 @@ def test_tampered_body_is_401(start_controller: StartController) -> None:
     """A body changed after signing does not verify."""
     controller = start_controller()
     body = incoming()
-    timestamp = int(time.time())
-    headers = {
-        "webhook-id": "wh_1",
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_webhook(WEBHOOK_SECRET, "wh_1", timestamp, body),
-    }
+    headers = webhook_headers(WEBHOOK_SECRET, "wh_1", int(time.time()), body)
     response = httpx.post(
         controller.webhook_url, content=body.replace(b"4155", b"4156"), headers=headers
     )
@@ -254,13 +250,7 @@ def test_readiness_fails_on_an_unmigrated_store(
 
 
 def signed_headers(body: bytes, webhook_id: str = "wh_hostile") -> dict[str, str]:
-    timestamp = int(time.time())
-    return {
-        "webhook-id": webhook_id,
-        "webhook-timestamp": str(timestamp),
-        "webhook-signature": sign_webhook(WEBHOOK_SECRET, webhook_id, timestamp, body),
-        "content-type": "application/json",
-    }
+    return webhook_headers(WEBHOOK_SECRET, webhook_id, int(time.time()), body)
 
 
 def refused_once(caplog: pytest.LogCaptureFixture, code: str) -> None:
