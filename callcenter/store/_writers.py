@@ -7,6 +7,11 @@ writers queue here first: threads of one process on a lock, processes on an excl
 ``flock`` of a file beside the database, which wakes the next writer as soon as the last
 one releases it. Connections that skip the queue (``callcenter migrate``, another tool)
 stay correct: they just wait the busy handler's way.
+
+SQLite also copies the WAL back into the database (a checkpoint: page copies, then an
+fsync) inside whichever commit passes 1,000 pages of WAL, a webhook's claim as likely as
+any. So connections never checkpoint by themselves, and :class:`WalCheckpoints` has a
+background write run one, off the claim's path, once enough writes have been committed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,28 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+class WalCheckpoints:
+    """Counts one process's write commits on one database and says when a checkpoint is due.
+
+    A checkpoint is due every ``every`` commits, and runs at the first commit after that
+    which is not ``urgent``: a write a caller waits on never pays for one.
+    """
+
+    def __init__(self, every: int) -> None:
+        self._every = every
+        self._commits = 0
+        self._lock = threading.Lock()
+
+    def committed(self, *, urgent: bool) -> bool:
+        """Count a commit; True when its writer should run the due checkpoint now."""
+        with self._lock:
+            self._commits += 1
+            if urgent or self._commits < self._every:
+                return False
+            self._commits = 0
+            return True
 
 
 class WriterQueue:

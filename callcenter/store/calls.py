@@ -181,7 +181,7 @@ class Store:
         the other live (ringing or active) calls and exactly one concurrent copy wins.
         Returns (CLAIMED, decision) or (DUPLICATE, None).
         """
-        with transaction(self._engine, "claim_call", write=True) as conn:
+        with transaction(self._engine, "claim_call", write=True, urgent=True) as conn:
             # Copies of one call first queue on that call's own lock and answer a duplicate
             # from there, so that only the first copy waits for the global claim lock.
             # The global lock is then only for the exact count of live calls ``decide`` needs.

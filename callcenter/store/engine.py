@@ -11,6 +11,8 @@ a process holding thousands of calls prepares a few statements, not one per list
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -31,17 +33,24 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from callcenter.errors import StoreError
-from callcenter.store._writers import WriterQueue
+from callcenter.store._writers import WalCheckpoints, WriterQueue
+
+logger = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 5000
 # The longest list of ids one statement's IN takes (see padded_chunks).
 IN_CHUNK: Final = 256
 POSTGRES_CONNECT_TIMEOUT_S: Final = 2
+# Write commits of one process between two WAL checkpoints (see ``_writers``): a few pages
+# each, so the WAL stays near SQLite's own 1,000-page mark.
+CHECKPOINT_EVERY: Final = 200
 
 # Execution option that marks a connection's transactions as writes (SQLite: BEGIN IMMEDIATE).
 _WRITE_OPTION: Final = "callcenter_write"
 # The queue of writers in front of each SQLite engine's database.
 _writer_queues: weakref.WeakKeyDictionary[Engine, WriterQueue] = weakref.WeakKeyDictionary()
+# When each SQLite engine's background writes checkpoint its WAL.
+_checkpoints: weakref.WeakKeyDictionary[Engine, WalCheckpoints] = weakref.WeakKeyDictionary()
 
 
 def default_sqlite_url(data_dir: Path) -> str:
@@ -81,6 +90,7 @@ def _sqlite_engine(url: URL) -> Engine:
         lock_file = Path(f"{database}-writers.lock")
     engine = create_engine(url)
     _writer_queues[engine] = WriterQueue(lock_file)
+    _checkpoints[engine] = WalCheckpoints(CHECKPOINT_EVERY)
     event.listen(engine, "connect", _configure_sqlite_connection)
     event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
@@ -94,6 +104,7 @@ def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA wal_autocheckpoint = 0")  # WalCheckpoints has them run
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
@@ -114,12 +125,15 @@ def _postgresql_engine(url: URL) -> Engine:
 
 
 @contextmanager
-def transaction(engine: Engine, what: str, *, write: bool) -> Iterator[Connection]:
+def transaction(
+    engine: Engine, what: str, *, write: bool, urgent: bool = False
+) -> Iterator[Connection]:
     """A connection inside one transaction, committed when the block ends without error.
 
     ``write=True`` takes SQLite's write lock up front (BEGIN IMMEDIATE), after its turn in
-    the writers' queue. Any SQLAlchemy or driver error becomes a StoreError naming ``what``
-    failed.
+    the writers' queue. On SQLite, a write that is not ``urgent`` (one no caller waits on)
+    then runs the WAL checkpoint when one is due, after its turn. Any SQLAlchemy or driver
+    error becomes a StoreError naming ``what`` failed.
     """
     queue = _writer_queues.get(engine) if write else None
     try:
@@ -130,6 +144,23 @@ def transaction(engine: Engine, what: str, *, write: bool) -> Iterator[Connectio
                 yield conn
     except SQLAlchemyError as exc:
         raise StoreError(f"{what} failed: {_describe(exc)}") from exc
+    checkpoints = _checkpoints.get(engine) if write else None
+    if checkpoints is not None and checkpoints.committed(urgent=urgent):
+        _checkpoint(engine)
+
+
+def _checkpoint(engine: Engine) -> None:
+    """Copy the WAL into the database without blocking writers (best effort: logged)."""
+    try:
+        with engine.connect() as conn:
+            # On the driver's cursor: that connection is in autocommit, so no BEGIN comes first.
+            cursor = conn.connection.cursor()
+            try:
+                cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                cursor.close()
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        logger.warning("WAL checkpoint failed", extra={"error": str(exc)})
 
 
 def lock_exclusively(conn: Connection, key: int) -> None:
@@ -197,6 +228,7 @@ def padded_chunks(ids: Iterable[_Id]) -> Iterator[list[_Id]]:
 
 def dispose(engine: Engine) -> None:
     """Close the engine's connections and its writers' queue."""
+    _checkpoints.pop(engine, None)
     queue = _writer_queues.pop(engine, None)
     if queue is not None:
         queue.close()
