@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench bench-quick bench-intake bench-intake-profile bench-vs-sample bench-sideband bench-conversation bench-exactly-once clean
+.PHONY: demo test lint bench bench-quick bench-intake bench-intake-profile bench-accept-cost bench-vs-sample bench-sideband bench-conversation bench-exactly-once clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench-intake: $(VENV)/.installed  ## webhook -> accept latency at 100 calls/s; w
 bench-intake-profile: $(VENV)/.installed  ## CPU per call of the intake path, split before/in/after the accept (load-independent); writes bench/results/intake_profile.json
 	$(BIN)/python bench/intake_profile.py --out bench/results/intake_profile.json
 
+bench-accept-cost: $(VENV)/.installed  ## CPU of one accept request: the SDK as callcenter and as the docs' sample call it, vs plain HTTP clients; writes bench/results/accept_cost.json
+	$(BIN)/python bench/accept_cost.py --out bench/results/accept_cost.json
+
 $(VENV)/.installed-bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
@@ -54,6 +57,7 @@ bench: $(VENV)/.installed-bench  ## every benchmark (~13 min), then docs/benchma
 	-$(BIN)/python bench/intake.py --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --out bench/results/intake_vs_sample.json
 	-$(BIN)/python bench/intake_profile.py --out bench/results/intake_profile.json
+	-$(BIN)/python bench/accept_cost.py --out bench/results/accept_cost.json
 	-$(BIN)/python bench/sideband.py --out bench/results/sideband.json
 	-$(BIN)/python bench/conversation.py --out bench/results/conversation.json
 	$(BIN)/python bench/report.py
@@ -62,6 +66,7 @@ bench-quick: $(VENV)/.installed-bench  ## the same, shorter (~4 min): fewer call
 	-$(BIN)/python bench/intake.py --seconds 3 --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --quick --out bench/results/intake_vs_sample.json
 	-$(BIN)/python bench/intake_profile.py --calls 100 --rounds 3 --out bench/results/intake_profile.json
+	-$(BIN)/python bench/accept_cost.py --rounds 3 --out bench/results/accept_cost.json
 	-$(BIN)/python bench/sideband.py --levels 500 --batch 50 --out bench/results/sideband.json
 	-$(BIN)/python bench/conversation.py --turns 100 --every 20 --out bench/results/conversation.json
 	$(BIN)/python bench/report.py
