@@ -53,7 +53,7 @@ bench-exactly-once: $(VENV)/.installed  ## 1,000 calls x 5 concurrent webhook co
 	$(BIN)/python bench/exactly_once.py --calls 1000 --copies 5 --workers 4 --database sqlite --out bench/results/exactly_once-sqlite.json
 	$(BIN)/python bench/exactly_once.py --calls 1000 --copies 5 --workers 4 --database postgres --postgres-url '$(BENCH_POSTGRES_URL)' --out bench/results/exactly_once-postgres.json
 
-bench: $(VENV)/.installed-bench  ## every benchmark (~13 min), then docs/benchmarks.md with tables and plots (a bench that fails still leaves its JSON; the report goes on)
+bench: $(VENV)/.installed-bench  ## every benchmark (7 min quiet, ~13 busy), then docs/benchmarks.md with tables and plots (a bench that fails still leaves its JSON; the report goes on)
 	-$(BIN)/python bench/intake.py --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --out bench/results/intake_vs_sample.json
 	-$(BIN)/python bench/intake_profile.py --out bench/results/intake_profile.json

@@ -290,8 +290,8 @@ def main() -> int:
            "Written by `make bench` (`make bench-quick` for a short run) from the last run's "
            "`bench/results/*.json`; do not edit by hand. Benchmarks are not tests: nothing in CI "
            "asserts a time.", "",
-           "**Noise.** These figures come from a shared 2-core machine on which other engineers "
-           "run test suites at the same time (see the load averages below). Both systems are "
+           "**Noise.** These figures come from a 2-core machine that other work may share (the "
+           "load averages below say how busy it was). Both systems are "
            "measured interleaved, call by call, against one emulator, so they share the noise; "
            "the spread between rounds is shown. Read ratios, not absolute numbers.",
            ""]  # fmt: skip
