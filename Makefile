@@ -31,8 +31,9 @@ lint: $(VENV)/.installed-dev
 bench-intake: $(VENV)/.installed  ## webhook -> accept latency at 100 calls/s; writes bench/results/intake.json
 	$(BIN)/python bench/intake.py --out bench/results/intake.json
 
-bench-intake-profile: $(VENV)/.installed  ## CPU per call of the intake path, split before/in/after the accept (load-independent); writes bench/results/intake_profile.json
+bench-intake-profile: $(VENV)/.installed  ## CPU per call of the intake path, split before/in/after the accept (load-independent), on SQLite and PostgreSQL; writes bench/results/intake_profile{,-postgres}.json
 	$(BIN)/python bench/intake_profile.py --out bench/results/intake_profile.json
+	$(BIN)/python bench/intake_profile.py --database postgres --postgres-url '$(BENCH_POSTGRES_URL)' --out bench/results/intake_profile-postgres.json
 
 bench-accept-cost: $(VENV)/.installed  ## CPU of one accept request: the SDK as callcenter and as the docs' sample call it, vs plain HTTP clients; writes bench/results/accept_cost.json
 	$(BIN)/python bench/accept_cost.py --out bench/results/accept_cost.json
@@ -57,6 +58,7 @@ bench: $(VENV)/.installed-bench  ## every benchmark (7 min quiet, ~13 busy), the
 	-$(BIN)/python bench/intake.py --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --out bench/results/intake_vs_sample.json
 	-$(BIN)/python bench/intake_profile.py --out bench/results/intake_profile.json
+	-$(BIN)/python bench/intake_profile.py --database postgres --postgres-url '$(BENCH_POSTGRES_URL)' --out bench/results/intake_profile-postgres.json
 	-$(BIN)/python bench/accept_cost.py --out bench/results/accept_cost.json
 	-$(BIN)/python bench/sideband.py --out bench/results/sideband.json
 	-$(BIN)/python bench/conversation.py --out bench/results/conversation.json
@@ -66,6 +68,7 @@ bench-quick: $(VENV)/.installed-bench  ## the same, shorter (~4 min): fewer call
 	-$(BIN)/python bench/intake.py --seconds 3 --out bench/results/intake.json
 	-$(BIN)/python bench/intake_vs_sample.py --quick --out bench/results/intake_vs_sample.json
 	-$(BIN)/python bench/intake_profile.py --calls 100 --rounds 3 --out bench/results/intake_profile.json
+	-$(BIN)/python bench/intake_profile.py --calls 100 --rounds 3 --database postgres --postgres-url '$(BENCH_POSTGRES_URL)' --out bench/results/intake_profile-postgres.json
 	-$(BIN)/python bench/accept_cost.py --rounds 3 --out bench/results/accept_cost.json
 	-$(BIN)/python bench/sideband.py --levels 500 --batch 50 --out bench/results/sideband.json
 	-$(BIN)/python bench/conversation.py --turns 100 --every 20 --out bench/results/conversation.json

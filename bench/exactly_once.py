@@ -35,16 +35,13 @@ import sys
 import tempfile
 import time
 import tomllib
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 import tomli_w
 from _machine import run_facts
+from _stores import KINDS, POSTGRES_URL, database
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import (
@@ -58,14 +55,11 @@ from callcenter.emulator import (
     WebhookAttempt,
 )
 from callcenter.emulator.webhooks import new_webhook_secret
-from callcenter.store import Store, default_sqlite_url
-from callcenter.store.engine import create_store_engine
 from callcenter.web.serve_process import ServeProcess
 
 API_KEY = "sk-bench-emulator"
 SUPPORT = "+18005550100"
 FROM = os.environ.get("BENCH_FROM", "+14155550123")
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 MAX_CONCURRENT_CALLS = 100_000
 # A copy answered non-2xx is tried again, as OpenAI would; a late answer counts as none.
 REDELIVERY = RedeliveryPolicy(max_attempts=3, base_delay=0.5, max_delay=2.0, timeout=10.0)
@@ -83,31 +77,6 @@ def write_config(directory: Path) -> Path:
         encoding="utf-8",
     )
     return path
-
-
-@contextmanager
-def database(kind: str, scratch: Path, postgres_url: str) -> Iterator[str]:
-    """The URL of an empty, migrated store: a SQLite file, or a PostgreSQL schema of its own."""
-    if kind == "sqlite":
-        url = default_sqlite_url(scratch)
-        with Store.open(url) as store:
-            store.migrate()
-        yield url
-        return
-    schema = f"bench_{uuid.uuid4().hex[:16]}"
-    admin = create_store_engine(postgres_url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    try:
-        query = {"options": f"-csearch_path={schema}"}
-        url = sa.make_url(postgres_url).update_query_dict(query).render_as_string(False)
-        with Store.open(url) as store:
-            store.migrate()
-        yield url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
 
 
 def place_calls(emulator: EmulatorThread, rate: float, count: int, copies: int) -> list[str]:
@@ -285,7 +254,7 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=5, help="concurrent copies per webhook")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--rate", type=float, default=50.0, help="calls placed per second")
-    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--database", choices=KINDS, default="sqlite")
     parser.add_argument(
         "--postgres-url", default=POSTGRES_URL, help="the database the fresh schema goes in"
     )

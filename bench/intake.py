@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from _machine import run_facts
+from _stores import KINDS, POSTGRES_URL, database
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread, HangUp, RedeliveryPolicy
 from callcenter.emulator.webhooks import new_webhook_secret
-from callcenter.store import Store, default_sqlite_url
 from callcenter.web.serve_process import ServeProcess
 
 API_KEY = "sk-bench-emulator"
@@ -103,10 +103,10 @@ def controller_timings(output: list[str]) -> tuple[list[float], list[float]]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the benchmark and return its results."""
     secret = new_webhook_secret()
-    with tempfile.TemporaryDirectory(prefix="callcenter-bench-") as scratch:
-        database_url = args.database_url or default_sqlite_url(Path(scratch))
-        with Store.open(database_url) as store:
-            store.migrate()
+    with (
+        tempfile.TemporaryDirectory(prefix="callcenter-bench-") as scratch,
+        database(args.database, Path(scratch), args.postgres_url) as database_url,
+    ):
         emulator = EmulatorThread(
             api_key=API_KEY,
             webhook_secret=secret,
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "calls": len(call_ids),
         "accepted": len(latencies),
         "workers": args.workers,
-        "store": "postgresql" if args.database_url else "sqlite",
+        "store": args.database,
         "received_to_accept_sent_ms": summary(acting),
         "webhook_handling_ms": summary(handling),
         "end_to_end_ms": summary(latencies),
@@ -180,7 +180,10 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="calls per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to keep the rate")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--database", choices=KINDS, default="sqlite")
+    parser.add_argument(
+        "--postgres-url", default=POSTGRES_URL, help="the database the fresh schema goes in"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/intake.json"))
     parser.add_argument("--keep-log", type=Path, default=None, help="copy the server's log here")
     args = parser.parse_args()

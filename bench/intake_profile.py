@@ -2,11 +2,12 @@
 
 Wall-clock benches on a shared 2-core machine are noisy; CPU time spent is not (much). This
 runs one worker's app (:func:`callcenter.web.app.create_app`, the example config, SQLite in
-a temp dir or ``--database-url``) in this process against the emulator in its own process,
-and hands each call's signed webhook to the real ``Intake.handle``, as a WSGI thread would.
-Each caller hangs up once the sideband attaches, so a call's whole life is counted: the
-webhook, the runtime's start, the sideband, the records. Calls are placed in the emulator
-before each round, outside what is counted. Per call, in CPU microseconds:
+a temp dir, or with ``--database postgres`` a PostgreSQL schema of its own) in this process
+against the emulator in its own process, and hands each call's signed webhook to the real
+``Intake.handle``, as a WSGI thread would. Each caller hangs up once the sideband attaches,
+so a call's whole life is counted: the webhook, the runtime's start, the sideband, the
+records. Calls are placed in the emulator before each round, outside what is counted. Per
+call, in CPU microseconds:
 
 - ``before_accept``: the webhook thread from ``Intake.handle`` to the accept request sent
   (verification, parsing, the claim, routing, the accept body);
@@ -19,12 +20,13 @@ before each round, outside what is counted. Per call, in CPU microseconds:
 
 Each figure is the median over ``--rounds`` rounds of ``--calls`` calls.
 
-    python bench/intake_profile.py --calls 200 --rounds 5 [--database-url URL]
+    python bench/intake_profile.py --calls 200 --rounds 5 [--database postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import secrets
 import statistics
@@ -37,6 +39,7 @@ from typing import IO, Any
 
 import httpx
 from _machine import run_facts
+from _stores import KINDS, POSTGRES_URL, database
 from sideband import API_KEY, EmulatorProcess
 
 from callcenter.config.loader import example_config_path
@@ -48,7 +51,6 @@ from callcenter.emulator.webhooks import (
 )
 from callcenter.observability.logs import configure_logging
 from callcenter.settings import Settings
-from callcenter.store import Store, default_sqlite_url
 from callcenter.web.app import EXTENSION, Services, create_app
 from callcenter.web.server import GIL_SWITCH_INTERVAL
 
@@ -130,13 +132,15 @@ def one_round(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the rounds; return the medians and every round."""
     secret = new_webhook_secret()
-    with tempfile.TemporaryDirectory(prefix="callcenter-bench-profile-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="callcenter-bench-profile-") as scratch,
+        contextlib.ExitStack() as stack,
+    ):
         emulator = EmulatorProcess(secret, Path(scratch) / "emulator.log")
         try:
             emulator.wait_ready()
-            database_url = args.database_url or default_sqlite_url(Path(scratch))
-            with Store.open(database_url) as store:
-                store.migrate()
+            store = database(args.database, Path(scratch), args.postgres_url)
+            database_url = stack.enter_context(store)
             environ = {
                 "OPENAI_API_KEY": API_KEY,
                 "OPENAI_WEBHOOK_SECRET": secret,
@@ -167,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "intake_profile",
         "unit": "CPU microseconds per call",
         "calls_per_round": args.calls,
-        "store": "postgresql" if args.database_url else "sqlite",
+        "store": args.database,
         "median": medians,
         "rounds": rounds,
         **run_facts(),
@@ -180,7 +184,10 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200, help="calls per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=30, help="calls before the first round")
-    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    parser.add_argument("--database", choices=KINDS, default="sqlite")
+    parser.add_argument(
+        "--postgres-url", default=POSTGRES_URL, help="the database the fresh schema goes in"
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     parser.add_argument("--keep-log", type=Path, default=None, help="keep the controller's log")
     args = parser.parse_args()

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 ROOT = Path(__file__).resolve().parent.parent
 MACHINE_KEYS = ("cpus", "python", "platform", "load_average", "packages")
 NAMES = {"callcenter": "callcenter", "docs_sample": "docs' sample", "agents": "Agents SDK"}
+STORES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
 
 def load(results: Path, name: str) -> dict[str, Any] | None:
@@ -126,16 +127,21 @@ PROFILE_PARTS = {
 }
 
 
-def intake_profile(data: dict[str, Any]) -> list[str]:
-    """bench/intake_profile.py: CPU per call of the intake path, load-independent."""
-    rows = [[label, data["median"][part]] for part, label in PROFILE_PARTS.items()]
+def intake_profile(runs: list[dict[str, Any]]) -> list[str]:
+    """bench/intake_profile.py: CPU per call of the intake path, load-independent, per store."""
+    rows = [
+        [label, *(run["median"][part] for run in runs)] for part, label in PROFILE_PARTS.items()
+    ]
+    first = runs[0]
     return ["## Intake: CPU per call (bench/intake_profile.py)", "",
-            f"The real `Intake.handle` in one process, {data['calls_per_round']} calls a round, "
-            f"median of {len(data['rounds'])} rounds, {data['store']}. CPU time, so a loaded "
-            "machine moves it little.", "",
-            table(["where", "CPU µs per call"], rows), ""]  # fmt: skip
+            f"The real `Intake.handle` in one process, {first['calls_per_round']} calls a round, "
+            f"median of {len(first['rounds'])} rounds, on each store (PostgreSQL on this machine, "
+            "over loopback). CPU time, so a loaded machine moves it little.", "",
+            table(["where", *(f"{STORES[run['store']]}, CPU µs per call" for run in runs)], rows),
+            ""]  # fmt: skip
 
 
+PROFILES = ("intake_profile", "intake_profile-postgres")
 ACCEPT_CLIENTS = {
     "sdk_callcenter": "the SDK, as callcenter calls it (the body as JSON, `extra_body`)",
     "sdk_docs_sample": "the SDK, as the docs' sample calls it (the `CallAcceptParams` transform)",
@@ -221,11 +227,15 @@ def long_call(data: dict[str, Any], images: Path) -> list[str]:
     return out
 
 
+def _named(source: dict[str, Any]) -> str:
+    """A results file's benchmark, with its store where it ran on either."""
+    store = source.get("store")
+    return f"{source['benchmark']} ({STORES[store]})" if store else str(source["benchmark"])
+
+
 def machine(sources: list[dict[str, Any]]) -> list[str]:
     """The machine and time of each results file."""
-    rows = [
-        [s["benchmark"], s["when"], *(s["machine"].get(k) for k in MACHINE_KEYS)] for s in sources
-    ]
+    rows = [[_named(s), s["when"], *(s["machine"].get(k) for k in MACHINE_KEYS)] for s in sources]
     return ["## The machine", "",
             table(["benchmark", "when (UTC)", "CPUs", "Python", "platform", "load", "packages"],
                   rows), ""]  # fmt: skip
@@ -302,9 +312,10 @@ def main() -> int:
     if (data := load(args.results, "intake")) is not None:
         out += own_intake(data)
         sources.append(data)
-    if (data := load(args.results, "intake_profile")) is not None:
-        out += intake_profile(data)
-        sources.append(data)
+    profiles = [p for name in PROFILES if (p := load(args.results, name)) is not None]
+    if profiles:
+        out += intake_profile(profiles)
+        sources += profiles
     if (data := load(args.results, "accept_cost")) is not None:
         out += accept_cost(data)
         sources.append(data)
