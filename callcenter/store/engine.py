@@ -3,7 +3,8 @@
 SQLite is tuned for several processes sharing one file (WAL, a busy timeout, and
 ``BEGIN IMMEDIATE`` for every write transaction, so that writers queue instead of failing
 when a read lock cannot be upgraded). Writers also queue in front of that lock, across
-threads and processes (see ``_writers``), because SQLite's busy handler waits by sleeping.
+threads and processes (see ``_writers``), because SQLite's busy handler waits by sleeping,
+and the WAL is checkpointed by background writes, never inside a webhook's claim.
 PostgreSQL gets pre-ping and a short connect timeout, so that a database that is down fails
 a request in about two seconds. Lists of ids go into ``IN`` in :func:`padded_chunks`, so that
 a process holding thousands of calls prepares a few statements, not one per list length.
