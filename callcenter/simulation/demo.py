@@ -277,8 +277,10 @@ def _notified(receiver: Receiver, results: Sequence[ScenarioResult], echo: Echo)
     ):
         time.sleep(POLL_INTERVAL)
     got_all = calls <= ended() and bool(receiver.of_type("call.analyzed"))
+    # Scenarios that fill the line hold calls of their own: those end and are notified too.
     echo(
-        f"notifications: {len(receiver.of_type('call.ended'))} call.ended for {len(calls)} calls, "
+        f"notifications: {len(receiver.of_type('call.ended'))} call.ended for "
+        f"{len(ended())} calls ({len(calls & ended())} of the {len(calls)} scenario calls), "
         f"{len(receiver.of_type('call.analyzed'))} call.analyzed"
         + ("" if got_all else " (MISSING some)")
     )
