@@ -8,6 +8,7 @@ is never taken over never ends, and each check below can fail.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import time
@@ -113,6 +114,29 @@ def children(pid: int) -> list[int]:
     """The child processes of ``pid`` (gunicorn's workers, for its master)."""
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(part) for part in path.read_text().split()] if path.exists() else []
+
+
+def first_ready_after(node: GunicornController, old: Iterable[int]) -> float:
+    """When (Unix seconds, from its log) the first worker not in ``old`` had built its app.
+
+    A worker logs "controller ready" with its owner, ``host:pid:token``, once its app (and
+    so its lease keeper) is up: from then on it can take calls over.
+    """
+    before = set(old)
+    times = []
+    for line in node.output:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # gunicorn's own lines are not JSON
+        if not isinstance(entry, dict) or entry.get("msg") != "controller ready":
+            continue
+        pid = int(str(entry["owner"]).split(":")[1])
+        if pid not in before:
+            times.append(datetime.fromisoformat(entry["ts"]).timestamp())
+    if not times:
+        raise AssertionError("no new worker said it was ready")
+    return min(times)
 
 
 def kill_node(node: GunicornController) -> None:

@@ -110,6 +110,7 @@ class Runtime:
         self._runners: dict[str, CallRunner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}  # on the loop's thread only
         self._draining = False
+        self._hand_over: concurrent.futures.Future[None] | None = None  # the drain's, once begun
 
     @property
     def draining(self) -> bool:
@@ -188,15 +189,25 @@ class Runtime:
             self._hold(record.call_id, runner)
 
     def drain(self) -> None:
-        """Hand every held call over: sideband closed (never hung up), lease released."""
+        """Hand every held call over: sideband closed (never hung up), lease released.
+
+        There is one hand-over, begun by the first drain; a later or concurrent drain waits
+        for that one. gunicorn's SIGTERM starts a drain while the worker's exit hook shuts
+        the runtime down, which drains too: had that second drain begun a hand-over of its
+        own, it would find the calls already let go, return at once, and the shutdown would
+        then cancel the first hand-over before it released their leases.
+        """
         with self._lock:
             self._draining = True
-            loop = self._loop
-        if loop is None:
+            if self._hand_over is None and self._loop is not None:
+                self._hand_over = asyncio.run_coroutine_threadsafe(
+                    self._hand_over_all(), self._loop
+                )
+            hand_over = self._hand_over
+        if hand_over is None:
             return
-        future = asyncio.run_coroutine_threadsafe(self._hand_over_all(), loop)
         try:
-            future.result(timeout=self._timeouts.shutdown)
+            hand_over.result(timeout=self._timeouts.shutdown)
         except (concurrent.futures.TimeoutError, concurrent.futures.CancelledError):
             logger.warning("drain timed out with calls still held")
         except StoreError as exc:
