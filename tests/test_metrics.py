@@ -395,6 +395,15 @@ def test_served_dead_worker_leaves_the_active_calls_gauge(
     )
 
 
+def test_served_scrape_skips_a_metrics_file_a_worker_has_not_sized_yet(
+    served: GunicornController, metrics_dir: Path
+) -> None:
+    """A worker's metric file exists empty for a moment (and for good if it is killed then):
+    the scrape still answers, with every other worker's numbers (client_python#1199)."""
+    (metrics_dir / "counter_4194303.db").touch()  # as a worker killed in that moment leaves it
+    assert any(name.startswith("callcenter_") for name, _ in scrape(served.url))
+
+
 def test_serve_clears_stale_metric_files_at_start(
     emulator: EmulatorThread, controller_env: dict[str, str], metrics_dir: Path
 ) -> None:

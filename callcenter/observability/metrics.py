@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,8 @@ from prometheus_client import (
     multiprocess,
     values,
 )
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from callcenter.call.vocabulary import CallOutcome
 
@@ -208,10 +210,35 @@ def exposition() -> tuple[bytes, str]:
     found = _current()
     if found.directory is not None:
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=str(found.directory))  # type: ignore[no-untyped-call]
+        registry.register(_WorkerFiles(found.directory))
         return generate_latest(registry), CONTENT_TYPE_LATEST
     assert found.registry is not None
     return generate_latest(found.registry), CONTENT_TYPE_LATEST
+
+
+class _WorkerFiles(Collector):
+    """Every worker's metric files, merged, leaving out the empty ones.
+
+    prometheus_client creates a worker's file and sizes it a moment later. A scrape in that
+    moment fails on the empty file with ``struct.error``, and after a worker killed in it
+    (its file then stays empty for good) every scrape does (prometheus/client_python#1199).
+    An empty file holds no samples yet, so leaving it out loses nothing.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    def collect(self) -> Iterable[Metric]:
+        files = [str(path) for path in self._directory.glob("*.db") if _has_samples(path)]
+        merged: Iterable[Metric] = multiprocess.MultiProcessCollector.merge(files)  # type: ignore[no-untyped-call]
+        return merged
+
+
+def _has_samples(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except FileNotFoundError:  # a dead worker's live gauges, dropped since the listing
+        return False
 
 
 # -- recording ---------------------------------------------------------------------------------
