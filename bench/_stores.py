@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +16,14 @@ from callcenter.store.engine import create_store_engine
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 KINDS = ("sqlite", "postgres")
+
+
+def add_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--database`` (sqlite or postgres) and ``--postgres-url``, for :func:`database`."""
+    parser.add_argument("--database", choices=KINDS, default="sqlite")
+    parser.add_argument(
+        "--postgres-url", default=POSTGRES_URL, help="the database the fresh schema goes in"
+    )
 
 
 @contextmanager

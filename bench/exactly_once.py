@@ -41,7 +41,7 @@ from typing import Any
 
 import tomli_w
 from _machine import run_facts
-from _stores import KINDS, POSTGRES_URL, database
+from _stores import add_store_arguments, database
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import (
@@ -254,10 +254,7 @@ def main() -> int:
     parser.add_argument("--copies", type=int, default=5, help="concurrent copies per webhook")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--rate", type=float, default=50.0, help="calls placed per second")
-    parser.add_argument("--database", choices=KINDS, default="sqlite")
-    parser.add_argument(
-        "--postgres-url", default=POSTGRES_URL, help="the database the fresh schema goes in"
-    )
+    add_store_arguments(parser)
     parser.add_argument(
         "--deadline", type=float, default=120.0, help="seconds to wait, after placing, for answers"
     )

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from _machine import run_facts
-from _stores import KINDS, POSTGRES_URL, database
+from _stores import add_store_arguments, database
 
 from callcenter.config.loader import example_config_path
 from callcenter.emulator import CallState, EmulatorThread, HangUp, RedeliveryPolicy
@@ -180,10 +180,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=100.0, help="calls per second")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long to keep the rate")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--database", choices=KINDS, default="sqlite")
-    parser.add_argument(
-        "--postgres-url", default=POSTGRES_URL, help="the database the fresh schema goes in"
-    )
+    add_store_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("bench/results/intake.json"))
     parser.add_argument("--keep-log", type=Path, default=None, help="copy the server's log here")
     args = parser.parse_args()

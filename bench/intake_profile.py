@@ -39,7 +39,7 @@ from typing import IO, Any
 
 import httpx
 from _machine import run_facts
-from _stores import KINDS, POSTGRES_URL, database
+from _stores import add_store_arguments, database
 from sideband import API_KEY, EmulatorProcess
 
 from callcenter.config.loader import example_config_path
@@ -184,10 +184,7 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=200, help="calls per round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=30, help="calls before the first round")
-    parser.add_argument("--database", choices=KINDS, default="sqlite")
-    parser.add_argument(
-        "--postgres-url", default=POSTGRES_URL, help="the database the fresh schema goes in"
-    )
+    add_store_arguments(parser)
     parser.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     parser.add_argument("--keep-log", type=Path, default=None, help="keep the controller's log")
     args = parser.parse_args()
